@@ -1,0 +1,1 @@
+"""Component services of the Unified API Server and their shared core."""

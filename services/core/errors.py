@@ -1,0 +1,88 @@
+"""One JSON error shape for every service: ``{"error": {"status", "code", "message", "details"?}}``."""
+
+import logging
+
+from flask import jsonify, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable_entity",
+    429: "too_many_requests",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}
+
+
+class ApiError(Exception):
+    """An error the client should see, with a status, a message and optional details."""
+
+    def __init__(self, status, message, details=None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def error_body(status, message, details=None):
+    """Return the error envelope as a dict."""
+    body = {"status": status, "code": _CODES.get(status, "error"), "message": message}
+    if details is not None:
+        body["details"] = details
+    return {"error": body}
+
+
+def error_response(status, message, details=None, headers=None):
+    """Build a Flask JSON response in the shared error shape."""
+    response = jsonify(error_body(status, message, details))
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _handle_api_error(exc):
+    return error_response(exc.status, exc.message, exc.details, exc.headers)
+
+
+def _handle_validation_error(exc):
+    return error_response(400, "invalid input", exc.normalized_messages())
+
+
+def _handle_http_exception(exc):
+    headers = {}
+    if exc.code == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    message = exc.description or exc.name
+    if exc.code == 404:
+        message = f"no route for {request.method} {request.path}"
+    elif exc.code == 413:
+        limit = request.max_content_length
+        message = f"request body too large (limit {limit} bytes)" if limit else exc.name
+    return error_response(exc.code or 500, message, headers=headers)
+
+
+def _handle_unexpected(exc):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal server error")
+
+
+def register_error_handlers(app):
+    """Make every error of ``app`` answer in the shared JSON shape, never with a traceback."""
+    app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(ValidationError, _handle_validation_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,44 @@
+"""Run a Flask app factory under gunicorn, configured in code (no preload: each worker builds it)."""
+
+from gunicorn.app.base import BaseApplication
+
+
+class _FactoryApplication(BaseApplication):
+    """A gunicorn application whose WSGI app is built by ``factory`` inside the worker."""
+
+    def __init__(self, factory, options):
+        self._factory = factory
+        self._options = options
+        super().__init__()
+
+    def load_config(self):
+        """Apply our options to gunicorn's configuration."""
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        """Build the app in the worker, so each worker opens its own resources."""
+        return self._factory()
+
+
+def serve(factory, *, host, port, worker_class="gthread", workers=1, threads=8, timeout=120,
+          graceful_timeout=10, max_body_bytes=None, log_level="info", name=None, **extra):
+    """Serve the app built by ``factory`` with gunicorn until the master is stopped."""
+    options = {
+        "bind": f"{host}:{port}",
+        "worker_class": worker_class,
+        "workers": workers,
+        "threads": threads,
+        # DuckDB allows one process per file: build the app after fork, never in the master.
+        "preload_app": False,
+        # Every gunicorn shares one control socket in $HOME by default; a second one replaces it.
+        "control_socket_disable": True,
+        "timeout": timeout,
+        "graceful_timeout": graceful_timeout,
+        "loglevel": log_level.lower(),
+        "accesslog": None,
+        "errorlog": "-",
+        "proc_name": name,
+    }
+    options.update(extra)
+    _FactoryApplication(factory, options).run()

@@ -1,0 +1,125 @@
+"""Statistics, performance reports and ranked search over a component's data (all of it)."""
+
+from services.core.component import ACTIVE_STATUSES, FINISHED_STATUSES
+from services.core.repository import rows_to_dicts
+
+_FINISHED = ", ".join(f"'{s}'" for s in FINISHED_STATUSES)
+_ACTIVE = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
+
+
+def aggregates(component):
+    """Return the SELECT list of the shared statistics over rows aliased ``t``."""
+    n = component.count_name
+    parts = [f"count(*) AS {n()}"]
+    parts += [f"count(*) FILTER (WHERE t.status = '{s}') AS {n(s)}" for s in FINISHED_STATUSES]
+    parts += [
+        f"count(*) FILTER (WHERE t.status IN ({_ACTIVE})) AS {n('running')}",
+        "round(count(*) FILTER (WHERE t.status = 'completed') / "
+        f"nullif(count(*) FILTER (WHERE t.status IN ({_FINISHED})), 0), 6) AS success_rate",
+        "avg(t.duration) AS avg_duration",
+        "min(t.duration) AS min_duration",
+        "max(t.duration) AS max_duration",
+        "quantile_cont(t.duration, [0.5, 0.95]) AS _duration_q",
+        f"max(t.started_at) AS latest_{component.entity}",
+    ]
+    parts += [f"{expression} AS {alias}" for alias, expression in component.extra_aggregates]
+    return ", ".join(parts)
+
+
+def _finish(rows):
+    for row in rows:
+        q = row.pop("_duration_q") or [None, None]
+        row["p50_duration"], row["p95_duration"] = q
+    return rows
+
+
+def _source(component, filters, *, per_device=False):
+    """Return the FROM clause (aliased ``t``) with filters applied, unnested per device if asked."""
+    if per_device and component.hardware_is_list:
+        return (f"(SELECT t.* EXCLUDE (hardware), unnest(t.hardware) AS hardware "
+                f"FROM {component.table} t {filters.where}) t")
+    return f"{component.table} t {filters.where}"
+
+
+def grouped_stats(cursor, component, filters, key):
+    """Return statistics grouped by ``key`` (model_name or hardware, one device per row)."""
+    source = _source(component, filters, per_device=key == "hardware")
+    total = component.count_name()
+    sql = (f"SELECT t.{key}, {aggregates(component)} FROM {source} "
+           f"GROUP BY t.{key} ORDER BY {total} DESC, t.{key}")
+    return _finish(rows_to_dicts(cursor.execute(sql, filters.params)))
+
+
+def summary_stats(cursor, component, filters):
+    """Return the shared statistics over every row matching ``filters``."""
+    sql = f"SELECT {aggregates(component)} FROM {_source(component, filters)}"
+    return _finish(rows_to_dicts(cursor.execute(sql, filters.params)))[0]
+
+
+def daily_stats(cursor, component, filters):
+    """Return per-day counts and mean duration, oldest first."""
+    n = component.count_name
+    sql = (f"SELECT strftime(date_trunc('day', t.started_at), '%Y-%m-%d') AS day, "
+           f"count(*) AS {n()}, count(*) FILTER (WHERE t.status = 'completed') AS {n('completed')}, "
+           f"count(*) FILTER (WHERE t.status = 'failed') AS {n('failed')}, "
+           f"avg(t.duration) AS avg_duration FROM {component.table} t {filters.where} "
+           "GROUP BY ALL ORDER BY day")
+    return rows_to_dicts(cursor.execute(sql, filters.params))
+
+
+def metric_stats(cursor, component, filters):
+    """Return count/mean/min/max per named metric over the matching items."""
+    child = component.child_by_key.get("metrics")
+    if child is None:
+        return []
+    sql = (f"SELECT m.name, m.unit, count(*) AS count, avg(m.value) AS mean, min(m.value) AS min, "
+           f"max(m.value) AS max FROM {child.table} m JOIN {component.table} t "
+           f"USING ({component.id_column}) {filters.where} GROUP BY ALL ORDER BY m.name, m.unit")
+    return rows_to_dicts(cursor.execute(sql, filters.params))
+
+
+def _score(component, child_tags):
+    """Return the SQL rank of a row against the lowered query (4 params per column)."""
+    cases = []
+    params = 0
+    for column in component.columns:
+        if not column.search:
+            continue
+        exact = 100 if column.name == "model_name" else 90
+        partial = 20 if column.name == "model_name" else 10
+        if column.kind == "str_list":
+            cases.append(f"CASE WHEN list_contains(list_transform(t.{column.name}, lambda x: lower(x)), "
+                         f"$q) THEN {exact} WHEN contains(lower(array_to_string(t.{column.name}, "
+                         f"' ')), $q) THEN {partial} ELSE 0 END")
+        else:
+            cases.append(f"CASE WHEN lower(t.{column.name}) = $q THEN {exact} "
+                         f"WHEN contains(lower(t.{column.name}), $q) THEN {partial} ELSE 0 END")
+        params += 1
+    if child_tags is not None:
+        cases.append(
+            f"coalesce((SELECT max(CASE WHEN lower(g.name) = $q OR lower(g.value) = $q THEN 90 "
+            f"WHEN contains(lower(g.name), $q) OR contains(lower(g.value), $q) THEN 10 ELSE 0 END) "
+            f"FROM {child_tags.table} g WHERE g.{component.id_column} = t.{component.id_column}), 0)"
+        )
+    return f"greatest({', '.join(cases)})"
+
+
+def search(cursor, repository, query, limit, filters):
+    """Return items matching ``query``, exact matches ranked above partial ones."""
+    component = repository.c
+    score = _score(component, component.child_by_key.get("tags"))
+    where = f"{filters.where} {'AND' if filters.clauses else 'WHERE'} score > 0"
+    # Named parameters: the same lowered query is used by every CASE.
+    names = {f"p{i}": value for i, value in enumerate(filters.params)}
+    where = _number_placeholders(where, len(filters.params))
+    sql = (f"SELECT * FROM (SELECT {repository._select}, {score} AS score "
+           f"FROM {component.table} t) t {where} "
+           f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column} LIMIT $limit")
+    rows = rows_to_dicts(cursor.execute(sql, {"q": query.lower(), "limit": limit, **names}))
+    return [repository.shape(r) for r in rows]
+
+
+def _number_placeholders(sql, count):
+    for index in range(count):
+        sql = sql.replace("?", f"$p{index}", 1)
+    return sql

@@ -1,0 +1,1 @@
+"""Test Suite API: model test runs with steps, metrics, tags and batches."""
