@@ -1,0 +1,59 @@
+"""DuckDB access: migrations recorded once, one process per file, --db-path honoured."""
+
+import duckdb
+import pytest
+import requests
+
+from services.core.db import Database, DatabaseLockedError, MigrationError, load_migrations
+from tests.support import ServiceProcess
+
+
+def test_migrations_apply_once_and_are_recorded(tmp_path):
+    path = str(tmp_path / "t.duckdb")
+    migrations = load_migrations("services.test_api")
+    first = Database(path, migrations)
+    assert [m["version"] for m in first.applied_migrations()] == [1]
+    first.close()
+    second = Database(path, migrations)
+    assert len(second.applied_migrations()) == 1
+    second.close()
+
+
+def test_an_applied_migration_that_changed_is_refused(tmp_path):
+    path = str(tmp_path / "t.duckdb")
+    original = Database(path, [(1, "initial", "CREATE TABLE a (x INTEGER);")])
+    original.connection
+    original.close()
+    changed = Database(path, [(1, "initial", "CREATE TABLE a (x BIGINT);")])
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        changed.connection
+
+
+def test_a_second_process_on_the_same_file_is_refused_clearly(tmp_path):
+    path = str(tmp_path / "test.duckdb")
+    holder = ServiceProcess.component("test", tmp_path).wait_healthy()
+    try:
+        with pytest.raises(DatabaseLockedError, match="in use by another process"):
+            Database(path, []).connection
+        second = ServiceProcess.component("test", tmp_path)
+        assert second.process.wait(30) != 0
+        assert "in use by another process" in second.log_tail()
+        second.stop()
+    finally:
+        holder.stop()
+
+
+def test_db_path_is_honoured(tmp_path):
+    """ORIGIN defect 9: --db-path was ignored by every component."""
+    target = tmp_path / "elsewhere" / "chosen.duckdb"
+    service = ServiceProcess.component("test", tmp_path, extra_args=["--db-path", str(target)])
+    try:
+        service.wait_healthy()
+        response = requests.post(f"{service.url}/api/test/db/runs",
+                                 json={"model_name": "bert", "run_id": "r1"}, timeout=10)
+        assert response.status_code == 201
+        assert requests.get(f"{service.url}/health", timeout=5).json()["database"] == str(target)
+    finally:
+        service.stop()
+    with duckdb.connect(str(target), read_only=True) as connection:
+        assert connection.execute("SELECT run_id FROM test_runs").fetchall() == [("r1",)]
