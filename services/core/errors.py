@@ -58,8 +58,21 @@ def _handle_api_error(exc):
     return error_response(exc.status, exc.message, exc.details, exc.headers)
 
 
+def _first_problem(messages, path=()):
+    """Return ``(field path, message)`` of the first problem in marshmallow's nested messages."""
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        return _first_problem(value, path if key == "_schema" else (*path, str(key)))
+    if isinstance(messages, list) and messages:
+        return _first_problem(messages[0], path)
+    return ".".join(path), str(messages)
+
+
 def _handle_validation_error(exc):
-    return error_response(400, "invalid input", exc.normalized_messages())
+    messages = exc.normalized_messages()
+    field, problem = _first_problem(messages)
+    summary = f"{field}: {problem}" if field else problem
+    return error_response(400, f"invalid input: {summary}", messages)
 
 
 def _handle_http_exception(exc):

@@ -45,13 +45,17 @@ def encode_cursor(*values):
     return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode("ascii").rstrip("=")
 
 
-def decode_cursor(token, arity):
-    """Decode a cursor made by ``encode_cursor``, or raise a 400."""
+def decode_cursor(token):
+    """Decode a ``(time, id)`` keyset cursor made by ``encode_cursor``, or raise a 400."""
     try:
         values = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(values, list) or len(values) != arity:
+        if not isinstance(values, list) or len(values) != 2 or not all(
+                isinstance(v, str) for v in values):
             raise ValueError
-        return values
+        position = datetime.fromisoformat(values[0])
+        if position.tzinfo is None:
+            raise ValueError
+        return position, values[1]
     except (ValueError, binascii.Error, orjson.JSONDecodeError):
         raise ApiError(400, "cursor: not a cursor this service issued") from None
 

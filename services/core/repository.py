@@ -36,7 +36,7 @@ class Repository:
         self.c = component
         self.db = database
         self.id = component.id_column
-        self._select = ", ".join(
+        self.select_list = ", ".join(
             [f"t.{self.id}"] + [f"t.{c.name}" for c in component.columns]
             + [f"t.{b}" for b in BOOKKEEPING]
         )
@@ -64,14 +64,14 @@ class Repository:
         """Return one page of items, newest first, and the cursor of the next page."""
         clauses, params = list(filters.clauses), list(filters.params)
         if after:
-            started, last_id = decode_cursor(after, 2)
+            started, last_id = decode_cursor(after)
             clauses.append(f"(t.started_at < ?::TIMESTAMPTZ OR "
                            f"(t.started_at = ?::TIMESTAMPTZ AND t.{self.id} < ?))")
             params += [started, started, last_id]
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         items = self._query(
             cursor,
-            f"SELECT {self._select} FROM {self.c.table} t {where} "
+            f"SELECT {self.select_list} FROM {self.c.table} t {where} "
             f"ORDER BY t.started_at DESC, t.{self.id} DESC LIMIT ?",
             params + [limit + 1],
         )
@@ -84,7 +84,7 @@ class Repository:
     def get(self, cursor, item_id, *, children=True):
         """Return one item with its children, or None."""
         found = self._query(
-            cursor, f"SELECT {self._select} FROM {self.c.table} t WHERE t.{self.id} = ?", [item_id]
+            cursor, f"SELECT {self.select_list} FROM {self.c.table} t WHERE t.{self.id} = ?", [item_id]
         )
         if not found:
             return None
@@ -263,7 +263,7 @@ class Repository:
         """Return one page of batches with member counts, newest first."""
         where, params = "", []
         if after:
-            created, last_id = decode_cursor(after, 2)
+            created, last_id = decode_cursor(after)
             where = ("WHERE (b.created_at < ?::TIMESTAMPTZ OR "
                      "(b.created_at = ?::TIMESTAMPTZ AND b.batch_id < ?))")
             params = [created, created, last_id]

@@ -22,14 +22,24 @@ def aggregates(component):
         "quantile_cont(t.duration, [0.5, 0.95]) AS _duration_q",
         f"max(t.started_at) AS latest_{component.entity}",
     ]
-    parts += [f"{expression} AS {alias}" for alias, expression in component.extra_aggregates]
+    for index, (alias, expression) in enumerate(component.extra_aggregates):
+        parts.append(f"{expression} AS {_list_alias(index) if isinstance(alias, tuple) else alias}")
     return ", ".join(parts)
 
 
-def _finish(rows):
+def _list_alias(index):
+    return f"_extra_{index}"
+
+
+def _finish(component, rows):
+    """Spread list-valued aggregates (quantile lists) over their named fields."""
+    spread = [(("p50_duration", "p95_duration"), "_duration_q")]
+    spread += [(alias, _list_alias(index))
+               for index, (alias, _) in enumerate(component.extra_aggregates)
+               if isinstance(alias, tuple)]
     for row in rows:
-        q = row.pop("_duration_q") or [None, None]
-        row["p50_duration"], row["p95_duration"] = q
+        for names, source in spread:
+            row.update(zip(names, row.pop(source) or [None] * len(names)))
     return rows
 
 
@@ -42,18 +52,20 @@ def _source(component, filters, *, per_device=False):
 
 
 def grouped_stats(cursor, component, filters, key):
-    """Return statistics grouped by ``key`` (model_name or hardware, one device per row)."""
-    source = _source(component, filters, per_device=key == "hardware")
+    """Return statistics grouped by ``key``, a column or a tuple of columns (hardware per device)."""
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    source = _source(component, filters, per_device="hardware" in keys)
+    columns = ", ".join(f"t.{k}" for k in keys)
     total = component.count_name()
-    sql = (f"SELECT t.{key}, {aggregates(component)} FROM {source} "
-           f"GROUP BY t.{key} ORDER BY {total} DESC, t.{key}")
-    return _finish(rows_to_dicts(cursor.execute(sql, filters.params)))
+    sql = (f"SELECT {columns}, {aggregates(component)} FROM {source} "
+           f"GROUP BY {columns} ORDER BY {total} DESC, {columns}")
+    return _finish(component, rows_to_dicts(cursor.execute(sql, filters.params)))
 
 
 def summary_stats(cursor, component, filters):
     """Return the shared statistics over every row matching ``filters``."""
     sql = f"SELECT {aggregates(component)} FROM {_source(component, filters)}"
-    return _finish(rows_to_dicts(cursor.execute(sql, filters.params)))[0]
+    return _finish(component, rows_to_dicts(cursor.execute(sql, filters.params)))[0]
 
 
 def daily_stats(cursor, component, filters):
@@ -112,7 +124,7 @@ def search(cursor, repository, query, limit, filters):
     # Named parameters: the same lowered query is used by every CASE.
     names = {f"p{i}": value for i, value in enumerate(filters.params)}
     where = _number_placeholders(where, len(filters.params))
-    sql = (f"SELECT * FROM (SELECT {repository._select}, {score} AS score "
+    sql = (f"SELECT * FROM (SELECT {repository.select_list}, {score} AS score "
            f"FROM {component.table} t) t {where} "
            f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column} LIMIT $limit")
     rows = rows_to_dicts(cursor.execute(sql, {"q": query.lower(), "limit": limit, **names}))
