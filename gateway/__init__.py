@@ -1,0 +1,1 @@
+"""The gateway: the one authenticated front door to the component services."""

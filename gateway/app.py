@@ -1,0 +1,43 @@
+"""Build the gateway's WSGI application."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+
+from services.core.errors import register_error_handlers
+from services.core.http import OrjsonProvider
+
+from gateway.keys import KeyStore
+from gateway.proxy import GatewayMiddleware
+from gateway.relay import relay_websocket
+from gateway.settings import resolve
+from gateway.upstream import build_upstreams
+from gateway.views import bp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GatewayState:
+    """What the gateway's views share: settings, the key store and the component pools."""
+
+    settings: dict
+    store: KeyStore
+    upstreams: dict
+    started: float
+
+
+def create_app(config=None):
+    """Create the gateway app; ``config`` overrides settings (defaults, then ``GATEWAY_*``)."""
+    settings = resolve(overrides=config or {})
+    app = Flask(__name__)
+    app.json = OrjsonProvider(app)
+    store = KeyStore(settings["keys_db"], cache_ttl=settings["key_cache_ttl"])
+    upstreams = build_upstreams(settings)
+    app.extensions["gateway"] = GatewayState(settings, store, upstreams, time.monotonic())
+    app.register_blueprint(bp)
+    register_error_handlers(app)
+    app.wsgi_app = GatewayMiddleware(app.wsgi_app, store, upstreams, relay_websocket)
+    return app

@@ -1,0 +1,183 @@
+"""Normalise a request target, map it to a route, and decide whether a key may use it.
+
+One function, :func:`decide`, makes the access decision for both the gateway's own forwarding and
+the ``GET /auth/check`` endpoint used by nginx ``auth_request``, so the two can never disagree.
+
+Normalisation happens on the *decoded* path, before any decision: percent-escapes are decoded once
+(so ``%2e%2e`` and ``%2f`` become ``..`` and ``/``), empty segments (``//``) are dropped, and ``.``
+and ``..`` segments are resolved (never above the root). The gateway forwards exactly the path it
+decided on, re-encoded, so a component can never see a path other than the one that was authorised.
+Route matching is case-sensitive: ``/API/test/...`` is simply an unknown path (404 after auth).
+"""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote_to_bytes
+
+COMPONENTS = ("test", "generator", "benchmark")
+SCOPES = ("read", "write", "admin")
+
+# Paths that answer without a key (GET/HEAD only).
+PUBLIC_PATHS = frozenset({"/health"})
+# POSTs that only read: the searches and the streaming exports.
+READ_ONLY_POSTS = frozenset(
+    {"/api/db/search"}
+    | {f"/api/{c}/db/search" for c in COMPONENTS}
+    | {f"/api/{c}/db/export" for c in COMPONENTS}
+)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+GATEWAY_VIEWS = frozenset({"overview", "search", "model"})
+# Characters left unescaped when a normalised path is forwarded (RFC 3986 pchar minus '%').
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A normalised request target."""
+
+    path: str  # decoded, normalised, always starting with "/"
+    query: str  # raw query string, without "?"
+    canonical: bool  # False when normalisation changed the path (dots, "//", encoded "/")
+    error: str | None = None  # set when the target cannot be used at all
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a normalised path goes."""
+
+    kind: str  # "public", "forward", "view", "local" or "unknown"
+    component: str | None = None
+    upstream_path: str | None = None  # decoded path on the component
+    websocket: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of an access check."""
+
+    status: int  # 200 allowed, 400, 401 or 403
+    message: str
+    route: Route
+    target: Target
+    scope: str | None = None  # scope the request needed
+    key: object = None  # the KeyRecord that was used, if any
+
+
+def normalize_target(raw_target):
+    """Return the :class:`Target` for a raw request target such as ``/a/%2e%2e/b?x=1``."""
+    path, _, query = raw_target.partition("?")
+    if not path.startswith("/"):
+        if "://" not in path:
+            return Target("/", query, False, "request target must be a path")
+        # absolute-form ("GET http://host/path"): keep only the path
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    try:
+        decoded = unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return Target("/", query, False, "path is not valid UTF-8")
+    if _CONTROL.search(decoded):
+        return Target("/", query, False, "path contains control characters")
+    segments = []
+    for segment in decoded.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    normalized = "/" + "/".join(segments)
+    if decoded.endswith("/") and segments:
+        normalized += "/"
+    canonical = normalized == decoded and "%2f" not in path.lower()
+    return Target(normalized, query, canonical)
+
+
+def encode_path(path):
+    """Percent-encode a normalised path for sending upstream."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+def classify(path):
+    """Map a normalised path to a :class:`Route`."""
+    if path in PUBLIC_PATHS:
+        return Route("public")
+    if path in ("/", "/auth/check"):
+        return Route("local")
+    parts = path.split("/")  # ["", "api", ...]
+    if len(parts) < 3 or parts[1] != "api":
+        return Route("unknown")
+    if parts[2] == "db":
+        if len(parts) < 4:
+            return Route("unknown")
+        name = parts[3]
+        if name in COMPONENTS:
+            rest = "/".join(parts[4:])
+            if not rest:
+                return Route("unknown")
+            return Route("forward", name, f"/api/{name}/db/{rest}")
+        if name in GATEWAY_VIEWS:
+            return Route("view")
+        return Route("unknown")
+    if parts[2] in COMPONENTS and len(parts) >= 4 and parts[3]:
+        return Route("forward", parts[2], path, websocket=parts[3] == "ws")
+    return Route("unknown")
+
+
+def required_scope(method, path, route):
+    """Return the scope a request needs: ``read``, ``write`` or ``None`` (public)."""
+    if route.kind == "public" and method in ("GET", "HEAD"):
+        return None
+    if method in READ_METHODS:
+        return "read"
+    if method == "POST":
+        effective = route.upstream_path if route.kind == "forward" else path
+        if effective in READ_ONLY_POSTS:
+            return "read"
+    return "write"
+
+
+def key_has_scope(scopes, needed):
+    """Tell whether a key holding ``scopes`` may act with ``needed``; admin may do anything."""
+    return needed is None or "admin" in scopes or needed in scopes
+
+
+def presented_key(headers):
+    """Return the API key from ``X-API-Key`` or ``Authorization: Bearer``, or None."""
+    key = headers.get("X-API-Key")
+    if key:
+        return key.strip() or None
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, token = auth.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return None
+
+
+def decide(method, raw_target, headers, store, require_canonical=False):
+    """Decide whether ``method raw_target`` with ``headers`` is allowed, using key ``store``.
+
+    ``require_canonical`` is for ``auth_request``: nginx forwards the raw URI, so a URI the gateway
+    would have rewritten is refused (403) rather than authorised under its normalised meaning.
+    """
+    method = method.upper()
+    target = normalize_target(raw_target)
+    route = classify(target.path) if target.error is None else Route("unknown")
+    scope = required_scope(method, target.path, route)
+    if scope is None and target.error is None:
+        return Decision(200, "public", route, target)
+    token = presented_key(headers)
+    if token is None:
+        return Decision(401, "an API key is required (X-API-Key header)", route, target, scope)
+    record, problem = store.authenticate(token)
+    if record is None:
+        return Decision(401, f"API key {problem}", route, target, scope)
+    if target.error is not None:
+        return Decision(400, target.error, route, target, scope, record)
+    if require_canonical and not target.canonical:
+        return Decision(403, "request path is not in canonical form", route, target, scope, record)
+    if not key_has_scope(record.scopes, scope):
+        return Decision(403, f"API key lacks the '{scope}' scope", route, target, scope, record)
+    return Decision(200, "allowed", route, target, scope, record)

@@ -1,0 +1,91 @@
+"""The key store and ``keys`` command line (in-process; the store is a real SQLite file)."""
+
+import re
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from gateway import keys_cli
+from gateway.keys import KeyStore, ensure_admin_key
+
+
+@pytest.fixture()
+def db(tmp_path):
+    """Return a fresh key store path."""
+    return str(tmp_path / "sub" / "keys.sqlite3")
+
+
+def run(capsys, *argv):
+    """Run the keys CLI; return (exit status, stdout, stderr)."""
+    status = keys_cli.main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_create_prints_only_the_key(capsys, db):
+    """``keys create`` prints the new key alone on stdout."""
+    status, out, err = run(capsys, "create", "--name", "ci", "--scopes", "read,write", "--keys-db", db)
+    assert status == 0
+    assert re.fullmatch(r"uas_[A-Za-z0-9_-]{43}\n", out)
+    assert "ci" in err
+    record = KeyStore(db).list()[0]
+    assert record.name == "ci" and record.scopes == ("read", "write") and record.expires_at is None
+
+
+def test_keys_are_stored_only_as_hashes(capsys, db):
+    """Neither the key nor a long part of it is in the store file."""
+    _, out, _ = run(capsys, "create", "--name", "h", "--keys-db", db)
+    key = out.strip()
+    with sqlite3.connect(db) as connection:
+        dump = "\n".join(connection.iterdump())
+    assert key not in dump and key[4:20] not in dump
+
+
+def test_list_shows_no_secrets(capsys, db):
+    """``keys list`` names keys, scopes and state, never the secret."""
+    _, key, _ = run(capsys, "create", "--name", "listed", "--scopes", "admin", "--keys-db", db)
+    status, out, _ = run(capsys, "list", "--keys-db", db)
+    assert status == 0 and "listed" in out and "admin" in out and "active" in out
+    assert key.strip() not in out
+    status, out, _ = run(capsys, "list", "--json", "--keys-db", db)
+    assert status == 0 and key.strip() not in out and '"listed"' in out
+
+
+def test_revoke_and_errors(capsys, db):
+    """Revoke works once a key exists; bad input exits 1 with a message on stderr."""
+    run(capsys, "create", "--name", "a", "--keys-db", db)
+    assert run(capsys, "revoke", "a", "--keys-db", db)[0] == 0
+    assert "revoked" in run(capsys, "list", "--keys-db", db)[1]
+    for argv in (
+        ["revoke", "missing"],
+        ["create", "--name", "a"],
+        ["create", "--name", "b", "--scopes", "root"],
+        ["create", "--name", "c", "--expires", "2000-01-01T00:00:00+00:00"],
+        ["create", "--name", "d", "--expires", "tomorrow"],
+        ["create", "--name", "e", "--expires-in", "-1"],
+    ):
+        status, out, err = run(capsys, *argv, "--keys-db", db)
+        assert status == 1 and out == "" and err.startswith("error:"), argv
+
+
+def test_expiry_and_authentication(capsys, db):
+    """Keys with a future expiry work; expired, revoked and unknown keys do not."""
+    _, out, _ = run(capsys, "create", "--name", "x", "--expires-in", "2", "--keys-db", db)
+    store = KeyStore(db, cache_ttl=0)
+    record, problem = store.authenticate(out.strip())
+    assert problem is None and record.expires_at > datetime.now(timezone.utc) + timedelta(days=1)
+    assert record.name == "x"
+    assert store.list()[0].last_used_at is not None
+    old = store.create("old", "read", datetime.now(timezone.utc) - timedelta(seconds=1))
+    assert store.authenticate(old) == (None, "has expired")
+    assert store.authenticate("uas_nope")[1] == "is not valid"
+    store.revoke("x")
+    assert store.authenticate(out.strip()) == (None, "has been revoked")
+
+
+def test_ensure_admin_key_only_when_empty(db):
+    """The first admin key is made for an empty store, and only then."""
+    key = ensure_admin_key(db)
+    assert key and KeyStore(db).authenticate(key)[0].scopes == ("admin",)
+    assert ensure_admin_key(db) is None

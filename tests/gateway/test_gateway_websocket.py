@@ -1,0 +1,82 @@
+"""The WebSocket relay: messages both ways, close codes, keys and scopes (ORIGIN defect 5)."""
+
+import json
+
+import pytest
+import simple_websocket
+
+from gateway.relay import RelayClient
+from tests.gateway.conftest import ENTITY, dead_url, start_gateway
+from tests.gateway.servers import Service, free_port
+
+
+@pytest.fixture(scope="module")
+def ws_gateway(work_dir, keys_db, keys):
+    """Run a real flask-sock stand-in for a component and a gateway in front of it."""
+    port = free_port()
+    upstream = Service("tests.gateway.ws_upstream", [str(port)], port, str(work_dir / "ws.log"))
+    upstream.start()
+    urls = {name: dead_url() for name in ENTITY}
+    urls["test"] = upstream.url
+    gateway = start_gateway(work_dir, urls, keys_db, label="ws-gateway")
+    yield gateway
+    gateway.stop()
+    upstream.stop()
+
+
+def _connect(gateway, path, key):
+    return RelayClient.connect(
+        f"ws://127.0.0.1:{gateway.port}{path}", headers={"X-API-Key": key}
+    )
+
+
+def _close(ws):
+    try:
+        ws.close()
+    except simple_websocket.ConnectionClosed:
+        pass
+
+
+def test_relay_passes_messages_and_close_codes(ws_gateway, keys):
+    """Status on connect, ping/pong, and the component's close code reach the client."""
+    ws = _connect(ws_gateway, "/api/test/ws/run-1", keys["rw"])
+    try:
+        assert json.loads(ws.receive(timeout=5)) == {"run_id": "run-1", "status": "running"}
+        ws.send("ping")
+        assert json.loads(ws.receive(timeout=5)) == {"pong": True}
+        ws.send("cancel")
+        assert json.loads(ws.receive(timeout=5))["status"] == "cancelled"
+        ws.send("bye")
+        with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+            while True:
+                ws.receive(timeout=5)
+        assert closed.value.reason == 4000
+    finally:
+        _close(ws)
+
+
+def test_relay_refuses_cancel_without_write_scope(ws_gateway, keys):
+    """A read-only key may watch but not cancel."""
+    ws = _connect(ws_gateway, "/api/test/ws/run-2", keys["read"])
+    try:
+        ws.receive(timeout=5)
+        ws.send("cancel")
+        assert "write" in json.loads(ws.receive(timeout=5))["error"]
+        ws.send("ping")
+        assert json.loads(ws.receive(timeout=5)) == {"pong": True}
+    finally:
+        _close(ws)
+
+
+def test_relay_needs_a_key(ws_gateway, keys):
+    """Opening the socket without a valid key fails with 401 before any upgrade."""
+    with pytest.raises(simple_websocket.ConnectionError) as refused:
+        _connect(ws_gateway, "/api/test/ws/run-3", "uas_bad")
+    assert refused.value.status_code == 401
+
+
+def test_relay_to_down_component_is_502(ws_gateway, keys):
+    """A component that is not there: the upgrade is refused with 502."""
+    with pytest.raises(simple_websocket.ConnectionError) as refused:
+        _connect(ws_gateway, "/api/generator/ws/run-4", keys["read"])
+    assert refused.value.status_code == 502
