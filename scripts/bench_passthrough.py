@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Measure one authenticated pass-through request three ways: direct, through the gateway, nginx.
+
+Starts the suite with the launcher (test component, gateway, nginx) on free ports in a temporary
+data dir, loads a few rows, then drives ``GET .../test/db/runs?limit=10`` with wrk (or a Python
+load generator when wrk is missing) and prints req/s, p99 and the ratios to direct.
+Targets: nginx >= 0.9x direct, gateway >= 0.7x direct.
+
+    python scripts/bench_passthrough.py [--duration 10] [--connections 32] [--threads 2]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGETS = {
+    "direct": ("test_api", "/api/test/db/runs?limit=10"),
+    "gateway": ("gateway", "/api/db/test/runs?limit=10"),
+    "nginx": ("nginx", "/api/db/test/runs?limit=10"),
+}
+
+
+def free_ports(count):
+    """Return ``count`` free TCP ports."""
+    sockets = [socket.socket() for _ in range(count)]
+    for probe in sockets:
+        probe.bind(("127.0.0.1", 0))
+    ports = [probe.getsockname()[1] for probe in sockets]
+    for probe in sockets:
+        probe.close()
+    return ports
+
+
+def start_suite(workdir):
+    """Start the launcher; return (process, ports, key)."""
+    ports = dict(zip(("test_api", "gateway", "nginx"), free_ports(3)))
+    config = {
+        "test_api": {"port": ports["test_api"]},
+        "generator_api": {"enabled": False},
+        "benchmark_api": {"enabled": False},
+        "gateway": {"port": ports["gateway"]},
+    }
+    config_path = os.path.join(workdir, "bench.json")
+    with open(config_path, "w", encoding="utf-8") as handle:
+        json.dump(config, handle)
+    argv = [sys.executable, "-m", "gateway.cli", "run", "--config", config_path,
+            "--data-dir", os.path.join(workdir, "data"), "--nginx", str(ports["nginx"]),
+            "--log-level", "WARNING"]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    key = None
+    for line in process.stdout:
+        if line.strip().startswith("uas_"):
+            key = line.strip()
+        if "is ready" in line:
+            break
+    if process.poll() is not None or key is None:
+        raise SystemExit("the suite did not start")
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    return process, ports, key
+
+
+def seed_rows(port, key, count=200):
+    """Insert a few test runs so the measured request returns real rows."""
+    rows = "\n".join(json.dumps({"model_name": f"bench-model-{i % 7}", "hardware": ["cpu"],
+                                 "status": "completed", "duration": 1.0 + i})
+                     for i in range(count))
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/api/db/test/runs/bulk", body=rows,
+                       headers={"X-API-Key": key, "Content-Type": "application/x-ndjson"})
+    response = connection.getresponse()
+    response.read()
+    if response.status != 201:
+        raise SystemExit(f"seeding rows failed: {response.status}")
+
+
+def run_wrk(url, key, duration, connections, threads):
+    """Run wrk; return (req/s, p99 ms)."""
+    output = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+         "-H", f"X-API-Key: {key}", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        raise SystemExit(f"non-2xx answers from {url}:\n{output}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", output).groups()
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rate, p99
+
+
+def run_python(url, key, duration, connections, threads):
+    """A plain Python load generator (threads, keep-alive); returns (req/s, p99 ms)."""
+    del threads
+    host, port_path = url.split("//", 1)[1].split(":", 1)
+    port, path = port_path.split("/", 1)
+    latencies, lock = [], threading.Lock()
+    deadline = time.monotonic() + duration
+
+    def worker():
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine = []
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            connection.request("GET", "/" + path, headers={"X-API-Key": key})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"{url} answered {response.status}")
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    latencies.sort()
+    return len(latencies) / duration, latencies[int(len(latencies) * 0.99)] * 1000
+
+
+def main(argv=None):
+    """Start the suite, measure the three paths, print a table; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per path")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="paths are measured in turn this many times; the median is reported "
+                        "(interleaving keeps background load from favouring one path)")
+    args = parser.parse_args(argv)
+    if shutil.which("nginx") is None:
+        raise SystemExit("nginx is required (scripts/install-system-deps)")
+    tool, measure = ("wrk", run_wrk) if shutil.which("wrk") else ("python", run_python)
+    with tempfile.TemporaryDirectory(prefix="uas-bench-") as workdir:
+        process, ports, key = start_suite(workdir)
+        try:
+            seed_rows(ports["gateway"], key)
+            samples = {name: [] for name in TARGETS}
+            for round_number in range(args.rounds + 1):
+                for name, (service, path) in TARGETS.items():
+                    url = f"http://127.0.0.1:{ports[service]}{path}"
+                    if round_number == 0:
+                        measure(url, key, 2, args.connections, args.threads)  # warm-up
+                    else:
+                        samples[name].append(
+                            measure(url, key, args.duration, args.connections, args.threads))
+            results = {name: sorted(values)[len(values) // 2] for name, values in samples.items()}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+    direct = results["direct"][0]
+    print(f"GET {TARGETS['gateway'][1]} with an API key; {tool}, {args.connections} connections, "
+          f"median of {args.rounds} x {args.duration} s per path, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'path':<10} {'req/s':>9} {'p99 ms':>8} {'x direct':>9}")
+    for name, (rate, p99) in results.items():
+        print(f"{name:<10} {rate:>9,.0f} {p99:>8.1f} {rate / direct:>9.2f}")
+    nginx_ok = results["nginx"][0] >= 0.9 * direct
+    gateway_ok = results["gateway"][0] >= 0.7 * direct
+    print(f"targets: nginx >= 0.9x {'met' if nginx_ok else 'MISSED'}; "
+          f"gateway >= 0.7x {'met' if gateway_ok else 'MISSED'}")
+    return 0 if nginx_ok and gateway_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""One real suite for the end-to-end tests: the launcher, supervisord, gunicorn and nginx.
+
+The suite starts once per session on free ports in a temporary data dir, loads a small demo data
+set through nginx, and is stopped at the end; its teardown fails if any process is left behind.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xmlrpc.client
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COMPONENTS = ("test_api", "generator_api", "benchmark_api")
+DEMO_SEED = 7
+DEMO_SCALE = "small"
+NGINX_MISSING = "nginx is not installed (scripts/install-system-deps installs it)"
+
+
+def free_ports(count):
+    """Return ``count`` distinct free TCP ports on 127.0.0.1."""
+    sockets = []
+    for _ in range(count):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        sockets.append(probe)
+    ports = [probe.getsockname()[1] for probe in sockets]
+    for probe in sockets:
+        probe.close()
+    return ports
+
+
+def processes_mentioning(text):
+    """Return ``{pid: cmdline}`` of live processes whose command line contains ``text``."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                state = handle.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != b"Z":
+            found[int(entry)] = cmdline
+    return found
+
+
+def component_available(name):
+    """Tell whether the component package exists (its ``__main__`` can be run)."""
+    return importlib.util.find_spec(f"services.{name}.__main__") is not None
+
+
+@dataclass
+class Suite:
+    """A running suite: its URLs, keys and control."""
+
+    process: subprocess.Popen
+    data_dir: str
+    ports: dict
+    admin_key: str
+    enabled: dict
+    output: list = field(default_factory=list)
+    keys: dict = field(default_factory=dict)
+
+    def url(self, service):
+        """Return the base URL of ``service`` ("gateway", "nginx", "test_api", ...)."""
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def run_dir(self):
+        """Return the run folder (supervisord.conf, logs)."""
+        return os.path.join(self.data_dir, "run")
+
+    @property
+    def has_nginx(self):
+        """Tell whether nginx runs in front."""
+        return "nginx" in self.ports
+
+    def rpc(self):
+        """Return supervisord's XML-RPC interface."""
+        from supervisor.xmlrpc import SupervisorTransport
+
+        transport = SupervisorTransport(None, None, f"unix://{self.run_dir}/supervisor.sock")
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+    def supervisorctl(self, *args):
+        """Run supervisorctl against the suite; return its CompletedProcess."""
+        return subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-c",
+             os.path.join(self.run_dir, "supervisord.conf"), *args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+
+    def wait_healthy(self, service, timeout=30.0):
+        """Wait until ``service``'s /health answers 200; return the seconds it took."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                if requests.get(self.url(service) + "/health", timeout=2).status_code == 200:
+                    return time.monotonic() - started
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{service} not healthy after {timeout} s")
+
+
+def _read_output(process, lines, ready):
+    for line in process.stdout:
+        lines.append(line)
+        if "is ready" in line:
+            ready.set()
+    ready.set()
+
+
+def _start_suite(data_dir, tmp_root):
+    names = ["gateway", *COMPONENTS]
+    if shutil.which("nginx"):
+        names.append("nginx")
+    ports = dict(zip(names, free_ports(len(names))))
+    enabled = {name: component_available(name) for name in COMPONENTS}
+    config = {name: {"enabled": on, "port": ports[name]} for name, on in enabled.items()}
+    config["gateway"] = {"port": ports["gateway"]}
+    config_path = os.path.join(tmp_root, "suite.json")
+    with open(config_path, "w", encoding="utf-8") as handle:
+        json.dump(config, handle)
+    argv = [sys.executable, "-m", "gateway.cli", "run", "--config", config_path,
+            "--data-dir", data_dir, "--log-level", "INFO", "--start-timeout", "90"]
+    if "nginx" in ports:
+        argv += ["--nginx", str(ports["nginx"])]
+    stderr_path = os.path.join(tmp_root, "launcher.stderr")
+    with open(stderr_path, "w", encoding="utf-8") as stderr:
+        process = subprocess.Popen(argv, cwd=tmp_root, stdout=subprocess.PIPE, stderr=stderr,
+                                   text=True)
+    lines, ready = [], threading.Event()
+    threading.Thread(target=_read_output, args=(process, lines, ready), daemon=True).start()
+    if not ready.wait(120) or process.poll() is not None:
+        process.kill()
+        with open(stderr_path, encoding="utf-8") as handle:
+            stderr = handle.read()
+        raise RuntimeError(f"suite did not start:\n{''.join(lines)}\n{stderr}")
+    key = next(line.strip() for line in lines if line.strip().startswith("uas_"))
+    return Suite(process, data_dir, ports, key, enabled, lines)
+
+
+def _stop_suite(suite):
+    suite.process.send_signal(signal.SIGTERM)
+    try:
+        status = suite.process.wait(60)
+    except subprocess.TimeoutExpired:
+        suite.process.kill()
+        status = "killed after 60 s"
+    deadline = time.monotonic() + 10
+    left = processes_mentioning(suite.data_dir)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = processes_mentioning(suite.data_dir)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert status == 0, f"launcher exit status {status}"
+    assert left == {}, f"processes left after the launcher stopped: {left}"
+
+
+@pytest.fixture(scope="session")
+def suite(tmp_path_factory):
+    """Start the whole suite once, load demo data through it, and stop it at the end."""
+    tmp_root = str(tmp_path_factory.mktemp("e2e"))
+    suite = _start_suite(os.path.join(tmp_root, "data"), tmp_root)
+    try:
+        from gateway.keys import KeyStore
+
+        store = KeyStore(os.path.join(suite.data_dir, "keys.sqlite3"))
+        suite.keys = {
+            "admin": suite.admin_key,
+            "read": store.create("e2e-reader", "read"),
+            "write": store.create("e2e-writer", "read,write"),
+        }
+        if all(suite.enabled.values()):
+            entry = suite.url("nginx" if suite.has_nginx else "gateway")
+            result = subprocess.run(
+                [sys.executable, "-m", "gateway.cli", "demo-data", "--url", entry,
+                 "--key", suite.admin_key, "--scale", DEMO_SCALE, "--seed", str(DEMO_SEED)],
+                capture_output=True, text=True, timeout=180, check=False,
+            )
+            assert result.returncode == 0, result.stderr
+        yield suite
+    finally:
+        _stop_suite(suite)
+
+
+@pytest.fixture
+def needs_all_components(suite):
+    """Skip a test whose data needs all three components while one is not built yet."""
+    missing = [name for name, on in suite.enabled.items() if not on]
+    if missing:
+        pytest.fail(f"components not available: {', '.join(missing)}")
+    return suite
+
+
+@pytest.fixture
+def needs_nginx(suite):
+    """Skip when nginx is not installed."""
+    if not suite.has_nginx:
+        pytest.skip(NGINX_MISSING)
+    return suite

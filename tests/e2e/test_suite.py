@@ -1,0 +1,209 @@
+"""The running suite: auth matrix through nginx and the gateway, restarts, a stopped component."""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+ENTRIES = ["gateway", "nginx"]
+
+
+def raw_request(suite, entry, method, target, key=None, bearer=False, body=None):
+    """Send ``target`` exactly as written (no client-side normalisation); return (status, body)."""
+    if entry == "nginx" and not suite.has_nginx:
+        pytest.skip("nginx is not installed")
+    connection = http.client.HTTPConnection("127.0.0.1", suite.ports[entry], timeout=30)
+    headers = {}
+    if key:
+        headers["Authorization" if bearer else "X-API-Key"] = (
+            f"Bearer {key}" if bearer else key)
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        connection.request(method, target, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(data) if data else None
+    except ValueError:
+        return response.status, data
+
+
+MISSING_ID = str(uuid.UUID(int=0x1234, version=4))
+
+# (method, target, key role, expected status); the same answers through nginx and the gateway.
+MATRIX = [
+    ("GET", "/api/db/test/runs?limit=1", None, 401),
+    ("GET", "/api/test/db/runs?limit=1", None, 401),  # defect 6: the same data without a key
+    ("GET", "/api/db/overview", None, 401),
+    ("GET", "/api/db/model/bert-base-uncased", None, 401),
+    ("POST", "/api/db/search?query=bert&limit=5", None, 401),
+    ("GET", "/api/benchmark/db/runs?limit=1", None, 401),
+    ("GET", "/api/db/test/runs?limit=1", "bogus", 401),
+    ("GET", "/api/db/test/runs?limit=1", "read", 200),
+    ("GET", "/api/test/db/runs?limit=1", "read", 200),
+    ("GET", "/api/db/generator/tasks?limit=1", "read", 200),
+    ("GET", "/api/db/benchmark/models/stats", "read", 200),
+    ("GET", "/api/db/overview", "read", 200),
+    ("POST", "/api/db/search?query=bert&limit=5", "read", 200),
+    ("POST", "/api/test/db/search?query=bert", "read", 200),
+    ("DELETE", f"/api/db/test/run/{MISSING_ID}", "read", 403),
+    ("DELETE", f"/api/test/db/run/{MISSING_ID}", "read", 403),
+    ("POST", "/api/db/test/batches", "read", 403),
+    ("DELETE", f"/api/db/test/run/{MISSING_ID}", "write", 404),
+    ("DELETE", f"/api/benchmark/db/run/{MISSING_ID}", "write", 404),
+    ("GET", "/api/db/nothing-here", "read", 404),
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("method, target, role, expected", MATRIX)
+def test_auth_matrix(suite, entry, method, target, role, expected):
+    key = suite.keys.get(role, role)
+    status, body = raw_request(suite, entry, method, target, key)
+    assert status == expected, body
+    if status >= 400:
+        assert body["error"]["status"] == status  # one JSON error shape, nginx's own included
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_bearer_token(suite, entry):
+    status, _ = raw_request(suite, entry, "GET", "/api/db/test/runs?limit=1",
+                            suite.keys["read"], bearer=True)
+    assert status == 200
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_health_needs_no_key(suite, entry):
+    status, body = raw_request(suite, entry, "GET", "/health")
+    assert status == 200, body
+    assert body["status"] == "ok"
+
+
+BYPASS_SPELLINGS = [
+    "/api/test//db/runs",
+    "/api/test/%64b/runs",
+    "/api/test/./db/runs",
+    "/api/x/../test/db/runs",
+    "/api/db/test/%2e%2e/%2e%2e/test/db/runs",
+    "/api/test%2fdb/runs",
+    "/API/test/db/runs",
+    "/api/TEST/db/runs",
+    "//api/test/db/runs",
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("target", BYPASS_SPELLINGS)
+def test_bypass_spellings_need_a_key(suite, entry, target):
+    status, _ = raw_request(suite, entry, "GET", target)
+    assert status in (400, 401, 404), status
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("target", BYPASS_SPELLINGS)
+def test_bypass_spellings_do_not_widen_a_read_key(suite, entry, target):
+    delete_target = target.replace("runs", f"run/{MISSING_ID}")
+    status, _ = raw_request(suite, entry, "DELETE", delete_target, suite.keys["read"])
+    assert status in (400, 403, 404), status
+    assert status != 404 or "/API/" in target or "/TEST/" in target
+
+
+def test_revoked_key_stops_within_five_seconds(suite):
+    entry = "nginx" if suite.has_nginx else "gateway"
+    from gateway.keys import KeyStore
+
+    store = KeyStore(os.path.join(suite.data_dir, "keys.sqlite3"))
+    key = store.create(f"e2e-revoke-{entry}", "read")
+    target = "/api/db/test/runs?limit=1"
+    assert raw_request(suite, entry, "GET", target, key)[0] == 200
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "keys", "revoke", f"e2e-revoke-{entry}",
+         "--keys-db", os.path.join(suite.data_dir, "keys.sqlite3")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    revoked_at = time.monotonic()
+    while raw_request(suite, entry, "GET", target, key)[0] == 200:
+        assert time.monotonic() - revoked_at < 5.0, "revoked key still accepted after 5 s"
+        time.sleep(0.1)
+    assert raw_request(suite, entry, "GET", target, key)[0] == 401
+
+
+def _run_total(suite, service="test_api"):
+    response = requests.get(suite.url(service) + "/api/test/db/models/stats", timeout=30)
+    response.raise_for_status()
+    return sum(row["total_runs"] for row in response.json()["models"])
+
+
+def test_kill_9_component_comes_back_with_its_data(suite):
+    before = _run_total(suite)
+    assert before > 0 or not all(suite.enabled.values())
+    old_pid = suite.rpc().getProcessInfo("test_api")["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        info = suite.rpc().getProcessInfo("test_api")
+        if info["statename"] == "RUNNING" and info["pid"] not in (0, old_pid):
+            break
+        assert time.monotonic() < deadline, f"test_api not restarted: {info}"
+        time.sleep(0.2)
+    suite.wait_healthy("test_api", timeout=30)
+    deadline = time.monotonic() + 30
+    while True:  # the killed master's orphaned worker may hold the database for a moment
+        try:
+            assert _run_total(suite) == before
+            break
+        except requests.HTTPError:
+            assert time.monotonic() < deadline, "test data unreadable after restart"
+            time.sleep(0.5)
+    status, _ = raw_request(suite, "gateway", "GET", "/api/db/test/runs?limit=1",
+                            suite.keys["read"])
+    assert status == 200
+
+
+def test_stopped_component_gives_an_incomplete_overview(suite):
+    stopped = suite.supervisorctl("stop", "benchmark_api")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    try:
+        response = requests.get(suite.url("gateway") + "/api/db/overview",
+                                headers={"X-API-Key": suite.keys["read"]}, timeout=30)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["completed"] is False
+        assert body["test_stats"] is not None
+        assert requests.get(suite.url("gateway") + "/health", timeout=10).status_code == 503
+        if suite.has_nginx:
+            status, body = raw_request(suite, "nginx", "GET", "/api/db/benchmark/runs?limit=1",
+                                       suite.keys["read"])
+            assert status == 502 and body["error"]["status"] == 502
+    finally:
+        started = suite.supervisorctl("start", "benchmark_api")
+        assert started.returncode == 0, started.stdout + started.stderr
+        suite.wait_healthy("benchmark_api", timeout=30)
+        suite.wait_healthy("gateway", timeout=30)
+
+
+def test_supervisord_runs_one_program_per_process(suite):
+    infos = {info["name"]: info for info in suite.rpc().getAllProcessInfo()}
+    expected = {name for name, on in suite.enabled.items() if on} | {"gateway"}
+    if suite.has_nginx:
+        expected.add("nginx")
+    assert set(infos) == expected
+    assert all(info["statename"] == "RUNNING" for info in infos.values())
+
+
+def test_launcher_log_file(suite):
+    with open(os.path.join(suite.data_dir, "unified_api_server.log"), encoding="utf-8") as handle:
+        text = handle.read()
+    assert "configuration:" in text
+    assert suite.admin_key not in text  # keys are never logged

@@ -1,0 +1,67 @@
+"""The deployment files are what the renderers produce, and supervisord reads them."""
+
+import getpass
+import os
+import shutil
+import subprocess
+
+import pytest
+from supervisor.options import ServerOptions
+
+from gateway.launcher_config import resolve
+from gateway.launcher_render import render_deploy_files, render_nginx
+
+from .conftest import ROOT
+
+
+@pytest.mark.parametrize("name", ["nginx.conf", "supervisord.conf"])
+def test_deploy_files_match_the_renderers(name):
+    with open(os.path.join(ROOT, "deploy", name), encoding="utf-8") as handle:
+        committed = handle.read()
+    assert committed == render_deploy_files()[name], (
+        f"deploy/{name} is stale: run scripts/render-deploy-configs"
+    )
+
+
+def test_deploy_supervisord_conf_is_valid_for_supervisord(tmp_path):
+    text = render_deploy_files()["supervisord.conf"]
+    for folder in ("/var/log/unified-api-server", "/run/unified-api-server"):
+        text = text.replace(folder, str(tmp_path))
+    text = text.replace("user=unified", f"user={getpass.getuser()}")
+    path = tmp_path / "supervisord.conf"
+    path.write_text(text)
+    options = ServerOptions()
+    options.configfile = str(path)
+    section = options.read_config(str(path))
+    programs = {group.name: group.process_configs[0] for group in section.process_group_configs}
+    assert set(programs) == {"test_api", "generator_api", "benchmark_api", "gateway", "nginx"}
+    for name, program in programs.items():
+        assert program.stopasgroup and program.killasgroup, name
+        assert program.autorestart, name
+    benchmark = programs["benchmark_api"].command
+    assert "--db-path /var/lib/unified-api-server/benchmark.duckdb" in benchmark
+    assert "-m gateway " in programs["gateway"].command
+
+
+def test_launcher_and_deploy_nginx_differ_only_in_filled_values():
+    deploy = render_deploy_files()["nginx.conf"].splitlines()
+    plan = resolve({"nginx": {"enabled": True, "port": 18088}, "gateway": {"port": 18080}})
+    launcher = render_nginx(plan).splitlines()
+    assert len(deploy) == len(launcher)
+    differing = [(a, b) for a, b in zip(deploy, launcher) if a != b]
+    assert all(
+        "listen" in a or "server " in a or "user" in a or a.startswith("#") for a, _ in differing
+    ), differing
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed "
+                    "(scripts/install-system-deps installs it)")
+def test_launcher_nginx_conf_passes_nginx_t(tmp_path):
+    plan = resolve({"nginx": {"enabled": True, "port": 18088}})
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(render_nginx(plan))
+    result = subprocess.run(
+        ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", str(tmp_path / "error.log")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
