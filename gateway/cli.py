@@ -12,7 +12,7 @@ def main(argv=None):
 
         return keys_main(argv[1:])
     if command == "demo-data":
-        from gateway.demo_data import main as demo_main
+        from gateway.demo_loader import main as demo_main
 
         return demo_main(argv[1:])
     from gateway.launcher import main as launch

@@ -1,12 +1,11 @@
 """Launcher configuration: defaults, deep-merged with a JSON file, then the flags given."""
 
 import copy
-import json
 import logging
 import os
 import shlex
 
-from services.core.config import ConfigError
+from services.core.config import ConfigError, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +56,7 @@ def deep_merge(base, override):
 
 def read_config_file(path):
     """Load the launcher's JSON config file, or raise ConfigError naming the problem."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a JSON object")
+    data = read_json_object(path)
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:
         raise ConfigError(

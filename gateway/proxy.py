@@ -28,6 +28,8 @@ The answer is the same decision the gateway makes for its own forwarding:
 * ``403`` the key lacks the scope, or the URI is not canonical (``//``, ``.``/``..`` segments or an
   encoded ``/``): nginx passes the raw URI to the component, so only URIs whose meaning cannot change
   are authorised that way; the gateway itself accepts them because it forwards the normalised path;
+* ``403`` also when the URI cannot be used at all (control characters, invalid UTF-8, not a path),
+  which the gateway's own forwarding answers with 400: nginx would turn a 400 into a 500;
 * ``400`` when ``X-Original-URI`` is missing (a configuration error; nginx turns it into 500).
 
 nginx may proxy ``/api/{test|generator|benchmark}/...`` to the component unchanged after a 204, and
@@ -37,7 +39,6 @@ gateway. A decision may be cached briefly (keyed on the key header, method and U
 is promised within 5 s, so keep such a cache at 2 s or less.
 """
 
-import dataclasses
 import json
 import logging
 import time
@@ -317,8 +318,6 @@ class GatewayMiddleware:
         original_method = environ.get("HTTP_X_ORIGINAL_METHOD", "GET")
         decision = decide(original_method, original, headers, self.store, require_canonical=True)
         if decision.status != 200:
-            if decision.status == 400:  # auth_request understands only 2xx, 401 and 403
-                decision = dataclasses.replace(decision, status=403)
             return deny(start_response, decision, request_id)
         response_headers = [("X-Request-ID", request_id)]
         if decision.key is not None:

@@ -56,7 +56,7 @@ class Route:
 class Decision:
     """The outcome of an access check."""
 
-    status: int  # 200 allowed, 400, 401 or 403
+    status: int  # 200 allowed, 400 (unusable target, never for auth_request), 401 or 403
     message: str
     route: Route
     target: Target
@@ -73,7 +73,7 @@ def normalize_target(raw_target):
         # absolute-form ("GET http://host/path"): keep only the path
         path = "/" + path.split("://", 1)[1].partition("/")[2]
     try:
-        decoded = unquote_to_bytes(path).decode("utf-8")
+        decoded = unquote_to_bytes(_wire_bytes(path)).decode("utf-8")
     except UnicodeDecodeError:
         return Target("/", query, False, "path is not valid UTF-8")
     if _CONTROL.search(decoded):
@@ -92,6 +92,14 @@ def normalize_target(raw_target):
         normalized += "/"
     canonical = normalized == decoded and "%2f" not in path.lower()
     return Target(normalized, query, canonical)
+
+
+def _wire_bytes(path):
+    """Return the bytes a raw target was sent as; WSGI hands them over as latin-1 text."""
+    try:
+        return path.encode("latin-1")
+    except UnicodeEncodeError:  # text from a caller rather than from the wire: take it as UTF-8
+        return path.encode("utf-8")
 
 
 def encode_path(path):
@@ -160,7 +168,9 @@ def decide(method, raw_target, headers, store, require_canonical=False):
     """Decide whether ``method raw_target`` with ``headers`` is allowed, using key ``store``.
 
     ``require_canonical`` is for ``auth_request``: nginx forwards the raw URI, so a URI the gateway
-    would have rewritten is refused (403) rather than authorised under its normalised meaning.
+    would have rewritten is refused (403) rather than authorised under its normalised meaning. An
+    unusable target (control characters, invalid UTF-8) is a 400 for the gateway's own forwarding
+    but a 403 there too, because nginx turns any ``auth_request`` answer but 2xx/401/403 into a 500.
     """
     method = method.upper()
     target = normalize_target(raw_target)
@@ -175,7 +185,8 @@ def decide(method, raw_target, headers, store, require_canonical=False):
     if record is None:
         return Decision(401, f"API key {problem}", route, target, scope)
     if target.error is not None:
-        return Decision(400, target.error, route, target, scope, record)
+        status = 403 if require_canonical else 400
+        return Decision(status, target.error, route, target, scope, record)
     if require_canonical and not target.canonical:
         return Decision(403, "request path is not in canonical form", route, target, scope, record)
     if not key_has_scope(record.scopes, scope):

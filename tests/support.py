@@ -23,6 +23,47 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def free_ports(count):
+    """Return ``count`` distinct TCP ports free on the loopback interface right now."""
+    sockets = []
+    for _ in range(count):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        sockets.append(probe)
+    ports = [probe.getsockname()[1] for probe in sockets]
+    for probe in sockets:
+        probe.close()
+    return ports
+
+
+def processes_mentioning(text):
+    """Return ``{pid: cmdline}`` of live processes whose command line contains ``text``."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                state = handle.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != b"Z":
+            found[int(entry)] = cmdline
+    return found
+
+
+def wait_gone(text, timeout=10.0):
+    """Wait until no process mentions ``text``; return what is left."""
+    deadline = time.monotonic() + timeout
+    left = processes_mentioning(text)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = processes_mentioning(text)
+    return left
+
+
 class ServiceProcess:
     """A service started as a real subprocess (gunicorn and all), stopped as a process group."""
 

@@ -58,6 +58,20 @@ class Setting:
         return parsed
 
 
+def read_json_object(path):
+    """Return the JSON object in the file at ``path``, or raise ConfigError naming the problem."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object")
+    return data
+
+
 def load_settings(settings, *, env_prefix, config_file=None, overrides=None, environ=None):
     """Resolve ``settings`` from defaults, ``config_file``, ``env_prefix``* variables and overrides.
 
@@ -68,15 +82,7 @@ def load_settings(settings, *, env_prefix, config_file=None, overrides=None, env
     by_name = {s.name: s for s in settings}
     values = {s.name: s.default for s in settings}
     if config_file:
-        try:
-            with open(config_file, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config file {config_file} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {config_file} must hold a JSON object")
+        data = read_json_object(config_file)
         unknown = sorted(set(data) - set(by_name))
         if unknown:
             raise ConfigError(f"config file {config_file}: unknown settings {', '.join(unknown)}")

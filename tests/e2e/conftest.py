@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,42 +19,13 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
+from tests.support import free_ports, wait_gone
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMPONENTS = ("test_api", "generator_api", "benchmark_api")
 DEMO_SEED = 7
 DEMO_SCALE = "small"
 NGINX_MISSING = "nginx is not installed (scripts/install-system-deps installs it)"
-
-
-def free_ports(count):
-    """Return ``count`` distinct free TCP ports on 127.0.0.1."""
-    sockets = []
-    for _ in range(count):
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        sockets.append(probe)
-    ports = [probe.getsockname()[1] for probe in sockets]
-    for probe in sockets:
-        probe.close()
-    return ports
-
-
-def processes_mentioning(text):
-    """Return ``{pid: cmdline}`` of live processes whose command line contains ``text``."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                state = handle.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != b"Z":
-            found[int(entry)] = cmdline
-    return found
 
 
 def component_available(name):
@@ -162,11 +132,7 @@ def _stop_suite(suite):
     except subprocess.TimeoutExpired:
         suite.process.kill()
         status = "killed after 60 s"
-    deadline = time.monotonic() + 10
-    left = processes_mentioning(suite.data_dir)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.2)
-        left = processes_mentioning(suite.data_dir)
+    left = wait_gone(suite.data_dir)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)

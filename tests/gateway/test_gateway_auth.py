@@ -1,5 +1,6 @@
 """The auth matrix: no key, bad key, revoked, expired, wrong scope, bypass spellings (defect 6)."""
 
+import json
 import time
 
 import pytest
@@ -49,8 +50,6 @@ BYPASSES = [
 
 
 def _assert_401(status, headers, body):
-    import json
-
     assert status == 401, body
     assert "ApiKey" in headers.get("WWW-Authenticate", "")
     if not body:  # HEAD
@@ -190,6 +189,28 @@ def test_auth_check_for_nginx(gateway, keys):
         assert check("POST", uri, "admin")[0] == 403, uri
     assert check("GET", "/health")[0] == 204
     assert raw_request(gateway.port, "GET", "/auth/check", {"X-API-Key": keys["read"]})[0] == 400
+
+
+UNUSABLE_URIS = ["/api/test/db/runs%00", "/api/test/db/%1bx", "/api/test/db/runs%7f", "/api/test/db/%ff"]
+
+
+@pytest.mark.parametrize("uri", UNUSABLE_URIS + [b"/api/test/db/\xff", b"/api/test/db/\xc3("])
+def test_auth_check_refuses_unusable_uris_with_403(gateway, keys, uri):
+    """Control characters or invalid UTF-8 are a 403 for nginx, which turns a 400 into a 500."""
+    headers = {"X-API-Key": keys["admin"], "X-Original-Method": "GET", "X-Original-URI": uri}
+    status, response_headers, body = raw_request(gateway.port, "GET", "/auth/check", headers)
+    assert status == 403, body
+    assert response_headers["Content-Type"].startswith("application/json")
+    error = json.loads(body)["error"]
+    assert error["status"] == 403 and error["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("uri", UNUSABLE_URIS)
+def test_forwarding_refuses_unusable_uris_with_400(gateway, keys, uri):
+    """The gateway's own forwarding still answers such a target with a JSON 400."""
+    status, _, body = raw_request(gateway.port, "GET", uri, {"X-API-Key": keys["admin"]})
+    assert status == 400, body
+    assert json.loads(body)["error"]["code"] == "bad_request"
 
 
 def test_keys_never_reach_the_logs(gateway, keys):

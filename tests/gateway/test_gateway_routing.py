@@ -2,7 +2,8 @@
 
 import pytest
 
-from gateway.routing import classify, normalize_target, required_scope
+from gateway.keys import KeyStore
+from gateway.routing import classify, decide, normalize_target, required_scope
 
 
 @pytest.mark.parametrize(
@@ -30,6 +31,21 @@ def test_normalize_rejects_control_characters_and_bad_utf8():
     """NUL bytes and invalid UTF-8 make the target unusable."""
     assert normalize_target("/api/test%00/db").error
     assert normalize_target("/api/%ff").error
+
+
+def test_normalize_reads_wsgi_text_as_the_bytes_sent():
+    """A raw non-ASCII target arrives as latin-1 text: valid UTF-8 is decoded, invalid is refused."""
+    assert normalize_target("/api/db/model/caf\xc3\xa9").path == "/api/db/model/caf\u00e9"
+    assert normalize_target("/api/db/model/caf\xe9").error == "path is not valid UTF-8"
+
+
+@pytest.mark.parametrize("raw", ["/api/test/db/runs%00", "/api/test/db/%ff", "/api/test/db/\xff"])
+def test_unusable_target_is_400_but_403_for_auth_request(tmp_path, raw):
+    """auth_request understands only 2xx, 401 and 403, so an unusable target is a 403 there."""
+    store = KeyStore(tmp_path / "keys.sqlite3")
+    headers = {"X-API-Key": store.create("admin", "admin")}
+    assert decide("GET", raw, headers, store).status == 400
+    assert decide("GET", raw, headers, store, require_canonical=True).status == 403
 
 
 @pytest.mark.parametrize(

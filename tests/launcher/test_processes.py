@@ -13,7 +13,9 @@ import time
 
 import requests
 
-from .conftest import free_ports, launcher_command, processes_mentioning, wait_gone
+from tests.support import free_ports, processes_mentioning, wait_gone
+
+from .conftest import launcher_command
 
 ONLY_TEST_COMPONENT = {
     "generator_api": {"enabled": False},
