@@ -45,8 +45,43 @@ def test_rows(n, rng):
             for _ in range(n)]
 
 
+def generator_rows(n, rng):
+    """Return ``n`` flat generator tasks."""
+    return [{"model_name": rng.choice(MODELS), "hardware": [rng.choice(DEVICES)],
+             "template_type": rng.choice(["bert", "gpt2", "t5", "vit", "whisper"]),
+             "architecture": rng.choice(["encoder-only", "decoder-only", "encoder-decoder"]),
+             "status": rng.choice(STATUSES), "duration": round(rng.lognormvariate(0, 0.5), 4),
+             "started_at": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T"
+                           f"{rng.randint(0, 23):02d}:00:00+00:00",
+             "output_file": f"skills/hf_{rng.randint(0, 999)}.py"}
+            for _ in range(n)]
+
+
+def benchmark_rows(n, rng):
+    """Return ``n`` flat benchmark runs (one device, batch size, precision, headline figures)."""
+    rows = []
+    for _ in range(n):
+        latency = rng.lognormvariate(2, 0.6)
+        rows.append({
+            "model_name": rng.choice(MODELS), "hardware": rng.choice(DEVICES),
+            "batch_size": rng.choice([1, 2, 4, 8, 16, 32]),
+            "precision": rng.choice(["fp32", "fp16", "bf16", "int8"]),
+            "status": rng.choice(STATUSES), "duration": round(rng.lognormvariate(1, 0.5), 4),
+            "started_at": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T"
+                          f"{rng.randint(0, 23):02d}:00:00+00:00",
+            "parameters": {"sequence_length": rng.choice([128, 512])},
+            "latency_ms_mean": round(latency, 4), "latency_ms_p50": round(latency * 0.95, 4),
+            "latency_ms_p90": round(latency * 1.2, 4), "latency_ms_p99": round(latency * 1.6, 4),
+            "throughput": round(1000 / latency, 3), "memory_mb": round(rng.uniform(200, 8000), 1),
+        })
+    return rows
+
+
 # Components add their row factory here (name -> (factory, collection path)).
-FACTORIES = {"test": (test_rows, "runs")}
+FACTORIES = {"test": (test_rows, "runs"), "generator": (generator_rows, "tasks"),
+             "benchmark": (benchmark_rows, "runs")}
+# The statistics query timed per component: (route, grouping columns); models/stats by default.
+STATS = {"benchmark": ("stats", ("model_name", "hardware", "batch_size", "precision"))}
 
 
 def component(name):
@@ -86,7 +121,8 @@ def bench_component(name, rows_total, chunk, folder):
                                     headers={"Content-Type": "application/x-ndjson"})
             response.raise_for_status()
         api_ingest = rows_total / (time.perf_counter() - start)
-        stats_url = f"{service.url}/api/{name}/db/models/stats"
+        route, keys = STATS.get(name, ("models/stats", ("model_name",)))
+        stats_url = f"{service.url}/api/{name}/db/{route}"
         api_stats = median_seconds(lambda: session.get(stats_url).raise_for_status())
     finally:
         service.stop()
@@ -101,8 +137,9 @@ def bench_component(name, rows_total, chunk, folder):
         f"SELECT uuidv7()::VARCHAR, {columns} FROM read_json(?, format='newline_delimited')",
         [str(ndjson)])
     direct_ingest = rows_total / (time.perf_counter() - start)
-    sql = (f"SELECT t.model_name, {aggregates(comp)} FROM {comp.table} t "
-           f"{Filters(comp, MultiDict()).where} GROUP BY t.model_name")
+    group = ", ".join(f"t.{key}" for key in keys)
+    sql = (f"SELECT {group}, {aggregates(comp)} FROM {comp.table} t "
+           f"{Filters(comp, MultiDict()).where} GROUP BY {group}")
     direct_stats = median_seconds(lambda: connection.execute(sql).fetchall())
     connection.close()
     return {"component": name, "rows": rows_total, "api_ingest_rows_s": api_ingest,

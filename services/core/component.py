@@ -48,6 +48,7 @@ class Child:
     table: str
     columns: tuple
     shape: str = "list"  # "list" (ordered rows), "named" ({name: {...}}), "tags" ({name: value})
+    row_defaults: object = None  # callable(row) -> row, filling what a validated row left out
 
     @property
     def names(self):
@@ -63,21 +64,37 @@ class Component:
     title: str
     entity: str  # "run": /run/{run_id}
     entities: str  # "runs": /runs
-    table: str
     columns: tuple  # main-table columns other than the id and bookkeeping columns
     children: tuple
-    batch_table: str
-    batch_delete_param: str  # "delete_runs"
-    migrations_package: str
+    # Named by convention from name and entities when left empty: "test_runs",
+    # "test_batch_runs", "delete_runs", "services.test_api", "TEST_API_".
+    table: str = ""
+    batch_table: str = ""
+    batch_delete_param: str = ""
+    migrations_package: str = ""
     hardware_is_list: bool = True
-    extra_aggregates: tuple = ()  # (alias, SQL expression) added to model/hardware stats rows
+    # (alias, SQL expression) added to model/hardware stats rows; a tuple of aliases takes the
+    # items of a list-valued expression, e.g. (("p50", "p99"), "quantile_cont(x, [0.5, 0.99])")
+    extra_aggregates: tuple = ()
+    # (route, (key, ...)): GET /<route> returns the shared statistics grouped by those columns
+    group_stats: tuple = ()
     extra_routes: object = None  # callable(blueprint, component) adding component-only routes
     search_limit_default: int = 100
     default_port: int = 8000
-    env_prefix: str = "COMPONENT_"
+    env_prefix: str = ""
     child_by_key: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        conventions = {
+            "table": f"{self.name}_{self.entities}",
+            "batch_table": f"{self.name}_batch_{self.entities}",
+            "batch_delete_param": f"delete_{self.entities}",
+            "migrations_package": f"services.{self.name}_api",
+            "env_prefix": f"{self.name.upper()}_API_",
+        }
+        for attribute, value in conventions.items():
+            if not getattr(self, attribute):
+                object.__setattr__(self, attribute, value)
         object.__setattr__(self, "child_by_key", {c.key: c for c in self.children})
 
     @property
@@ -128,14 +145,15 @@ def step_child(table):
     )
 
 
-def metric_child(table, *, extra=()):
-    """Return the standard named metrics child table ({name: {value, unit}})."""
+def metric_child(table, *, extra=(), key="metrics", row_defaults=None):
+    """Return a named metrics child table ({name: {value, unit, ...extra}})."""
     return Child(
-        "metrics",
+        key,
         table,
         (Column("name", required=True), Column("value", kind="float", required=True),
          Column("unit", max_length=64)) + tuple(extra),
         shape="named",
+        row_defaults=row_defaults,
     )
 
 

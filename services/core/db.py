@@ -11,6 +11,8 @@ from importlib import resources
 
 import duckdb
 
+from services.core.ddl import expand_includes
+
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
@@ -30,7 +32,8 @@ def load_migrations(package):
     for entry in resources.files(package).joinpath("migrations").iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
-            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+            sql = expand_includes(entry.read_text(encoding="utf-8"))
+            found.append((int(match.group(1)), match.group(2), sql))
     found.sort()
     versions = [version for version, _, _ in found]
     if len(set(versions)) != len(versions):

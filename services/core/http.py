@@ -41,3 +41,11 @@ def json_body(*, required=True, kind=dict):
     if not isinstance(data, kind):
         raise ApiError(400, f"body must be a JSON {'object' if kind is dict else 'array'}")
     return data
+
+
+def raw_body(description):
+    """Return the request's raw body, or raise a 400 saying ``description`` is required."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise ApiError(400, f"request body required: {description}")
+    return raw

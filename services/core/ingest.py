@@ -113,6 +113,8 @@ def _arrow_schema(component):
     fields = [pa.field(component.id_column, pa.string())]
     groups = {}
     for column in component.columns:
+        if column.kind == "json":
+            continue  # inferred by the reader, checked by _faithful_json
         fields.append(pa.field(column.name, _ARROW_TYPES[column.kind]))
         if column.group:
             groups.setdefault(column.group, []).append(
@@ -125,16 +127,23 @@ def ndjson_to_table(component, raw):
     """Parse NDJSON straight into Arrow (no Python objects), or return None to take the slow path.
 
     The fast path reads what the schema allows exactly; anything else (a hardware string instead
-    of a list, a JSON-object column, a type error) falls back to the row-by-row path, which
-    names the bad row.
+    of a list, a type error, a JSON-object column the reader cannot hold exactly) falls back to
+    the row-by-row path, which names the bad row.
     """
-    if any(c.kind == "json" for c in component.columns) or raw.lstrip()[:1] == b"[":
+    if raw.lstrip()[:1] == b"[":
         return None
-    options = pa_json.ParseOptions(explicit_schema=_arrow_schema(component),
-                                   unexpected_field_behavior="error")
+    json_columns = {c.name for c in component.columns if c.kind == "json"}
+    schema = _arrow_schema(component)
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior=(
+        "infer" if json_columns else "error"))
     try:
         table = pa_json.read_json(io.BytesIO(raw), parse_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if set(table.column_names) - set(schema.names) - json_columns:
+        return None  # an unknown field: the slow path names it
+    if not all(_faithful_json(table.column(n).combine_chunks())
+               for n in json_columns & set(table.column_names)):
         return None
     groups = {c.group for c in component.columns if c.group}
     arrays, names = [], []
@@ -151,6 +160,25 @@ def ndjson_to_table(component, raw):
         arrays.append(array)
         names.append(name)
     return _finish_table(component, arrays, names)
+
+
+def _faithful_json(array, top=True):
+    """Return whether an inferred column holds JSON objects that Arrow represents exactly.
+
+    Arrow infers objects as structs; a key missing from some rows would come back as null, so
+    only structs without null members are taken (the slow path handles the rest exactly).
+    """
+    if pa.types.is_null(array.type):
+        return True
+    if pa.types.is_struct(array.type):
+        members = array.flatten()
+        return all(m.null_count == array.null_count and _faithful_json(m, False)
+                   for m in members)
+    if top:
+        return False  # not an object: the slow path rejects the row by number
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        return _faithful_json(array.flatten(), False)
+    return True
 
 
 def rows_to_table(component, rows):
@@ -248,7 +276,8 @@ def bulk_insert(component, database, table):
             for name in table.column_names:
                 if name == "_row":
                     continue
-                expression = f"CAST({name} AS TIMESTAMPTZ)" if kinds.get(name) == "ts" else name
+                expression = {"ts": f"CAST({name} AS TIMESTAMPTZ)",
+                              "json": f"CAST({name} AS JSON)"}.get(kinds.get(name), name)
                 if name == id_column:
                     expression = f"coalesce({name}, uuidv7()::VARCHAR)"  # time-ordered: cheap index inserts
                 elif name in defaults:

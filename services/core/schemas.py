@@ -114,9 +114,11 @@ class ChildRows(fields.Field):
                 errors[index] = ["must be an object"]
                 continue
             try:
-                loaded.append(self.row_schema.load(row))
+                row = self.row_schema.load(row)
             except ValidationError as exc:
                 errors[index] = exc.messages
+                continue
+            loaded.append(self.child.row_defaults(row) if self.child.row_defaults else row)
         if errors:
             raise ValidationError(errors)
         return loaded

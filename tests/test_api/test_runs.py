@@ -6,6 +6,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from tests.stats_support import quantile
+
 
 def test_created_run_comes_back_with_steps_metrics_tags_and_results(client, make_run):
     run = make_run(
@@ -96,15 +98,6 @@ def test_pagination_walks_every_run_once_newest_first(client):
     assert keys == sorted(keys, reverse=True)
 
 
-def _quantile(values, q):
-    """Linear interpolation between closest ranks, as DuckDB's quantile_cont."""
-    values = sorted(values)
-    position = (len(values) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (position - low)
-
-
 def test_model_stats_are_over_all_data_and_match_hand_computed_values(client):
     """ORIGIN defect 15: success rate over the 10 newest rows, totals capped at 10."""
     durations = [float(d) for d in range(1, 26)]
@@ -122,8 +115,8 @@ def test_model_stats_are_over_all_data_and_match_hand_computed_values(client):
     assert bert["success_rate"] == pytest.approx(15 / 23, abs=1e-6)
     assert bert["avg_duration"] == pytest.approx(sum(durations) / 25)
     assert (bert["min_duration"], bert["max_duration"]) == (1.0, 25.0)
-    assert bert["p50_duration"] == pytest.approx(_quantile(durations, 0.5))
-    assert bert["p95_duration"] == pytest.approx(_quantile(durations, 0.95))
+    assert bert["p50_duration"] == pytest.approx(quantile(durations, 0.5))
+    assert bert["p95_duration"] == pytest.approx(quantile(durations, 0.95))
     assert stats["summary"]["total_runs"] == 26
     only_gpt2 = client.get("/api/test/db/models/stats?model_name=gpt2").json
     assert [m["model_name"] for m in only_gpt2["models"]] == ["gpt2"]

@@ -1,0 +1,102 @@
+"""The standard tables of a job-like component, included by its migrations instead of copied.
+
+A migration line ``-- @include job_tables table=... id=... batches=... [steps=...] [metrics=a,b]
+[tags=...] [hardware=list|one]`` expands to the batch table, the main table with the columns of
+``component.common_columns``, and the named child tables (keyed rows from sequences). The text
+below is part of every migration that includes it: never edit it, add ``job_tables_v2`` instead
+(the recorded checksums would refuse an edit).
+"""
+
+import re
+from string import Template
+
+_INCLUDE = re.compile(r"^-- @include (\w+)((?: [a-z_]+=[A-Za-z0-9_,]+)*)\s*$", re.MULTILINE)
+
+_BATCHES = Template("""CREATE TABLE $batches (
+    batch_id     VARCHAR PRIMARY KEY,
+    name         VARCHAR,
+    description  VARCHAR,
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    metadata     JSON
+);
+""")
+
+_MAIN = Template("""CREATE TABLE $table (
+    $id  VARCHAR PRIMARY KEY,
+    model_name    VARCHAR NOT NULL,
+    hardware      $hardware_type NOT NULL DEFAULT $hardware_default,
+    status        VARCHAR NOT NULL DEFAULT 'completed',
+    progress      DOUBLE,
+    current_step  VARCHAR,
+    started_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    completed_at  TIMESTAMPTZ,
+    duration      DOUBLE,
+    error         VARCHAR,
+    batch_id      VARCHAR,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    content_hash  VARCHAR
+);
+""")
+
+_CHILD_COLUMNS = {
+    "steps": """    name          VARCHAR NOT NULL,
+    status        VARCHAR NOT NULL,
+    started_at    TIMESTAMPTZ,
+    completed_at  TIMESTAMPTZ,
+    duration      DOUBLE,
+    message       VARCHAR""",
+    "metrics": """    name          VARCHAR NOT NULL,
+    value         DOUBLE NOT NULL,
+    unit          VARCHAR,
+    recorded_at   TIMESTAMPTZ NOT NULL DEFAULT now()""",
+    "tags": """    name          VARCHAR NOT NULL,
+    value         VARCHAR""",
+}
+
+_CHILD = Template("""CREATE SEQUENCE ${child}_id_seq;
+CREATE TABLE $child (
+    id  BIGINT PRIMARY KEY DEFAULT nextval('${child}_id_seq'),
+    $id  VARCHAR NOT NULL,
+$columns
+);
+CREATE INDEX ${child}_by_parent ON $child ($id);
+""")
+
+_HARDWARE = {"list": ("VARCHAR[]", "[]"), "one": ("VARCHAR", "'cpu'")}
+
+
+class IncludeError(ValueError):
+    """A migration's ``@include`` line names an unknown template or parameter."""
+
+
+def job_tables(table, id, batches, steps="", metrics="", tags="", hardware="list"):
+    """Return the DDL of the standard tables of one job-like component."""
+    if hardware not in _HARDWARE:
+        raise IncludeError(f"hardware must be one of {', '.join(_HARDWARE)}, got {hardware!r}")
+    hardware_type, hardware_default = _HARDWARE[hardware]
+    parts = [_BATCHES.substitute(batches=batches),
+             _MAIN.substitute(table=table, id=id, hardware_type=hardware_type,
+                              hardware_default=hardware_default)]
+    for kind, names in (("steps", steps), ("metrics", metrics), ("tags", tags)):
+        for child in filter(None, names.split(",")):
+            parts.append(_CHILD.substitute(child=child, id=id, columns=_CHILD_COLUMNS[kind]))
+    return "\n".join(parts)
+
+
+TEMPLATES = {"job_tables": job_tables}
+
+
+def expand_includes(sql):
+    """Replace every ``-- @include`` line of a migration by the template's DDL."""
+
+    def render(match):
+        name, params = match.group(1), dict(p.split("=", 1) for p in match.group(2).split())
+        if name not in TEMPLATES:
+            raise IncludeError(f"unknown migration template {name!r}")
+        try:
+            return TEMPLATES[name](**params)
+        except TypeError as exc:
+            raise IncludeError(f"@include {name}: {exc}") from None
+
+    return _INCLUDE.sub(render, sql)

@@ -1,0 +1,1 @@
+"""Generator API: model code-generation tasks with steps, metrics, tags and batches."""

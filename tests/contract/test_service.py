@@ -1,0 +1,35 @@
+"""The real service: gunicorn on a DuckDB file, and one process per file."""
+
+import requests
+
+from tests.contract.components import COMPONENTS
+from tests.support import ServiceProcess
+
+
+def test_real_service_round_trip_and_file_lock(component_name, data_dir):
+    """Serve health and a round trip; a second process on the same file exits non-zero."""
+    component, make_item = COMPONENTS[component_name]
+    service = ServiceProcess.component(component_name, data_dir)
+    try:
+        service.wait_healthy()
+        health = requests.get(f"{service.url}/health", timeout=5).json()
+        assert health["status"] == "ok" and health["service"] == component_name
+        assert health["database"].endswith(f"{component_name}.duckdb")
+        base = f"{service.url}/api/{component_name}/db"
+        created = requests.post(f"{base}/{component.entities}", json=make_item("bert"), timeout=5)
+        assert created.status_code == 201
+        item_id = created.json()[component.id_column]
+        assert requests.get(service.url + created.headers["Location"], timeout=5).json()[
+            "model_name"] == "bert"
+        listed = requests.get(f"{base}/{component.entities}", timeout=5).json()
+        assert [i[component.id_column] for i in listed[component.entities]] == [item_id]
+
+        second = ServiceProcess.component(component_name, data_dir)
+        try:
+            assert second.process.wait(30) != 0
+            assert "in use by another process" in second.log_tail()
+        finally:
+            second.stop()
+        assert requests.get(f"{service.url}/health", timeout=5).status_code == 200
+    finally:
+        service.stop()

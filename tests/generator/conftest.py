@@ -1,0 +1,13 @@
+"""The Generator API on a fresh DuckDB file."""
+
+import pytest
+
+from services.generator_api.app import create_app
+
+
+@pytest.fixture
+def client(tmp_path):
+    """Return a test client of the Generator API."""
+    app = create_app({"db_path": str(tmp_path / "generator.duckdb")})
+    yield app.test_client()
+    app.extensions["component"].database.close()
