@@ -9,6 +9,7 @@ from flask import Flask
 from services.core.errors import register_error_handlers
 from services.core.http import OrjsonProvider
 
+from gateway import changefeed
 from gateway.keys import KeyStore
 from gateway.proxy import GatewayMiddleware
 from gateway.relay import relay_websocket
@@ -38,6 +39,7 @@ def create_app(config=None):
     upstreams = build_upstreams(settings)
     app.extensions["gateway"] = GatewayState(settings, store, upstreams, time.monotonic())
     app.register_blueprint(bp)
+    changefeed.init_app(app)
     register_error_handlers(app)
     app.wsgi_app = GatewayMiddleware(app.wsgi_app, store, upstreams, relay_websocket)
     return app

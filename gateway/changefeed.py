@@ -22,7 +22,7 @@ from simple_websocket import ConnectionClosed, Server
 from simple_websocket.errors import SimpleWebsocketError
 from werkzeug.datastructures import MultiDict
 
-from services.core.changes import Event, EventFilter, Subscription, WakeEvent
+from services.core.changes import DaemonThread, Event, EventFilter, Subscription, WakeEvent
 from services.core.errors import ApiError
 from services.core.sockets import serve
 
@@ -61,7 +61,8 @@ class UpstreamFeed:
     def _connect(self):
         try:
             client = RelayClient.connect(self._url(), ping_interval=PING_INTERVAL,
-                                         headers={"X-Gateway-Stream": "1"})
+                                         headers={"X-Gateway-Stream": "1"},
+                                         thread_class=DaemonThread)
         except (SimpleWebsocketError, OSError) as exc:
             raise Unreachable(f"component '{self.name}' is unreachable "
                               f"({type(exc).__name__})") from None
@@ -175,14 +176,12 @@ class _Fan:
             feed.unsubscribe(subscription)
 
 
-def feeds_of(app_or_state):
-    """Return the worker's feeds (one per component), creating them on first use."""
-    state = app_or_state
-    feeds = getattr(state, "change_feeds", None)
-    if feeds is None:
-        feeds = {name: UpstreamFeed(state.upstreams[name]) for name in COMPONENTS}
-        state.change_feeds = feeds
-    return feeds
+def feed_for(upstream):
+    """Return the worker's change feed of ``upstream``, creating it on first use."""
+    feed = getattr(upstream, "change_feed", None)
+    if feed is None:
+        feed = upstream.change_feed = UpstreamFeed(upstream)
+    return feed
 
 
 def stream(ws, feeds, args, merged):
@@ -223,15 +222,23 @@ def stream(ws, feeds, args, merged):
         subscription.close()
 
 
-def serve_component_stream(environ, state, component):
-    """Accept ``/api/{component}/ws`` and stream that component's changes (WSGI helper)."""
-    ws = Server(environ, ping_interval=PING_INTERVAL, event_class=WakeEvent)
+def serve_component_stream(environ, upstream):
+    """Accept ``/api/{component}/ws`` and stream that component's changes (a WSGI app's body)."""
+    ws = Server(environ, ping_interval=PING_INTERVAL, event_class=WakeEvent,
+                thread_class=DaemonThread)
     args = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     try:
-        stream(ws, [feeds_of(state)[component]], args, merged=False)
+        stream(ws, [feed_for(upstream)], args, merged=False)
     finally:
         _close(ws)
-    return ws
+    if ws.mode == "gunicorn":
+        raise StopIteration()
+    return []
+
+
+def is_change_stream(path_qs, component):
+    """Tell whether a forwarded WebSocket path is the component's change stream."""
+    return path_qs.partition("?")[0].rstrip("/") == f"/api/{component}/ws"
 
 
 def adopt_query_key(environ):
@@ -257,12 +264,12 @@ sock = Sock()
 @sock.route("/api/db/ws", bp=bp)
 def merged_stream(ws):
     """Stream the changes of all three components, merged, filtered by model, status and id."""
-    feeds = feeds_of(current_app.extensions["gateway"])
-    stream(ws, [feeds[name] for name in COMPONENTS], request.args, merged=True)
+    upstreams = current_app.extensions["gateway"].upstreams
+    stream(ws, [feed_for(upstreams[name]) for name in COMPONENTS], request.args, merged=True)
 
 
 def init_app(app):
     """Register ``/api/db/ws`` on the gateway app."""
     app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": PING_INTERVAL,
-                                         "event_class": WakeEvent}
+                                         "event_class": WakeEvent, "thread_class": DaemonThread}
     app.register_blueprint(bp)

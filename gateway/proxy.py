@@ -46,6 +46,7 @@ import uuid
 
 from services.core.errors import error_body
 
+from gateway.changefeed import adopt_query_key
 from gateway.routing import decide, encode_path, normalize_target
 from gateway.upstream import UpstreamError, log_call
 
@@ -249,6 +250,7 @@ class GatewayMiddleware:
         self.websocket_relay = websocket_relay
 
     def __call__(self, environ, start_response):
+        adopt_query_key(environ)  # browsers: ?api_key= on WebSocket openings only
         request_id = request_id_from(environ)
         environ["gateway.request_id"] = request_id
         method = environ.get("REQUEST_METHOD", "GET")

@@ -14,6 +14,8 @@ import time
 from simple_websocket import Client, ConnectionClosed, Server
 from simple_websocket.errors import SimpleWebsocketError
 
+from services.core.changes import DaemonThread
+
 from gateway.routing import key_has_scope
 from gateway.upstream import log_call
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 _GOING_AWAY = 1001
 _UNREACHABLE = 1011
 _STATE_CHANGING = frozenset({"cancel"})
+PING_INTERVAL = 20.0  # the gateway pings its clients: idle sockets survive proxy read timeouts
 
 
 class RelayClient(Client):
@@ -32,10 +35,16 @@ class RelayClient(Client):
     """
 
     def handshake(self):
-        """Complete the handshake, then queue any messages already received."""
+        """Complete the handshake, then queue any messages already received.
+
+        A close that came in the same bytes (an unknown id: an error, then close) must not fail
+        the connect: the reader thread ends the connection and ``receive`` raises the close code
+        after the queued messages.
+        """
         super().handshake()
         if self.connected:
             self._handle_events()
+            self.connected = True
 
 
 def _close(ws, reason=None, message=None):
@@ -64,6 +73,19 @@ def _pump(source, sink, filter_message=None):
     _close(source)
 
 
+def _close_unreachable(environ, message):
+    """Accept the client's socket, say why in a message, and close it with 1011."""
+    server = Server(environ, thread_class=DaemonThread)
+    try:
+        server.send(json.dumps({"error": message}))
+    except (SimpleWebsocketError, OSError):
+        pass
+    _close(server, _UNREACHABLE, message[:120])
+    if server.mode == "gunicorn":
+        raise StopIteration()
+    return []
+
+
 def _upstream_url(upstream, path_qs):
     scheme = "wss" if upstream.url.startswith("https:") else "ws"
     return f"{scheme}:{upstream.url.split(':', 1)[1]}{path_qs}"
@@ -74,10 +96,16 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision):
     from gateway.proxy import json_error  # late: proxy imports this module's caller
 
     request_id = environ["gateway.request_id"]
+    from gateway.changefeed import is_change_stream, serve_component_stream
+
+    if is_change_stream(path_qs, upstream.name):  # one shared upstream stream, fanned out
+        log_call(upstream.name, "WS", path_qs, "stream", time.perf_counter(), request_id)
+        return serve_component_stream(environ, upstream)
     started = time.perf_counter()
     headers = {"X-Request-ID": request_id, "X-Forwarded-For": environ.get("REMOTE_ADDR", "")}
     try:
-        client = RelayClient.connect(_upstream_url(upstream, path_qs), headers=headers)
+        client = RelayClient.connect(_upstream_url(upstream, path_qs), headers=headers,
+                                     thread_class=DaemonThread)
     except (SimpleWebsocketError, OSError) as exc:
         refused = getattr(exc, "status_code", None)
         status = refused if refused and 400 <= refused < 500 else 502
@@ -86,9 +114,11 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision):
         message = f"component '{upstream.name}' " + (
             f"refused the WebSocket ({refused})" if status != 502 else "is unreachable"
         )
+        if status == 502:  # a browser sees no HTTP status: accept, then close 1011 with the reason
+            return _close_unreachable(environ, message)
         return json_error(start_response, status, message, request_id, details)
     try:
-        server = Server(environ)
+        server = Server(environ, ping_interval=PING_INTERVAL, thread_class=DaemonThread)
     except (SimpleWebsocketError, OSError):
         _close(client)
         return json_error(start_response, 400, "WebSocket handshake failed", request_id)

@@ -26,7 +26,7 @@ READ_ONLY_POSTS = frozenset(
     | {f"/api/{c}/db/export" for c in COMPONENTS}
 )
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-GATEWAY_VIEWS = frozenset({"overview", "search", "model"})
+GATEWAY_VIEWS = frozenset({"overview", "search", "model", "ws"})  # ws: the merged change stream
 # Characters left unescaped when a normalised path is forwarded (RFC 3986 pchar minus '%').
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

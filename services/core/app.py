@@ -1,12 +1,17 @@
 """App factory and command line shared by every component service."""
 
 import argparse
+import atexit
+import importlib
+import importlib.util
 import logging
 import sys
 from types import SimpleNamespace
 
 from flask import Flask, jsonify
 
+from services.core import jobs, sockets
+from services.core.changes import ChangeFeed
 from services.core.config import ConfigError, Setting, load_settings, redacted
 from services.core.db import Database, DatabaseLockedError, load_migrations, open_connection
 from services.core.errors import register_error_handlers
@@ -18,8 +23,24 @@ from services.core.views import close_cursor, create_blueprint
 log = logging.getLogger(__name__)
 
 
+def jobs_module(component):
+    """Return the component's job module (``services.<name>_api.jobs``), or None."""
+    name = f"{component.migrations_package}.jobs"
+    try:
+        found = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        return None
+    return importlib.import_module(name) if found else None
+
+
 def component_settings(component):
-    """Return the settings every component service accepts."""
+    """Return the settings every component service accepts (with its jobs' and sockets')."""
+    module = jobs_module(component)
+    extra = (jobs.SETTINGS + tuple(getattr(module, "SETTINGS", ()))) if module else ()
+    return _base_settings(component) + sockets.SETTINGS + extra
+
+
+def _base_settings(component):
     return (
         Setting("host", str, "127.0.0.1", "address to listen on (loopback: only the gateway "
                                           "should reach a component)"),
@@ -27,7 +48,8 @@ def component_settings(component):
         Setting("db_path", str, f"data/{component.name}.duckdb", "DuckDB database file"),
         Setting("log_level", str, "INFO", "log level",
                 choices=("DEBUG", "INFO", "WARNING", "ERROR")),
-        Setting("threads", int, 8, "request threads of the single worker", minimum=1, maximum=256),
+        # Each open WebSocket holds a thread under gthread: room for sockets and requests.
+        Setting("threads", int, 32, "request threads of the single worker", minimum=1, maximum=256),
         Setting("timeout", int, 120, "seconds before a stuck worker is restarted", minimum=5),
         Setting("max_body_mb", int, 512, "largest request body accepted (MiB)", minimum=1),
         Setting("duckdb_threads", int, 2, "DuckDB threads", minimum=1, maximum=64),
@@ -46,11 +68,22 @@ def create_app(component, config=None):
                         threads=settings["duckdb_threads"],
                         memory_limit=settings["duckdb_memory_limit"])
     database.connection  # open now: a locked or broken file fails the worker at boot
+    changes = ChangeFeed(component)
+    repository = Repository(component, database, changes)
     app.extensions["component"] = SimpleNamespace(
-        component=component, database=database, repository=Repository(component, database))
+        component=component, database=database, repository=repository, changes=changes,
+        settings=settings, jobs=None)
     register_error_handlers(app)
     app.teardown_appcontext(close_cursor)
     app.register_blueprint(create_blueprint(component))
+    sockets.register_sockets(app, component)
+    module = jobs_module(component)
+    if module is not None:
+        manager = jobs.JobManager(component, database, repository, settings)
+        manager.recover()
+        atexit.register(manager.shutdown)
+        app.extensions["component"].jobs = manager
+        app.register_blueprint(module.create_blueprint(component, manager, settings))
 
     @app.get("/health")
     def health():
@@ -61,7 +94,7 @@ def create_app(component, config=None):
         finally:
             cur.close()
         return jsonify({"status": "ok", "service": component.name, "title": component.title,
-                        "database": database.path})
+                        "database": database.path, "change_subscribers": changes.subscriber_count})
 
     return app
 

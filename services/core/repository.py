@@ -32,9 +32,10 @@ def rows_to_dicts(cursor, rows=None):
 class Repository:
     """Reads and writes one component's main collection, its children and its batches."""
 
-    def __init__(self, component, database):
+    def __init__(self, component, database, changes=None):
         self.c = component
         self.db = database
+        self.changes = changes  # a ChangeFeed told of every committed write, or None
         self.id = component.id_column
         self.select_list = ", ".join(
             [f"t.{self.id}"] + [f"t.{c.name}" for c in component.columns]
@@ -146,7 +147,14 @@ class Repository:
             return True
 
         created = self.db.run_write(work)
+        if created:
+            self._publish("created", id=item_id, model_name=data.get("model_name"),
+                          status=data.get("status"), batch_id=data.get("batch_id"))
         return item_id, created
+
+    def _publish(self, action, **fields):
+        if self.changes is not None:
+            self.changes.publish(action, **fields)
 
     def _param(self, name, value):
         column = self.c.column_by_name.get(name)
@@ -189,11 +197,12 @@ class Repository:
 
         def work(cur):
             row = cur.execute(
-                f"SELECT status, started_at FROM {self.c.table} WHERE {self.id} = ?", [item_id]
+                f"SELECT status, started_at, model_name, batch_id FROM {self.c.table} "
+                f"WHERE {self.id} = ?", [item_id]
             ).fetchone()
             if row is None:
                 raise ApiError(404, f"{self.c.entity} {item_id!r} not found")
-            status, started_at = row
+            status, started_at, model_name, batch_id = row
             new_status = changes.get("status")
             if new_status and new_status != status and status in FINISHED_STATUSES:
                 raise ApiError(409, f"{self.c.entity} {item_id!r} is already {status}")
@@ -209,8 +218,11 @@ class Repository:
                 f"UPDATE {self.c.table} SET {assignments}, updated_at = now() WHERE {self.id} = ?",
                 [*[self._param(k, v) for k, v in values.items()], item_id],
             )
+            return values, model_name, batch_id, values.get("status") or status
 
-        self.db.run_write(work)
+        values, model_name, batch_id, status = self.db.run_write(work)
+        self._publish("updated", id=item_id, model_name=model_name, batch_id=batch_id,
+                      status=status, changes=values)
 
     def add_children(self, item_id, key, rows):
         """Append rows to one child table of an existing item."""
@@ -221,10 +233,13 @@ class Repository:
             ).fetchone() is None:
                 raise ApiError(404, f"{self.c.entity} {item_id!r} not found")
             self._insert_children(cur, self.c.child_by_key[key], item_id, rows)
-            cur.execute(
-                f"UPDATE {self.c.table} SET updated_at = now() WHERE {self.id} = ?", [item_id])
+            return cur.execute(
+                f"UPDATE {self.c.table} SET updated_at = now() WHERE {self.id} = ? "
+                "RETURNING model_name, batch_id, status", [item_id]).fetchone()
 
-        self.db.run_write(work)
+        model_name, batch_id, status = self.db.run_write(work)
+        self._publish("updated", id=item_id, model_name=model_name, batch_id=batch_id,
+                      status=status, child=key, rows=rows)
 
     def _delete_items(self, cur, where, params):
         for child in self.c.children:
@@ -238,10 +253,15 @@ class Repository:
         """Delete one item and its children; raise 404 when it does not exist."""
 
         def work(cur):
-            if not self._delete_items(cur, f"{self.id} = ?", [item_id]):
+            row = cur.execute(f"SELECT model_name, batch_id, status FROM {self.c.table} "
+                              f"WHERE {self.id} = ?", [item_id]).fetchone()
+            if row is None or not self._delete_items(cur, f"{self.id} = ?", [item_id]):
                 raise ApiError(404, f"{self.c.entity} {item_id!r} not found")
+            return row
 
-        self.db.run_write(work)
+        model_name, batch_id, status = self.db.run_write(work)
+        self._publish("deleted", id=item_id, model_name=model_name, batch_id=batch_id,
+                      status=status)
 
     # -- batches ---------------------------------------------------------------------------
     def _batch_select(self):
@@ -301,6 +321,7 @@ class Repository:
                  None if metadata is None else orjson.dumps(metadata).decode()])
 
         self.db.run_write(work)
+        self._publish("created", entity="batch", id=batch_id, batch_id=batch_id)
         return batch_id
 
     def delete_batch(self, batch_id, delete_members):
@@ -318,4 +339,7 @@ class Repository:
                 raise ApiError(404, f"batch {batch_id!r} not found")
             return affected
 
-        return self.db.run_write(work)
+        affected = self.db.run_write(work)
+        self._publish("deleted", entity="batch", id=batch_id, batch_id=batch_id,
+                      members_deleted=affected if delete_members else 0)
+        return affected

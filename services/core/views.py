@@ -82,6 +82,7 @@ def create_blueprint(component):
         if table is None:
             table = ingest.rows_to_table(component, ingest.parse_rows(raw))
         stored = ingest.bulk_insert(component, state().database, table)
+        state().changes.publish_bulk(table)
         return jsonify({"stored": stored}), 201
 
     @bp.get(f"/{entity}/<item_id>")
@@ -168,6 +169,9 @@ def create_blueprint(component):
         filters = Filters(component, request.args)
         return jsonify({"hardware": stats.grouped_stats(cursor(), component, filters, "hardware")})
 
+    for route, keys in component.group_stats:
+        _register_group_stats(bp, component, route, keys)
+
     @bp.get("/performance")
     def performance():
         """Return daily trends, per-model and per-device stats, latest items and metrics."""
@@ -232,3 +236,14 @@ def create_blueprint(component):
     if component.extra_routes:
         component.extra_routes(bp, component)
     return bp
+
+
+def _register_group_stats(bp, component, route, keys):
+    def group_stats():
+        filters = Filters(component, request.args)
+        return jsonify({"group_by": list(keys),
+                        "groups": stats.grouped_stats(cursor(), component, filters, keys)})
+
+    group_stats.__doc__ = f"Return statistics per {' x '.join(keys)} over all matching data."
+    bp.add_url_rule(f"/{route}", f"group_stats_{route.replace('/', '_')}", group_stats,
+                    methods=["GET"])

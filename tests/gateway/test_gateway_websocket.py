@@ -75,8 +75,13 @@ def test_relay_needs_a_key(ws_gateway, keys):
     assert refused.value.status_code == 401
 
 
-def test_relay_to_down_component_is_502(ws_gateway, keys):
-    """A component that is not there: the upgrade is refused with 502."""
-    with pytest.raises(simple_websocket.ConnectionError) as refused:
-        _connect(ws_gateway, "/api/generator/ws/run-4", keys["read"])
-    assert refused.value.status_code == 502
+def test_relay_to_down_component_closes_1011(ws_gateway, keys):
+    """A component that is not there: the socket opens, says why, and closes with 1011."""
+    ws = _connect(ws_gateway, "/api/generator/ws/run-4", keys["read"])
+    try:
+        assert "unreachable" in json.loads(ws.receive(timeout=5))["error"]
+        with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+            ws.receive(timeout=5)
+        assert closed.value.reason == 1011 and "generator" in closed.value.message
+    finally:
+        _close(ws)

@@ -1,0 +1,56 @@
+"""WebSockets through the deployed entry points (nginx and the gateway), keys in the query too."""
+
+import json
+
+import pytest
+import requests
+import websocket
+
+
+def _socket(base, path):
+    return websocket.create_connection("ws" + base[4:] + path, timeout=15)
+
+
+@pytest.mark.parametrize("entry", ["gateway", "nginx"])
+def test_change_stream_with_a_browser_key(needs_all_components, entry):
+    """A browser-style client (key in ?api_key=) follows /api/db/ws and /api/test/ws."""
+    suite = needs_all_components
+    if entry == "nginx" and not suite.has_nginx:
+        pytest.skip("nginx is not installed")
+    base, key = suite.url(entry), suite.keys["read"]
+    merged = _socket(base, f"/api/db/ws?model=e2e-ws-{entry}&api_key={key}")
+    single = _socket(base, f"/api/test/ws?model=e2e-ws-{entry}&api_key={key}")
+    try:
+        assert json.loads(merged.recv())["type"] == "subscribed"
+        assert json.loads(single.recv())["type"] == "subscribed"
+        created = requests.post(base + "/api/db/test/runs", json={"model_name": f"e2e-ws-{entry}"},
+                                headers={"X-API-Key": suite.keys["write"]}, timeout=15)
+        assert created.status_code == 201
+        for ws in (merged, single):
+            event = json.loads(ws.recv())
+            assert event["action"] == "created" and event["id"] == created.json()["run_id"]
+    finally:
+        merged.close()
+        single.close()
+
+
+@pytest.mark.parametrize("entry", ["gateway", "nginx"])
+def test_job_socket_of_an_unknown_id(needs_all_components, entry):
+    """An unknown job id: an error message, then the component's close code 1008."""
+    suite = needs_all_components
+    if entry == "nginx" and not suite.has_nginx:
+        pytest.skip("nginx is not installed")
+    ws = _socket(suite.url(entry), f"/api/test/ws/no-such-run?api_key={suite.keys['read']}")
+    try:
+        assert "error" in json.loads(ws.recv())
+        opcode, data = ws.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 1008
+    finally:
+        ws.close()
+
+
+def test_websocket_without_a_key_is_refused(needs_all_components):
+    """No key, no socket: 401 before the upgrade."""
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        _socket(needs_all_components.url("gateway"), "/api/db/ws")
+    assert refused.value.status_code == 401
