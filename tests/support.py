@@ -1,6 +1,7 @@
 """Start real service processes on free ports for tests, and stop them without leftovers."""
 
 import os
+from contextlib import contextmanager
 import signal
 import socket
 import subprocess
@@ -123,3 +124,16 @@ class ServiceProcess:
                 self.process.wait(5)
         self.signal(signal.SIGKILL)  # stray workers, if any
         self._log.close()
+
+
+@contextmanager
+def all_started(start, names):
+    """Yield ``{name: start(name)}``; stop every one started, even when a later start fails."""
+    started = {}
+    try:
+        for name in names:
+            started[name] = start(name)
+        yield started
+    finally:
+        for service in started.values():
+            service.stop()

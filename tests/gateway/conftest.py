@@ -13,6 +13,7 @@ import requests  # noqa: E402
 
 from gateway.keys import KeyStore  # noqa: E402
 from tests.gateway.servers import FaultServer, Service, free_port  # noqa: E402
+from tests.support import all_started  # noqa: E402
 
 COMPONENT_MODULES = {
     "test": "services.test_api",
@@ -91,14 +92,8 @@ def keys(store):
 @pytest.fixture(scope="session")
 def components(work_dir):
     """Start every component that exists; return name -> Service."""
-    started = {}
-    try:
-        for name in AVAILABLE:
-            started[name] = start_component(name, work_dir)
+    with all_started(lambda name: start_component(name, work_dir), AVAILABLE) as started:
         yield started
-    finally:
-        for service in started.values():
-            service.stop()
 
 
 @pytest.fixture(scope="session")

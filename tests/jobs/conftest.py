@@ -14,7 +14,7 @@ import requests
 import websocket
 
 from gateway.keys import KeyStore
-from tests.support import ServiceProcess, free_port
+from tests.support import ServiceProcess, all_started, free_port
 
 SLOW_MODULE = '''
 MODEL_NAME = "slow-model"
@@ -72,14 +72,9 @@ def start_component(name, data_dir, *extra):
 @pytest.fixture(scope="session")
 def components(jobs_dir):
     """Start the three components on one data folder; return name -> ServiceProcess."""
-    started = {}
-    try:
-        for name in ("test", "generator", "benchmark"):
-            started[name] = start_component(name, jobs_dir)
+    names = ("test", "generator", "benchmark")
+    with all_started(lambda name: start_component(name, jobs_dir), names) as started:
         yield started
-    finally:
-        for service in started.values():
-            service.stop()
 
 
 @pytest.fixture(scope="session")

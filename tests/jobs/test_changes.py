@@ -132,13 +132,7 @@ def test_component_down(half_gateway, api_key):
     """Down: its own stream closes 1011 with the reason; the merged stream says so, goes on."""
     base = "ws" + half_gateway.url[4:]
     header = [f"X-API-Key: {api_key}"]
-    ws = websocket.create_connection(base + "/api/benchmark/ws", timeout=10, header=header)
-    try:
-        assert "unreachable" in receive_json(ws)["error"]
-        code, reason = close_frame(ws)
-        assert code == 1011 and "benchmark" in reason
-    finally:
-        ws.close()
+    assert_closed_as_down(base + "/api/benchmark/ws", api_key)
     ws = websocket.create_connection(base + "/api/db/ws?model=half", timeout=10, header=header)
     try:
         down = until(ws, lambda m: m.get("type") == "component_down")
@@ -153,8 +147,12 @@ def test_component_down(half_gateway, api_key):
 
 def test_job_socket_of_a_down_component(half_gateway, api_key):
     """A job socket to a component that is down says why and closes with 1011."""
-    ws = websocket.create_connection("ws" + half_gateway.url[4:] + "/api/benchmark/ws/some-id",
-                                     timeout=10, header=[f"X-API-Key: {api_key}"])
+    assert_closed_as_down("ws" + half_gateway.url[4:] + "/api/benchmark/ws/some-id", api_key)
+
+
+def assert_closed_as_down(url, api_key):
+    """Open ``url``; the benchmark component is down: a reason, then close code 1011."""
+    ws = websocket.create_connection(url, timeout=10, header=[f"X-API-Key: {api_key}"])
     try:
         assert "unreachable" in receive_json(ws)["error"]
         code, reason = close_frame(ws)
