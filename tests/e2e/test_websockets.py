@@ -1,6 +1,7 @@
 """WebSockets through the deployed entry points (nginx and the gateway), keys in the query too."""
 
 import json
+import time
 
 import pytest
 import requests
@@ -54,3 +55,22 @@ def test_websocket_without_a_key_is_refused(needs_all_components):
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         _socket(needs_all_components.url("gateway"), "/api/db/ws")
     assert refused.value.status_code == 401
+
+
+def test_a_browser_key_never_reaches_the_nginx_access_log(needs_all_components):
+    """The ?api_key= of a WebSocket opening is masked in nginx's log (headers are never logged)."""
+    suite = needs_all_components
+    if not suite.has_nginx:
+        pytest.skip("nginx is not installed")
+    key = suite.keys["read"]
+    ws = _socket(suite.url("nginx"), f"/api/db/ws?model=e2e-log&api_key={key}")
+    ws.close()
+    log_path = f"{suite.run_dir}/nginx/access.log"
+    deadline = time.monotonic() + 5  # the log is buffered and flushed every second
+    text = ""
+    while time.monotonic() < deadline and "e2e-log" not in text:
+        time.sleep(0.3)
+        with open(log_path, encoding="utf-8") as handle:
+            text = handle.read()
+    assert "/api/db/ws?model=e2e-log&api_key=REDACTED" in text
+    assert key not in text
