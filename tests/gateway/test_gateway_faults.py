@@ -6,7 +6,7 @@ import pytest
 
 from tests.gateway.conftest import AVAILABLE, ENTITY, client, dead_url, start_component, start_gateway
 
-DELAY = 0.8  # each component's injected delay; three in series would take 2.4 s
+DELAY = 1.2  # each component's injected delay; three in series would take 3.6 s
 
 
 def _timed(session, method, path, **kwargs):
