@@ -60,7 +60,7 @@ class RunSchema(Schema):
 def _precisions(value):
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values or not all(v in PRECISIONS for v in values):
-        raise ApiError(400, "invalid input", {"precision": [
+        raise ValidationError({"precision": [
             f"must be one of {', '.join(PRECISIONS)} or a list of them"]})
     return list(dict.fromkeys(values))
 

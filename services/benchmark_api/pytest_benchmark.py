@@ -134,7 +134,7 @@ def register_pytest_benchmark_import(blueprint, component):
         try:  # every run is validated before any is stored
             loaded = runs_schema.load(runs_from_report(report, request.args))
         except ValidationError as exc:
-            raise ApiError(400, "invalid input", {"benchmarks": exc.normalized_messages()}) from None
+            raise ValidationError({"benchmarks": exc.normalized_messages()}) from None
         # Run ids derive from the report, so importing the same report again stores nothing new.
         results = [state().repository.create(data) for data in loaded]
         runs = [state().repository.require(cursor(), run_id) for run_id, _ in results]

@@ -1,6 +1,7 @@
 """The job routes every component shares (status, cancel) and helpers for its own job routes."""
 
 from flask import Blueprint, jsonify
+from marshmallow import ValidationError
 
 from services.core.errors import ApiError
 from services.core.views import cursor
@@ -46,10 +47,10 @@ def hardware_list(value, available=HARDWARE):
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ApiError(400, "invalid input", {"hardware": ["must be a device or a list of them"]})
+        raise ValidationError({"hardware": ["must be a device or a list of them"]})
     unknown = sorted(set(value) - set(available))
     if unknown:
-        raise ApiError(400, "invalid input", {"hardware": [
+        raise ValidationError({"hardware": [
             f"unknown device(s) {', '.join(unknown)}; use {', '.join(available)}"]})
     return list(dict.fromkeys(value))
 

@@ -92,7 +92,7 @@ def check_context(context):
     if not isinstance(merged["description"], str) or len(merged["description"]) > 2000:
         errors["description"] = ["must be text of at most 2000 characters"]
     if errors:
-        raise ApiError(400, "invalid input", {"template_context": errors})
+        raise ValidationError({"template_context": errors})
     return merged
 
 
@@ -103,12 +103,12 @@ def target_folder(root, output_dir):
     parts = [p for p in output_dir.replace("\\", "/").split("/") if p not in ("", ".")]
     if output_dir.startswith(("/", "\\", "~")) or not parts or any(
             p == ".." or not _SUB_FOLDER.match(p) for p in parts):
-        raise ApiError(400, "invalid input", {"output_dir": [
+        raise ValidationError({"output_dir": [
             "must be a relative sub-folder of the output folder (letters, digits, '.', '_', '-' "
             "and '/'; no '..', no absolute path)"]})
     folder = os.path.realpath(os.path.join(root, *filter(None, parts)))
     if os.path.commonpath([os.path.realpath(root), folder]) != os.path.realpath(root):
-        raise ApiError(400, "invalid input", {"output_dir": ["escapes the output folder"]})
+        raise ValidationError({"output_dir": ["escapes the output folder"]})
     return folder
 
 

@@ -90,7 +90,7 @@ def create_blueprint(component, manager, settings):
         body = schema.load(json_body())
         hardware = hardware_list(body["hardware"])
         if body["timeout"] > settings["max_test_timeout"]:
-            raise ApiError(400, "invalid input", {"timeout": [
+            raise ValidationError({"timeout": [
                 f"must be at most {settings['max_test_timeout']} s"]})
         module = find_module(folders, body["model_name"])
         if module is None:
