@@ -6,7 +6,6 @@ one after another, so the status tells ``completed_models`` of ``total_models``.
 """
 
 import json
-import os
 import sys
 import uuid
 
@@ -17,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 from services.benchmark_api.component import PRECISIONS
 from services.benchmark_api.measure import DTYPES
 from services.core import families
+from services.core.child import PROJECT_ROOT
 from services.core.config import Setting
 from services.core.errors import ApiError
 from services.core.http import json_body
@@ -32,7 +32,6 @@ SETTINGS = (
     Setting("max_combinations", int, 64, "combinations one request may ask for", minimum=1),
 )
 DEFAULT_MODELS = ["bert-base-uncased"]
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _model_names(value):
@@ -104,9 +103,7 @@ def create_blueprint(component, manager, settings):
                      "precision": precision, "parameters": {**parameters,
                                                             "model_size": body["model_size"]}},
                 argv=[sys.executable, "-m", "services.benchmark_api.measure", json.dumps(task)],
-                timeout=body["timeout"] or settings["benchmark_timeout"], cwd=_REPO,
-                env={"PYTHONPATH": os.pathsep.join(filter(None, [_REPO,
-                                                                 os.environ.get("PYTHONPATH")]))}))
+                timeout=body["timeout"] or settings["benchmark_timeout"], cwd=PROJECT_ROOT))
         manager.submit(specs, group_id=run_id, group={
             "name": f"benchmark of {', '.join(dict.fromkeys(models))}",
             "metadata": {"models": models, "hardware": hardware,

@@ -21,6 +21,8 @@ import time
 FD_VARIABLE = "UAS_JOB_FD"
 PARENT_VARIABLE = "UAS_JOB_PARENT"
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
+# The folder holding the ``services`` package: children run ``python -m services...`` from it.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class ChildProcess:
@@ -32,6 +34,9 @@ class ChildProcess:
         self.log_path = log_path
         environment = {**os.environ, **(env or {}), FD_VARIABLE: str(write_fd),
                        PARENT_VARIABLE: str(os.getpid()), "PYTHONUNBUFFERED": "1"}
+        # Every child imports the project, wherever it runs and however the project is installed.
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [PROJECT_ROOT, environment.get("PYTHONPATH")]))
         try:
             self.process = subprocess.Popen(
                 argv, cwd=cwd, env=environment, stdin=subprocess.DEVNULL, stdout=self._log,

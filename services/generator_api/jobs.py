@@ -15,6 +15,7 @@ from flask import Response, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from services.core import families
+from services.core.child import PROJECT_ROOT
 from services.core.config import Setting
 from services.core.errors import ApiError
 from services.core.http import json_body
@@ -33,7 +34,6 @@ SETTINGS = (
 CONTEXT_DEFAULTS = {"sequence_length": 8, "batch_size": 2, "batch_sizes": [1, 2],
                     "config": {}, "description": ""}
 _SUB_FOLDER = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _check_name(value):
@@ -141,8 +141,7 @@ def create_blueprint(component, manager, settings):
                  "architecture": family, "output_file": path,
                  "tags": [{"name": "model_type", "value": model_type}]},
             argv=[sys.executable, "-m", "services.generator_api.render", json.dumps(task)],
-            timeout=settings["generator_timeout"], cwd=_REPO,
-            env={"PYTHONPATH": os.pathsep.join(filter(None, [_REPO, os.environ.get("PYTHONPATH")]))})
+            timeout=settings["generator_timeout"], cwd=PROJECT_ROOT)
 
     @bp.post("/model")
     def generate_model():

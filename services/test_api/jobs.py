@@ -30,7 +30,6 @@ SETTINGS = (
                                       "beside the database)"),
     Setting("max_test_timeout", int, 3600, "largest timeout a run may ask for (s)", minimum=1),
 )
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _MODEL_LINE = re.compile(r'^MODEL_NAME = "([^"\n]+)"', re.MULTILINE)
 
 
@@ -112,8 +111,7 @@ def create_blueprint(component, manager, settings):
                   "--ini", ini],
             timeout=body["timeout"],
             # Plugins installed here stay out: a run sees only the module and our reporter.
-            env={"PYTHONPATH": os.pathsep.join(filter(None, [_REPO, os.environ.get("PYTHONPATH")])),
-                 "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+            env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
             cwd=os.path.dirname(module))
         manager.submit([spec])
         status = manager.require_status(cursor(), spec.item_id)
