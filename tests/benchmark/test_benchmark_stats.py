@@ -81,10 +81,12 @@ def test_configuration_stats(seeded):
 def test_model_and_hardware_stats_carry_the_figures(seeded):
     """The generic per-model and per-device statistics get the benchmark figures too."""
     models = {r["model_name"]: r for r in seeded.get(f"{BASE}/models/stats").get_json()["models"]}
+    assert set(models) == {r[0] for r in RUNS}
     for model, row in models.items():
         _check(row, _expected([r for r in RUNS if r[0] == model]))
     devices = {r["hardware"]: r for r in
                seeded.get(f"{BASE}/hardware/stats").get_json()["hardware"]}
+    assert set(devices) == {r[1] for r in RUNS}
     for device, row in devices.items():
         _check(row, _expected([r for r in RUNS if r[1] == device]))
 
