@@ -91,9 +91,8 @@ def metric_stats(cursor, component, filters):
 
 
 def _score(component, child_tags):
-    """Return the SQL rank of a row against the lowered query (4 params per column)."""
+    """Return the SQL rank of a row against the lowered query, written ``$q`` in the SQL."""
     cases = []
-    params = 0
     for column in component.columns:
         if not column.search:
             continue
@@ -106,7 +105,6 @@ def _score(component, child_tags):
         else:
             cases.append(f"CASE WHEN lower(t.{column.name}) = $q THEN {exact} "
                          f"WHEN contains(lower(t.{column.name}), $q) THEN {partial} ELSE 0 END")
-        params += 1
     if child_tags is not None:
         cases.append(
             f"coalesce((SELECT max(CASE WHEN lower(g.name) = $q OR lower(g.value) = $q THEN 90 "
@@ -120,18 +118,13 @@ def search(cursor, repository, query, limit, filters):
     """Return items matching ``query``, exact matches ranked above partial ones."""
     component = repository.c
     score = _score(component, component.child_by_key.get("tags"))
+    # Every CASE compares with the same lowered query: one positional parameter per use.
+    uses = score.count("$q")
+    score = score.replace("$q", "?")
     where = f"{filters.where} {'AND' if filters.clauses else 'WHERE'} score > 0"
-    # Named parameters: the same lowered query is used by every CASE.
-    names = {f"p{i}": value for i, value in enumerate(filters.params)}
-    where = _number_placeholders(where, len(filters.params))
     sql = (f"SELECT * FROM (SELECT {repository.select_list}, {score} AS score "
            f"FROM {component.table} t) t {where} "
-           f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column} LIMIT $limit")
-    rows = rows_to_dicts(cursor.execute(sql, {"q": query.lower(), "limit": limit, **names}))
+           f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column} LIMIT ?")
+    params = [query.lower()] * uses + list(filters.params) + [limit]
+    rows = rows_to_dicts(cursor.execute(sql, params))
     return [repository.shape(r) for r in rows]
-
-
-def _number_placeholders(sql, count):
-    for index in range(count):
-        sql = sql.replace("?", f"$p{index}", 1)
-    return sql
