@@ -79,7 +79,6 @@ class Component:
     # (route, (key, ...)): GET /<route> returns the shared statistics grouped by those columns
     group_stats: tuple = ()
     extra_routes: object = None  # callable(blueprint, component) adding component-only routes
-    search_limit_default: int = 100
     default_port: int = 8000
     env_prefix: str = ""
     child_by_key: dict = field(init=False, repr=False, compare=False)
