@@ -23,9 +23,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.core.db import Database, load_migrations  # noqa: E402
-from services.core.query import Filters  # noqa: E402
-from services.core.stats import aggregates  # noqa: E402
+from unified_api_server.core.data.database import Database, load_migrations  # noqa: E402
+from unified_api_server.core.web.query import Filters  # noqa: E402
+from unified_api_server.core.data.stats import aggregates  # noqa: E402
 from tests.support import ServiceProcess  # noqa: E402
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
@@ -86,7 +86,7 @@ STATS = {"benchmark": ("stats", ("model_name", "hardware", "batch_size", "precis
 
 def component(name):
     """Return the Component description of ``name``."""
-    module = __import__(f"services.{name}_api.component", fromlist=["COMPONENT"])
+    module = __import__(f"unified_api_server.components.{name}.component", fromlist=["COMPONENT"])
     return module.COMPONENT
 
 

@@ -54,7 +54,7 @@ def start_suite(workdir):
     config_path = os.path.join(workdir, "bench.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle)
-    argv = [sys.executable, "-m", "gateway.cli", "run", "--config", config_path,
+    argv = [sys.executable, "-m", "unified_api_server.cli", "run", "--config", config_path,
             "--data-dir", os.path.join(workdir, "data"), "--nginx", str(ports["nginx"]),
             "--log-level", "WARNING"]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -32,7 +32,7 @@ import websocket  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.keys import KeyStore  # noqa: E402
+from unified_api_server.gateway.keys import KeyStore  # noqa: E402
 from tests.support import ServiceProcess, free_port  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def start(data):
     key = KeyStore(data / "keys.sqlite3").create("bench-ws", "read,write")
     port = free_port()
     gateway = ServiceProcess(
-        ["-m", "gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ["-m", "unified_api_server.gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--keys-db", str(data / "keys.sqlite3"), "--test-url", component.url,
          "--generator-url", f"http://127.0.0.1:{free_port()}",
          "--benchmark-url", f"http://127.0.0.1:{free_port()}"],

@@ -11,9 +11,9 @@ import time
 import requests
 
 COMPONENT_MODULES = {
-    "test": "services.test_api",
-    "generator": "services.generator_api",
-    "benchmark": "services.benchmark_api",
+    "test": "unified_api_server.components.test",
+    "generator": "unified_api_server.components.generator",
+    "benchmark": "unified_api_server.components.benchmark",
 }
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.benchmark_api.app import create_app
+from unified_api_server.components.benchmark.app import create_app
 
 
 @pytest.fixture

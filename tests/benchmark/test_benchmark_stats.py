@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from services.benchmark_api.component import lower_is_better
+from unified_api_server.components.benchmark.component import lower_is_better
 from tests.stats_support import quantile
 
 BASE = "/api/benchmark/db"

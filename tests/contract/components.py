@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass
 
-from services.benchmark_api.component import COMPONENT as BENCHMARK
-from services.core.app import create_app
-from services.generator_api.component import COMPONENT as GENERATOR
-from services.test_api.component import COMPONENT as TEST
+from unified_api_server.components.benchmark.component import COMPONENT as BENCHMARK
+from unified_api_server.core.web.app import create_app
+from unified_api_server.components.generator.component import COMPONENT as GENERATOR
+from unified_api_server.components.test.component import COMPONENT as TEST
 
 
 def _test_item(model):

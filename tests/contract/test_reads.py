@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.core.component import SQL_TYPES
+from unified_api_server.core.component import SQL_TYPES
 from tests.contract.components import assert_error
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

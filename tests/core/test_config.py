@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from services.core.config import ConfigError, Setting, load_settings, redacted
+from unified_api_server.core.config import ConfigError, Setting, load_settings, redacted
 
 SETTINGS = (
     Setting("port", int, 8000, minimum=1, maximum=65535),

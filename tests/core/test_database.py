@@ -4,13 +4,13 @@ import duckdb
 import pytest
 import requests
 
-from services.core.db import Database, DatabaseLockedError, MigrationError, load_migrations
+from unified_api_server.core.data.database import Database, DatabaseLockedError, MigrationError, load_migrations
 from tests.support import ServiceProcess
 
 
 def test_migrations_apply_once_and_are_recorded(tmp_path):
     path = str(tmp_path / "t.duckdb")
-    migrations = load_migrations("services.test_api")
+    migrations = load_migrations("unified_api_server.components.test")
     first = Database(path, migrations)
     assert [m["version"] for m in first.applied_migrations()] == [1]
     first.close()

@@ -30,7 +30,7 @@ NGINX_MISSING = "nginx is not installed (scripts/install-system-deps installs it
 
 def component_available(name):
     """Tell whether the component package exists (its ``__main__`` can be run)."""
-    return importlib.util.find_spec(f"services.{name}.__main__") is not None
+    return importlib.util.find_spec(f"unified_api_server.components.{name[:-4]}.__main__") is not None
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _start_suite(data_dir, tmp_root):
     config_path = os.path.join(tmp_root, "suite.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle)
-    argv = [sys.executable, "-m", "gateway.cli", "run", "--config", config_path,
+    argv = [sys.executable, "-m", "unified_api_server.cli", "run", "--config", config_path,
             "--data-dir", data_dir, "--log-level", "INFO", "--start-timeout", "90"]
     if "nginx" in ports:
         argv += ["--nginx", str(ports["nginx"])]
@@ -148,7 +148,7 @@ def suite(tmp_path_factory):
     tmp_root = str(tmp_path_factory.mktemp("e2e"))
     suite = _start_suite(os.path.join(tmp_root, "data"), tmp_root)
     try:
-        from gateway.keys import KeyStore
+        from unified_api_server.gateway.keys import KeyStore
 
         store = KeyStore(os.path.join(suite.data_dir, "keys.sqlite3"))
         suite.keys = {
@@ -159,7 +159,7 @@ def suite(tmp_path_factory):
         if all(suite.enabled.values()):
             entry = suite.url("nginx" if suite.has_nginx else "gateway")
             result = subprocess.run(
-                [sys.executable, "-m", "gateway.cli", "demo-data", "--url", entry,
+                [sys.executable, "-m", "unified_api_server.cli", "demo-data", "--url", entry,
                  "--key", suite.admin_key, "--scale", DEMO_SCALE, "--seed", str(DEMO_SEED)],
                 capture_output=True, text=True, timeout=180, check=False,
             )

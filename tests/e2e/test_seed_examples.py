@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gateway.demo_data import SCALES, DemoData
+from unified_api_server.tools.demo_data import SCALES, DemoData
 
 from .conftest import DEMO_SCALE, DEMO_SEED
 

@@ -120,14 +120,14 @@ def test_bypass_spellings_do_not_widen_a_read_key(suite, entry, target):
 
 def test_revoked_key_stops_within_five_seconds(suite):
     entry = "nginx" if suite.has_nginx else "gateway"
-    from gateway.keys import KeyStore
+    from unified_api_server.gateway.keys import KeyStore
 
     store = KeyStore(os.path.join(suite.data_dir, "keys.sqlite3"))
     key = store.create(f"e2e-revoke-{entry}", "read")
     target = "/api/db/test/runs?limit=1"
     assert raw_request(suite, entry, "GET", target, key)[0] == 200
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "keys", "revoke", f"e2e-revoke-{entry}",
+        [sys.executable, "-m", "unified_api_server.cli", "keys", "revoke", f"e2e-revoke-{entry}",
          "--keys-db", os.path.join(suite.data_dir, "keys.sqlite3")],
         capture_output=True, text=True, check=False,
     )

@@ -11,14 +11,14 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
-from gateway.keys import KeyStore  # noqa: E402
+from unified_api_server.gateway.keys import KeyStore  # noqa: E402
 from tests.gateway.servers import FaultServer, Service, free_port  # noqa: E402
 from tests.support import all_started  # noqa: E402
 
 COMPONENT_MODULES = {
-    "test": "services.test_api",
-    "generator": "services.generator_api",
-    "benchmark": "services.benchmark_api",
+    "test": "unified_api_server.components.test",
+    "generator": "unified_api_server.components.generator",
+    "benchmark": "unified_api_server.components.benchmark",
 }
 
 
@@ -49,7 +49,7 @@ def start_gateway(tmp_dir, urls, keys_db, label="gateway", **settings):
         args += [f"--{name}-url", url]
     for name, value in settings.items():
         args += [f"--{name.replace('_', '-')}", str(value)]
-    return Service("gateway", args, port, str(tmp_dir / f"{label}.log")).start()
+    return Service("unified_api_server.gateway", args, port, str(tmp_dir / f"{label}.log")).start()
 
 
 def dead_url():

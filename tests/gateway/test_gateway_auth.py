@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gateway import keys_cli
+from unified_api_server.tools import keys as keys_cli
 from tests.gateway.conftest import AVAILABLE
 from tests.gateway.servers import raw_request
 

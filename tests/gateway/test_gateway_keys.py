@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway import keys_cli
-from gateway.keys import KeyStore, ensure_admin_key
+from unified_api_server.tools import keys as keys_cli
+from unified_api_server.gateway.keys import KeyStore, ensure_admin_key
 
 
 @pytest.fixture()

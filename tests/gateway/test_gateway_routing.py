@@ -2,8 +2,8 @@
 
 import pytest
 
-from gateway.keys import KeyStore
-from gateway.routing import classify, decide, normalize_target, required_scope
+from unified_api_server.gateway.keys import KeyStore
+from unified_api_server.gateway.routing import classify, decide, normalize_target, required_scope
 
 
 @pytest.mark.parametrize(

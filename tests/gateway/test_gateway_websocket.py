@@ -5,7 +5,7 @@ import json
 import pytest
 import simple_websocket
 
-from gateway.relay import RelayClient
+from unified_api_server.gateway.relay import RelayClient
 from tests.gateway.conftest import ENTITY, dead_url, start_gateway
 from tests.gateway.servers import Service, free_port
 

@@ -6,7 +6,7 @@ import sys
 from flask import Flask
 from flask_sock import Sock
 
-from services.core.server import serve
+from unified_api_server.core.server import serve
 
 
 def create_app():

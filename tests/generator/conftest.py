@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.generator_api.app import create_app
+from unified_api_server.components.generator.app import create_app
 
 
 @pytest.fixture

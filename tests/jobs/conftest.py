@@ -13,7 +13,7 @@ import pytest
 import requests
 import websocket
 
-from gateway.keys import KeyStore
+from unified_api_server.gateway.keys import KeyStore
 from tests.support import ServiceProcess, all_started, free_port
 
 SLOW_MODULE = '''
@@ -87,7 +87,7 @@ def api_key(jobs_dir):
 def gateway(jobs_dir, components, api_key):
     """Start a gateway (one gevent worker) in front of the components."""
     port = free_port()
-    args = ["-m", "gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    args = ["-m", "unified_api_server.gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
             "--keys-db", str(jobs_dir / "keys.sqlite3")]
     for name, service in components.items():
         args += [f"--{name}-url", service.url]

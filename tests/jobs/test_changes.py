@@ -108,7 +108,7 @@ def test_websocket_needs_a_key(api):
 def half_gateway(jobs_dir, components):
     """A gateway whose benchmark component is down (nothing listens at its URL)."""
     port = free_port()
-    args = ["-m", "gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    args = ["-m", "unified_api_server.gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
             "--keys-db", str(jobs_dir / "keys.sqlite3"),
             "--test-url", components["test"].url, "--generator-url",
             components["generator"].url, "--benchmark-url", f"http://127.0.0.1:{free_port()}"]

@@ -14,7 +14,7 @@ def test_benchmark_without_torch_says_how_to_install(tmp_path):
     (hidden / "__init__.py").write_text('raise ImportError("torch is hidden for this test")\n')
     port = free_port()
     service = ServiceProcess(
-        ["-m", "services.benchmark_api", "--host", "127.0.0.1", "--port", str(port),
+        ["-m", "unified_api_server.components.benchmark", "--host", "127.0.0.1", "--port", str(port),
          "--db-path", str(tmp_path / "benchmark.duckdb")],
         port, tmp_path / "benchmark.log", env={"PYTHONPATH": str(hidden.parent)})
     try:

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from services.generator_api.app import create_app
+from unified_api_server.components.generator.app import create_app
 
 
 @pytest.fixture

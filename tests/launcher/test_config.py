@@ -5,10 +5,10 @@ import logging
 
 import pytest
 
-from gateway.launcher import build_parser
-from gateway.launcher_config import load, resolve
-from gateway.launcher_render import service_commands
-from services.core.config import ConfigError
+from unified_api_server.launcher import build_parser
+from unified_api_server.launcher.config import load, resolve
+from unified_api_server.launcher.render import service_commands
+from unified_api_server.core.config import ConfigError
 
 # The configuration file of the seed document, verbatim (old module names and all).
 SEED_CONFIG = {
@@ -111,7 +111,7 @@ def test_seed_config_loads_with_warnings(tmp_path, config_file, caplog):
     with caplog.at_level(logging.WARNING):
         plan = plan_from(["--config", path], tmp_path)
     commands = service_commands(plan, "python")
-    assert commands["test_api"][:3] == ["python", "-m", "services.test_api"]
+    assert commands["test_api"][:3] == ["python", "-m", "unified_api_server.components.test"]
     assert "--server" not in commands["test_api"]
     assert plan["benchmark_api"]["db_path"] == "/path/to/benchmark_db.duckdb"
     assert plan["gateway"]["host"] == "0.0.0.0"

@@ -103,7 +103,7 @@ def test_ctrl_c_stops_everything(tmp_path):
                 break
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
         children = processes_mentioning(str(data_dir))
-        assert any("services.test_api" in cmd for cmd in children.values())
+        assert any("unified_api_server.components.test" in cmd for cmd in children.values())
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
     finally:

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from supervisor.options import ServerOptions
 
-from gateway.launcher_config import resolve
-from gateway.launcher_render import render_deploy_files, render_nginx
+from unified_api_server.launcher.config import resolve
+from unified_api_server.launcher.render import render_deploy_files, render_nginx
 
 from .conftest import ROOT
 
@@ -40,7 +40,7 @@ def test_deploy_supervisord_conf_is_valid_for_supervisord(tmp_path):
         assert program.autorestart, name
     benchmark = programs["benchmark_api"].command
     assert "--db-path /var/lib/unified-api-server/benchmark.duckdb" in benchmark
-    assert "-m gateway " in programs["gateway"].command
+    assert "-m unified_api_server.gateway " in programs["gateway"].command
 
 
 def test_launcher_and_deploy_nginx_differ_only_in_filled_values():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.test_api.app import create_app
+from unified_api_server.components.test.app import create_app
 
 
 @pytest.fixture

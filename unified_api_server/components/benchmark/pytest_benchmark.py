@@ -1,0 +1,143 @@
+"""Import of ``pytest --benchmark-json`` reports: one benchmark run per benchmark in the report."""
+
+import hashlib
+import statistics
+from datetime import datetime, timedelta, timezone
+
+import orjson
+from flask import jsonify, request
+from marshmallow import ValidationError
+
+from unified_api_server.core.errors import ApiError
+from unified_api_server.core.web.http import raw_body
+from unified_api_server.core.web.query import parse_int, parse_time
+from unified_api_server.core.web.schemas import create_schema
+from unified_api_server.core.web.views import cursor, state
+
+IMPORT_PARAMS = ("model_name", "hardware", "batch_size", "precision", "batch_id")
+# pytest-benchmark's statistics, in seconds except ops (per second) and rounds (a count).
+STATS = {"min": "s", "max": "s", "mean": "s", "stddev": "s", "median": "s", "iqr": "s",
+         "ops": "ops/s", "rounds": "rounds"}
+# Machine facts that are numbers become hardware metrics; the descriptive ones become tags.
+HARDWARE_FACTS = (("count", "cpu_count", "cores"), ("hz_actual", "cpu_hz_actual", "Hz"),
+                  ("hz_advertised", "cpu_hz_advertised", "Hz"), ("bits", "cpu_bits", "bits"))
+MACHINE_TAGS = (("node", "machine.node"), ("system", "machine.system"),
+                ("release", "machine.release"), ("python_version", "machine.python_version"),
+                ("python_implementation", "machine.python_implementation"))
+CPU_TAGS = (("brand_raw", "cpu.brand"), ("arch", "cpu.arch"), ("vendor_id_raw", "cpu.vendor"))
+
+
+def _number(value):
+    if isinstance(value, list) and value:  # cpuinfo's hz_* are [hz, 0]
+        value = value[0]
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _percentiles_ms(data):
+    """Return p90 and p99 in ms of per-round times (linear interpolation, as quantile_cont)."""
+    times = [t for t in data or () if _number(t) is not None]
+    if len(times) < 2:
+        return None, None
+    cuts = statistics.quantiles(times, n=100, method="inclusive")
+    return cuts[89] * 1000.0, cuts[98] * 1000.0
+
+
+def parse_report(raw):
+    """Return the report as a dict, or raise a 400 naming what is not pytest-benchmark JSON."""
+    try:
+        report = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(report, dict) or not isinstance(report.get("benchmarks"), list):
+        raise ApiError(400, "not a pytest-benchmark report: expected an object with a "
+                            "'benchmarks' list (pytest --benchmark-json)")
+    if not report["benchmarks"]:
+        raise ApiError(400, "the report holds no benchmarks")
+    for index, bench in enumerate(report["benchmarks"]):
+        stats = bench.get("stats") if isinstance(bench, dict) else None
+        missing = [k for k in STATS if not isinstance(stats, dict) or _number(stats.get(k)) is None]
+        if not isinstance(bench, dict) or not isinstance(bench.get("name"), str) or missing:
+            raise ApiError(400, f"benchmarks[{index}]: needs a name and numeric stats "
+                                f"{', '.join(missing or STATS)}", {"benchmark": index})
+    return report
+
+
+def _machine(report):
+    machine = report.get("machine_info") if isinstance(report.get("machine_info"), dict) else {}
+    cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
+    hardware_metrics = {name: {"value": _number(cpu.get(key)), "unit": unit}
+                        for key, name, unit in HARDWARE_FACTS if _number(cpu.get(key)) is not None}
+    tags = {tag: str(source.get(key))[:512]
+            for source, pairs in ((machine, MACHINE_TAGS), (cpu, CPU_TAGS))
+            for key, tag in pairs if source.get(key) not in (None, "")}
+    commit = report.get("commit_info")
+    if isinstance(commit, dict) and commit.get("id"):
+        tags["commit"] = str(commit["id"])[:512]
+    return hardware_metrics, tags
+
+
+def runs_from_report(report, args):
+    """Return the create-run bodies for every benchmark of a parsed report."""
+    unknown = sorted(set(args) - set(IMPORT_PARAMS))
+    if unknown:
+        raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+    batch_size = parse_int(args.get("batch_size"), "batch_size", minimum=1, default=1)
+    started_at = (parse_time(report["datetime"], "datetime") if isinstance(
+        report.get("datetime"), str) else datetime.now(timezone.utc))
+    hardware_metrics, machine_tags = _machine(report)
+    runs = []
+    for bench in report["benchmarks"]:
+        stats = bench["stats"]
+        p90, p99 = _percentiles_ms(stats.get("data"))
+        identity = f"{report.get('datetime')}|{machine_tags.get('machine.node')}|" \
+                   f"{bench.get('fullname') or bench['name']}"
+        parameters = {**(bench.get("params") or {}), **(bench.get("extra_info") or {})}
+        tags = {**machine_tags, "benchmark": bench.get("fullname") or bench["name"]}
+        if bench.get("group"):
+            tags["group"] = str(bench["group"])
+        body = {
+            "run_id": "pytest-benchmark-" + hashlib.sha256(identity.encode()).hexdigest()[:32],
+            "model_name": args.get("model_name") or bench["name"],
+            "hardware": args.get("hardware") or "cpu",
+            "batch_size": batch_size,
+            "precision": args.get("precision") or "fp32",
+            "parameters": parameters if isinstance(parameters, dict) else {},
+            "status": "completed",
+            "progress": 1.0,
+            "started_at": started_at.isoformat(),
+            "completed_at": (started_at + timedelta(seconds=stats.get("total") or 0)).isoformat(),
+            "duration": _number(stats.get("total")),
+            "latency_ms_mean": stats["mean"] * 1000.0,
+            "latency_ms_p50": stats["median"] * 1000.0,
+            "latency_ms_p90": p90,
+            "latency_ms_p99": p99,
+            "throughput": stats["ops"] * batch_size,
+            "metrics": {name: {"value": _number(stats[name]), "unit": unit}
+                        for name, unit in STATS.items()},
+            "hardware_metrics": hardware_metrics,
+            "tags": tags,
+        }
+        if args.get("batch_id"):
+            body["batch_id"] = args["batch_id"]
+        runs.append({k: v for k, v in body.items() if v is not None})
+    return runs
+
+
+def register_pytest_benchmark_import(blueprint, component):
+    """Add ``POST /import/pytest-benchmark`` to the Benchmark database API."""
+    runs_schema = create_schema(component)(many=True)
+
+    @blueprint.post("/import/pytest-benchmark")
+    def import_pytest_benchmark():
+        """Store each benchmark of a ``pytest --benchmark-json`` report as one run."""
+        report = parse_report(raw_body("a pytest --benchmark-json report"))
+        try:  # every run is validated before any is stored
+            loaded = runs_schema.load(runs_from_report(report, request.args))
+        except ValidationError as exc:
+            raise ValidationError({"benchmarks": exc.normalized_messages()}) from None
+        # Run ids derive from the report, so importing the same report again stores nothing new.
+        results = [state().repository.create(data) for data in loaded]
+        runs = [state().repository.require(cursor(), run_id) for run_id, _ in results]
+        created = sum(1 for _, was_created in results if was_created)
+        return jsonify({"runs": runs, "count": len(runs), "created": created}), (
+            201 if created else 200)

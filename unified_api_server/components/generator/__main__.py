@@ -1,0 +1,8 @@
+"""Run the Generator API: ``python -m unified_api_server.components.generator --host --port --db-path``."""
+
+import sys
+
+from unified_api_server.core.web.app import main
+from unified_api_server.components.generator.component import COMPONENT
+
+sys.exit(main(COMPONENT))

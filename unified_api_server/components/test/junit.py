@@ -1,0 +1,124 @@
+"""Import of JUnit XML reports (``pytest --junitxml`` and other runners) as one test run."""
+
+from datetime import datetime, timedelta, timezone
+
+from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
+from flask import jsonify, request
+
+from unified_api_server.core.errors import ApiError
+from unified_api_server.core.web.query import parse_time
+from unified_api_server.core.web.schemas import create_schema, flatten_groups
+from unified_api_server.core.web.views import cursor, state
+
+IMPORT_PARAMS = ("model_name", "hardware", "test_type", "batch_id", "run_id")
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _properties(element):
+    node = element.find("properties")
+    return [] if node is None else [(p.get("name"), p.get("value", p.text))
+                                    for p in node.findall("property") if p.get("name")]
+
+
+def _case_status(case):
+    for tag, status in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+        node = case.find(tag)
+        if node is not None:
+            message = node.get("message") or (node.text or "").strip() or None
+            return status, message
+    return "passed", None
+
+
+def parse_report(xml_bytes):
+    """Return ``(steps, properties, started_at, duration)`` from a JUnit XML report."""
+    try:
+        root = ElementTree.fromstring(xml_bytes)
+    except DefusedXmlException as exc:
+        raise ApiError(400, f"XML refused: {exc}") from None
+    except ElementTree.ParseError as exc:
+        raise ApiError(400, f"not well-formed XML: {exc}") from None
+    if root.tag == "testsuite":
+        suites = [root]
+    elif root.tag == "testsuites":
+        suites = root.findall(".//testsuite")
+    else:
+        raise ApiError(400, f"not a JUnit report: root element is <{root.tag}>, expected "
+                            "<testsuites> or <testsuite>")
+    steps, properties, starts, duration = [], [], [], 0.0
+    for suite in suites:
+        properties += _properties(suite)
+        if suite.get("timestamp"):
+            starts.append(parse_time(suite.get("timestamp"), "testsuite timestamp"))
+        duration += _float(suite.get("time")) or 0.0
+        for case in suite.findall("testcase"):
+            status, message = _case_status(case)
+            name = "::".join(filter(None, [case.get("classname"), case.get("name")]))
+            steps.append({"name": name or "unnamed", "status": status,
+                          "duration": _float(case.get("time")), "message": message})
+            properties += _properties(case)
+    return steps, properties, (min(starts) if starts else None), duration
+
+
+def run_from_report(xml_bytes, args):
+    """Return the create-run body for a JUnit report and the import's query parameters."""
+    unknown = sorted(set(args) - set(IMPORT_PARAMS))
+    if unknown:
+        raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+    if not args.get("model_name"):
+        raise ApiError(400, "model_name: required query parameter")
+    steps, properties, started_at, duration = parse_report(xml_bytes)
+    metrics, tags = [], {}
+    for name, value in properties:
+        number = _float(value)
+        if number is not None:
+            metrics.append({"name": name, "value": number})
+        else:
+            tags[name] = value
+    counts = {status: sum(1 for s in steps if s["status"] == status)
+              for status in ("passed", "failed", "skipped", "error")}
+    started_at = started_at or datetime.now(timezone.utc)
+    hardware = [h for value in args.getlist("hardware") for h in value.split(",") if h]
+    body = {
+        "model_name": args["model_name"],
+        "hardware": hardware or ["cpu"],
+        "test_type": args.get("test_type") or "junit",
+        "status": "failed" if counts["failed"] or counts["error"] else "completed",
+        "progress": 1.0,
+        "started_at": started_at.isoformat(),
+        "completed_at": (started_at + timedelta(seconds=duration)).isoformat(),
+        "duration": duration,
+        "results": {"tests_passed": counts["passed"], "tests_failed": counts["failed"],
+                    "tests_skipped": counts["skipped"], "tests_errors": counts["error"]},
+        "steps": [{k: v for k, v in s.items() if v is not None} for s in steps],
+        "metrics": metrics,
+        "tags": tags,
+    }
+    for key in ("batch_id", "run_id"):
+        if args.get(key):
+            body[key] = args[key]
+    return body
+
+
+def register_junit_import(blueprint, component):
+    """Add ``POST /import/junit`` to the Test Suite database API."""
+    creator = create_schema(component)()
+
+    @blueprint.post("/import/junit")
+    def import_junit():
+        """Store a JUnit XML report as one run: test cases become steps."""
+        raw = request.get_data(cache=False)
+        if not raw.strip():
+            raise ApiError(400, "request body required: a JUnit XML report")
+        data = flatten_groups(component, creator.load(run_from_report(raw, request.args)))
+        run_id, created = state().repository.create(data)
+        response = jsonify(state().repository.require(cursor(), run_id))
+        response.status_code = 201 if created else 200
+        response.headers["Location"] = f"/api/{component.name}/db/run/{run_id}"
+        return response

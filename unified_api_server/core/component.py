@@ -1,0 +1,161 @@
+"""Declarative description of a component: its main collection, child tables, batches and stats.
+
+A component package builds one ``Component``; the shared core derives from it the marshmallow
+schemas, the SQL of every list/detail/stats/search/export query, the bulk-ingest Arrow schema and
+the HTTP routes. A fourth component is a new ``Component``, not a copy.
+"""
+
+from dataclasses import dataclass, field
+
+STATUSES = ("initializing", "running", "completed", "failed", "cancelled", "timeout")
+ACTIVE_STATUSES = ("initializing", "running")
+FINISHED_STATUSES = ("completed", "failed", "cancelled", "timeout")
+
+# Column kinds and their DuckDB types (the migrations must agree; ``check_schema`` verifies it).
+SQL_TYPES = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "ts": "TIMESTAMP WITH TIME ZONE",
+    "str_list": "VARCHAR[]",
+    "json": "JSON",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One client-visible column of a table."""
+
+    name: str
+    kind: str = "str"
+    required: bool = False
+    filter: bool = False  # exposed as an equality (list: contains) filter on lists and stats
+    search: bool = False  # matched by free-text search
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    patch: bool = False  # may be changed by PATCH
+    group: str | None = None  # nested under this key in bodies, e.g. "results"
+    max_length: int | None = 512
+
+
+@dataclass(frozen=True)
+class Child:
+    """A child table of the main collection (steps, metrics, tags, ...)."""
+
+    key: str  # body/route name: "steps", "metrics", "tags"
+    table: str
+    columns: tuple
+    shape: str = "list"  # "list" (ordered rows), "named" ({name: {...}}), "tags" ({name: value})
+    row_defaults: object = None  # callable(row) -> row, filling what a validated row left out
+
+    @property
+    def names(self):
+        """Return the client-visible column names."""
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Component:
+    """Everything that differs between the Test Suite, Generator and Benchmark databases."""
+
+    name: str  # "test": URLs are /api/test/db/...
+    title: str
+    entity: str  # "run": /run/{run_id}
+    entities: str  # "runs": /runs
+    columns: tuple  # main-table columns other than the id and bookkeeping columns
+    children: tuple
+    # Named by convention from name and entities when left empty: "test_runs",
+    # "test_batch_runs", "delete_runs", "unified_api_server.components.test", "TEST_API_".
+    table: str = ""
+    batch_table: str = ""
+    batch_delete_param: str = ""
+    migrations_package: str = ""
+    hardware_is_list: bool = True
+    # (alias, SQL expression) added to model/hardware stats rows; a tuple of aliases takes the
+    # items of a list-valued expression, e.g. (("p50", "p99"), "quantile_cont(x, [0.5, 0.99])")
+    extra_aggregates: tuple = ()
+    # (route, (key, ...)): GET /<route> returns the shared statistics grouped by those columns
+    group_stats: tuple = ()
+    extra_routes: object = None  # callable(blueprint, component) adding component-only routes
+    default_port: int = 8000
+    env_prefix: str = ""
+    child_by_key: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        conventions = {
+            "table": f"{self.name}_{self.entities}",
+            "batch_table": f"{self.name}_batch_{self.entities}",
+            "batch_delete_param": f"delete_{self.entities}",
+            "migrations_package": f"unified_api_server.components.{self.name}",
+            "env_prefix": f"{self.name.upper()}_API_",
+        }
+        for attribute, value in conventions.items():
+            if not getattr(self, attribute):
+                object.__setattr__(self, attribute, value)
+        object.__setattr__(self, "child_by_key", {c.key: c for c in self.children})
+
+    @property
+    def id_column(self):
+        """Return the primary-key column name, e.g. ``run_id``."""
+        return f"{self.entity}_id"
+
+    @property
+    def column_by_name(self):
+        """Return the main-table columns keyed by name."""
+        return {c.name: c for c in self.columns}
+
+    def count_name(self, status=None):
+        """Return a stats field name such as ``total_runs`` or ``completed_tasks``."""
+        return f"{status or 'total'}_{self.entities}"
+
+
+def common_columns(*, hardware_kind="str_list"):
+    """Return the columns every job-like collection has (model, hardware, status, timing...)."""
+    return (
+        Column("model_name", required=True, filter=True, search=True, max_length=256),
+        Column("hardware", kind=hardware_kind, filter=True, search=True),
+        Column("status", choices=STATUSES, filter=True, search=True, patch=True),
+        Column("progress", kind="float", minimum=0.0, maximum=1.0, patch=True),
+        Column("current_step", patch=True),
+        Column("started_at", kind="ts"),
+        Column("completed_at", kind="ts", patch=True),
+        Column("duration", kind="float", minimum=0.0, patch=True),
+        Column("error", patch=True, max_length=65536),
+        Column("batch_id", filter=True, max_length=128),
+    )
+
+
+def step_child(table):
+    """Return the standard ordered steps child table."""
+    return Child(
+        "steps",
+        table,
+        (
+            Column("name", required=True),
+            Column("status", required=True, choices=("passed", "failed", "skipped", "error",
+                                                     "running", "completed", "pending")),
+            Column("started_at", kind="ts"),
+            Column("completed_at", kind="ts"),
+            Column("duration", kind="float", minimum=0.0),
+            Column("message", max_length=65536),
+        ),
+    )
+
+
+def metric_child(table, *, extra=(), key="metrics", row_defaults=None):
+    """Return a named metrics child table ({name: {value, unit, ...extra}})."""
+    return Child(
+        key,
+        table,
+        (Column("name", required=True), Column("value", kind="float", required=True),
+         Column("unit", max_length=64)) + tuple(extra),
+        shape="named",
+        row_defaults=row_defaults,
+    )
+
+
+def tag_child(table):
+    """Return the standard tags child table ({name: value})."""
+    return Child("tags", table, (Column("name", required=True), Column("value")), shape="tags")

@@ -1,0 +1,175 @@
+"""DuckDB access: one connection per process, a cursor per request, serialised writes, migrations."""
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+from contextlib import contextmanager
+from importlib import resources
+
+import duckdb
+
+from unified_api_server.core.data.ddl import expand_includes
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
+
+
+class DatabaseLockedError(RuntimeError):
+    """Another process holds the database file (DuckDB allows one process per file)."""
+
+
+class MigrationError(RuntimeError):
+    """The migrations on disk and those recorded in the database disagree."""
+
+
+def load_migrations(package):
+    """Return ``[(version, name, sql)]`` from the ``migrations`` folder of ``package``, in order."""
+    found = []
+    for entry in resources.files(package).joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            sql = expand_includes(entry.read_text(encoding="utf-8"))
+            found.append((int(match.group(1)), match.group(2), sql))
+    found.sort()
+    versions = [version for version, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration versions in {package}")
+    return found
+
+
+def open_connection(path, *, threads=2, memory_limit="1GB"):
+    """Open ``path`` read-write with this project's per-process DuckDB settings."""
+    config = {
+        "threads": threads,
+        "memory_limit": memory_limit,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": True,
+    }
+    if path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        connection = duckdb.connect(path, config=config)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise DatabaseLockedError(
+                f"database file {path} is in use by another process; DuckDB allows one process "
+                f"per file, so stop the other service or pass a different --db-path ({exc})"
+            ) from None
+        raise
+    # GLOBAL so that every cursor (each a session of its own) reads and writes times in UTC.
+    # (enable_progress_bar cannot be set globally; it is off for non-interactive clients.)
+    connection.execute("SET GLOBAL TimeZone = 'UTC'")
+    return connection
+
+
+class Database:
+    """Owns the process's DuckDB connection; hands out cursors and the single write path."""
+
+    # Retry a write that lost a DuckDB optimistic-concurrency race this many times.
+    WRITE_RETRIES = 5
+
+    def __init__(self, path, migrations=(), *, threads=2, memory_limit="1GB"):
+        self.path = path
+        self._migrations = list(migrations)
+        self._threads = threads
+        self._memory_limit = memory_limit
+        self._connection = None
+        self._open_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+
+    @property
+    def connection(self):
+        """Return the process's connection, opening it (and migrating) on first use."""
+        if self._connection is None:
+            with self._open_lock:
+                if self._connection is None:
+                    connection = open_connection(
+                        self.path, threads=self._threads, memory_limit=self._memory_limit
+                    )
+                    self._migrate(connection)
+                    self._connection = connection
+        return self._connection
+
+    def cursor(self):
+        """Return a new cursor: each request uses its own (a shared one is not thread-safe)."""
+        return self.connection.cursor()
+
+    @contextmanager
+    def write(self):
+        """Yield a cursor inside a transaction; writes in this process run one at a time."""
+        with self._write_lock:
+            cursor = self.cursor()
+            try:
+                cursor.begin()
+                try:
+                    yield cursor
+                except BaseException:
+                    cursor.rollback()
+                    raise
+                cursor.commit()
+            finally:
+                cursor.close()
+
+    def run_write(self, work):
+        """Run ``work(cursor)`` in a write transaction, retrying lost concurrency races."""
+        for attempt in range(self.WRITE_RETRIES):
+            try:
+                with self.write() as cursor:
+                    return work(cursor)
+            except duckdb.TransactionException:
+                if attempt == self.WRITE_RETRIES - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+
+    def close(self):
+        """Close the connection (tests and shutdown)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def applied_migrations(self):
+        """Return the migrations recorded in the database, oldest first."""
+        cursor = self.cursor()
+        try:
+            rows = cursor.execute(
+                "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
+            ).fetchall()
+        finally:
+            cursor.close()
+        return [
+            {"version": v, "name": n, "checksum": c, "applied_at": a.isoformat()}
+            for v, n, c, a in rows
+        ]
+
+    def _migrate(self, connection):
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name VARCHAR NOT NULL, checksum VARCHAR NOT NULL, "
+            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        applied = dict(connection.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+        for version, name, sql in self._migrations:
+            checksum = hashlib.sha256(sql.encode("utf-8")).hexdigest()
+            if version in applied:
+                if applied[version] != checksum:
+                    raise MigrationError(
+                        f"migration {version:03d}_{name} changed after it was applied to {self.path}; "
+                        "add a new migration instead of editing an applied one"
+                    )
+                continue
+            log.info("applying migration %03d_%s to %s", version, name, self.path)
+            connection.begin()
+            try:
+                connection.execute(sql)
+                connection.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
+                    [version, name, checksum],
+                )
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise

@@ -1,0 +1,297 @@
+"""Bulk ingest: NDJSON or a JSON array of flat rows, validated column by column, loaded via Arrow.
+
+Per-row Python validation is the ingest ceiling (STACK.md), so each column is checked as a whole
+with Arrow compute; only when a column fails do we scan it to name the first bad row.
+"""
+
+import io
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from unified_api_server.core.errors import ApiError
+from unified_api_server.core.web.schemas import ID_MESSAGE, ID_PATTERN
+
+_ARROW_TYPES = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "ts": pa.string(),  # parsed by DuckDB, which names the bad row below
+    "str_list": pa.list_(pa.string()),
+    "json": pa.string(),
+}
+_PYTHON_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+                 "ts": (str,), "str_list": (list,), "json": (dict,)}
+
+
+def _row_error(index, message, status=400):
+    return ApiError(status, f"row {index + 1}: {message}; nothing was stored",
+                    {"row": index + 1, "reason": message})
+
+
+def parse_rows(raw):
+    """Parse a JSON array or NDJSON body into a list of rows, naming the first bad line."""
+    text = raw.lstrip()
+    if not text:
+        raise ApiError(400, "empty body: send a JSON array or NDJSON rows")
+    if text[:1] == b"[":
+        try:
+            rows = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, f"malformed JSON array: {exc}") from None
+    else:
+        lines = [line for line in text.split(b"\n") if line.strip()]
+        try:
+            rows = orjson.loads(b"[" + b",".join(lines) + b"]")
+        except orjson.JSONDecodeError:
+            for index, line in enumerate(lines):
+                try:
+                    orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise _row_error(index, f"malformed JSON: {exc}") from None
+            raise ApiError(400, "malformed NDJSON") from None
+    if not isinstance(rows, list) or not rows:
+        raise ApiError(400, "send a non-empty JSON array or NDJSON rows")
+    return rows
+
+
+def _first(values, predicate):
+    return next(i for i, v in enumerate(values) if predicate(v))
+
+
+def _column_array(column, values):
+    kind = column.kind
+    if kind == "str_list":
+        values = [[v] if type(v) is str else v for v in values]
+    allowed = _PYTHON_TYPES[kind]
+    if kind in ("int", "float") and any(type(v) is bool for v in values):
+        raise _row_error(_first(values, lambda v: type(v) is bool), f"{column.name}: not a number")
+    if kind == "json":
+        if not all(v is None or type(v) is dict for v in values):
+            raise _row_error(_first(values, lambda v: v is not None and type(v) is not dict),
+                             f"{column.name}: must be a JSON object")
+        values = [None if v is None else orjson.dumps(v).decode() for v in values]
+    try:
+        return pa.array(values, _ARROW_TYPES[kind])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        bad = _first(values, lambda v: v is not None and (not isinstance(v, allowed) or (
+            kind == "str_list" and not all(type(x) is str for x in v))))
+        raise _row_error(bad, f"{column.name}: expected {kind}, got {values[bad]!r}") from None
+
+
+def _check_values(column, array):
+    """Check a whole column at once; name the first bad row when it fails."""
+    def fail(mask, message):
+        index = pc.index(mask, True).as_py()
+        raise _row_error(index, f"{column.name}: {message}, got {array[index].as_py()!r}")
+
+    if column.required and array.null_count:
+        fail(pc.is_null(array), "missing required field")
+
+    if column.choices:
+        inside = pc.or_kleene(pc.is_null(array), pc.is_in(array, pa.array(column.choices)))
+        if not pc.all(inside).as_py():
+            fail(pc.invert(inside), f"must be one of {', '.join(column.choices)}")
+    if column.kind == "str" and column.max_length:
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(array), column.max_length), False)
+        if pc.any(too_long).as_py():
+            fail(too_long, f"longer than {column.max_length} characters")
+    if column.minimum is not None:
+        low = pc.fill_null(pc.less(array, column.minimum), False)
+        if pc.any(low).as_py():
+            fail(low, f"must be >= {column.minimum}")
+    if column.maximum is not None:
+        high = pc.fill_null(pc.greater(array, column.maximum), False)
+        if pc.any(high).as_py():
+            fail(high, f"must be <= {column.maximum}")
+
+
+def _arrow_schema(component):
+    fields = [pa.field(component.id_column, pa.string())]
+    groups = {}
+    for column in component.columns:
+        if column.kind == "json":
+            continue  # inferred by the reader, checked by _faithful_json
+        fields.append(pa.field(column.name, _ARROW_TYPES[column.kind]))
+        if column.group:
+            groups.setdefault(column.group, []).append(
+                pa.field(column.name, _ARROW_TYPES[column.kind]))
+    fields += [pa.field(group, pa.struct(members)) for group, members in groups.items()]
+    return pa.schema(fields)
+
+
+def ndjson_to_table(component, raw):
+    """Parse NDJSON straight into Arrow (no Python objects), or return None to take the slow path.
+
+    The fast path reads what the schema allows exactly; anything else (a hardware string instead
+    of a list, a type error, a JSON-object column the reader cannot hold exactly) falls back to
+    the row-by-row path, which names the bad row.
+    """
+    if raw.lstrip()[:1] == b"[":
+        return None
+    json_columns = {c.name for c in component.columns if c.kind == "json"}
+    schema = _arrow_schema(component)
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior=(
+        "infer" if json_columns else "error"))
+    try:
+        table = pa_json.read_json(io.BytesIO(raw), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if set(table.column_names) - set(schema.names) - json_columns:
+        return None  # an unknown field: the slow path names it
+    if not all(_faithful_json(table.column(n).combine_chunks())
+               for n in json_columns & set(table.column_names)):
+        return None
+    groups = {c.group for c in component.columns if c.group}
+    arrays, names = [], []
+    for name in table.column_names:
+        if name in groups:
+            continue
+        array = table.column(name).combine_chunks()
+        column = component.column_by_name.get(name)
+        if column is not None and column.group:
+            nested = pc.struct_field(table.column(column.group).combine_chunks(), column.name)
+            array = pc.coalesce(nested, array)
+        if array.null_count == len(array) and column is not None and not column.required:
+            continue  # absent from every row: the table default applies
+        arrays.append(array)
+        names.append(name)
+    return _finish_table(component, arrays, names)
+
+
+def _faithful_json(array, top=True):
+    """Return whether an inferred column holds JSON objects that Arrow represents exactly.
+
+    Arrow infers objects as structs; a key missing from some rows would come back as null, so
+    only structs without null members are taken (the slow path handles the rest exactly).
+    """
+    if pa.types.is_null(array.type):
+        return True
+    if pa.types.is_struct(array.type):
+        members = array.flatten()
+        return all(m.null_count == array.null_count and _faithful_json(m, False)
+                   for m in members)
+    if top:
+        return False  # not an object: the slow path rejects the row by number
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        return _faithful_json(array.flatten(), False)
+    return True
+
+
+def rows_to_table(component, rows):
+    """Validate parsed ``rows`` and return them as an Arrow table of the component's columns."""
+    if not all(type(r) is dict for r in rows):
+        raise _row_error(_first(rows, lambda r: type(r) is not dict), "must be a JSON object")
+    groups = {c.group for c in component.columns if c.group}
+    keys = set().union(*rows)
+    if keys & groups:
+        for row in rows:
+            for group in groups & row.keys():
+                nested = row.pop(group)
+                if not isinstance(nested, dict):
+                    raise _row_error(rows.index(row), f"{group}: must be an object")
+                row.update(nested)
+        keys = set().union(*rows)
+    allowed = {component.id_column, *(c.name for c in component.columns)}
+    unknown = keys - allowed
+    if unknown:
+        name = sorted(unknown)[0]
+        nested = " (bulk rows are flat; send nested items to the single-item endpoint)" if (
+            name in component.child_by_key) else ""
+        raise _row_error(_first(rows, lambda r: name in r), f"unknown field {name!r}{nested}")
+    id_column = component.id_column
+    ids = [r.get(id_column) for r in rows]
+    if not all(v is None or type(v) is str for v in ids):
+        raise _row_error(_first(ids, lambda v: v is not None and type(v) is not str),
+                         f"{id_column}: {ID_MESSAGE}")
+    arrays, names = [pa.array(ids, pa.string())], [id_column]
+    for column in component.columns:
+        if column.name in keys or column.required:
+            arrays.append(_column_array(column, [r.get(column.name) for r in rows]))
+            names.append(column.name)
+    return _finish_table(component, arrays, names)
+
+
+def _finish_table(component, arrays, names):
+    """Run the column checks shared by both paths and add the row numbers."""
+    columns = component.column_by_name
+    for array, name in zip(arrays, names):
+        if name == component.id_column:
+            valid = pc.fill_null(pc.match_substring_regex(array, ID_PATTERN.pattern), True)
+            if not pc.all(valid).as_py():
+                index = pc.index(valid, False).as_py()
+                raise _row_error(index, f"{name}: {ID_MESSAGE}")
+        else:
+            _check_values(columns[name], array)
+    missing = [c for c in component.columns if c.required and c.name not in names]
+    if missing:
+        raise _row_error(0, f"{missing[0].name}: missing required field")
+    arrays.append(pa.array(range(1, len(arrays[0]) + 1), pa.int64()))
+    return pa.Table.from_arrays(arrays, names=[*names, "_row"])
+
+
+def _column_defaults(cursor, table):
+    return dict(cursor.execute(
+        "SELECT column_name, column_default FROM duckdb_columns() "
+        "WHERE table_name = ? AND column_default IS NOT NULL", [table]).fetchall())
+
+
+def _conflict(cursor, sql, params, message):
+    found = cursor.execute(sql, params).fetchall()
+    if found:
+        row, value = found[0]
+        raise _row_error(row - 1, message.format(value), status=409)
+
+
+def bulk_insert(component, database, table):
+    """Insert the validated Arrow ``table`` atomically; return the number of rows stored."""
+    id_column = component.id_column
+    kinds = {c.name: c.kind for c in component.columns}
+
+    def work(cursor):
+        cursor.register("incoming", table)
+        try:
+            for name in (n for n in table.column_names if kinds.get(n) == "ts"):
+                found = cursor.execute(
+                    f"SELECT _row, {name} FROM incoming WHERE {name} IS NOT NULL AND "
+                    f"TRY_CAST({name} AS TIMESTAMPTZ) IS NULL ORDER BY _row LIMIT 1").fetchall()
+                if found:
+                    row, value = found[0]
+                    raise _row_error(row - 1, f"{name}: not an ISO 8601 time: {value!r}")
+            _conflict(cursor, f"SELECT min(_row), {id_column} FROM incoming WHERE {id_column} "
+                      f"IS NOT NULL GROUP BY {id_column} HAVING count(*) > 1 ORDER BY 1 LIMIT 1",
+                      [], f"{id_column} {{!r}} appears more than once in this upload")
+            _conflict(cursor, f"SELECT i._row, i.{id_column} FROM incoming i JOIN "
+                      f"{component.table} t USING ({id_column}) ORDER BY 1 LIMIT 1", [],
+                      f"{component.entity} {{!r}} already exists")
+            if "batch_id" in table.column_names:
+                _conflict(cursor, f"SELECT _row, batch_id FROM incoming WHERE batch_id IS NOT NULL "
+                          f"AND batch_id NOT IN (SELECT batch_id FROM {component.batch_table}) "
+                          "ORDER BY 1 LIMIT 1", [], "batch {!r} does not exist; create it first")
+            defaults = _column_defaults(cursor, component.table)
+            targets, expressions = [], []
+            for name in table.column_names:
+                if name == "_row":
+                    continue
+                expression = {"ts": f"CAST({name} AS TIMESTAMPTZ)",
+                              "json": f"CAST({name} AS JSON)"}.get(kinds.get(name), name)
+                if name == id_column:
+                    expression = f"coalesce({name}, uuidv7()::VARCHAR)"  # time-ordered: cheap index inserts
+                elif name in defaults:
+                    expression = f"coalesce({expression}, {defaults[name]})"
+                targets.append(name)
+                expressions.append(expression)
+            if "duration" not in targets and {"started_at", "completed_at"} <= set(targets):
+                targets.append("duration")
+                expressions.append("epoch(CAST(completed_at AS TIMESTAMPTZ)) - "
+                                   "epoch(CAST(started_at AS TIMESTAMPTZ))")
+            cursor.execute(f"INSERT INTO {component.table} ({', '.join(targets)}) "
+                           f"SELECT {', '.join(expressions)} FROM incoming")
+        finally:
+            cursor.unregister("incoming")
+        return table.num_rows
+
+    return database.run_write(work)

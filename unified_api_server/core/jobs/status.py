@@ -1,0 +1,136 @@
+"""The reads the job framework needs beyond the repository, and the status JSON of a job.
+
+A job's row is the component's ordinary main-table row (the database API serves it); what marks it
+as a job of this component is the tag ``executor=job``. A group of jobs (a generator batch, a
+benchmark run over several models) is an ordinary batch whose members are such rows.
+"""
+
+import os
+from datetime import datetime, timezone
+
+from unified_api_server.core.component import ACTIVE_STATUSES, FINISHED_STATUSES
+from unified_api_server.core.data.repository import rows_to_dicts
+
+EXECUTOR_TAG = ("executor", "job")
+
+
+def data_folder(settings, setting, default_name):
+    """Return ``settings[setting]``, or ``default_name`` beside the database file when empty."""
+    if settings.get(setting):
+        return os.path.abspath(settings[setting])
+    return os.path.join(os.path.dirname(os.path.abspath(settings["db_path"])), default_name)
+
+
+def _tag_table(component):
+    return component.child_by_key["tags"].table
+
+
+def active_job_ids(database, component):
+    """Return the ids of this component's jobs still marked initializing or running."""
+    cursor = database.cursor()
+    try:
+        rows = cursor.execute(
+            f"SELECT t.{component.id_column} FROM {component.table} t "
+            f"JOIN {_tag_table(component)} g USING ({component.id_column}) "
+            f"WHERE g.name = ? AND g.value = ? AND t.status IN "
+            f"({', '.join(['?'] * len(ACTIVE_STATUSES))})",
+            [*EXECUTOR_TAG, *ACTIVE_STATUSES]).fetchall()
+    finally:
+        cursor.close()
+    return [row[0] for row in rows]
+
+
+def group_members(repository, cursor, batch_id):
+    """Return the batch's member rows (oldest first), or None when there is no such batch."""
+    component = repository.c
+    if cursor.execute(f"SELECT 1 FROM {component.batch_table} WHERE batch_id = ?",
+                      [batch_id]).fetchone() is None:
+        return None
+    rows = rows_to_dicts(cursor.execute(
+        f"SELECT {repository.select_list} FROM {component.table} t WHERE t.batch_id = ? "
+        f"ORDER BY t.created_at, t.{component.id_column}", [batch_id]))
+    return [repository.shape(row) for row in rows]
+
+
+def _seconds_since(started_at, until=None):
+    if not started_at:
+        return None
+    start = datetime.fromisoformat(started_at)
+    end = datetime.fromisoformat(until) if until else datetime.now(timezone.utc)
+    return round(max(0.0, (end - start).total_seconds()), 3)
+
+
+def remaining(elapsed, progress, status):
+    """Return ``elapsed / progress * (1 - progress)`` while running, 0 when finished, else None."""
+    if status in FINISHED_STATUSES:
+        return 0.0
+    if elapsed is None or not progress or progress <= 0 or progress >= 1:
+        return None
+    return round(elapsed / progress * (1 - progress), 3)
+
+
+def item_status(component, item):
+    """Return the status JSON of one job row (the original's fields, plus what the row knows)."""
+    progress = item.get("progress") or (1.0 if item["status"] == "completed" else 0.0)
+    elapsed = _seconds_since(item.get("started_at"), item.get("completed_at"))
+    body = {
+        component.id_column: item[component.id_column],
+        "status": item["status"],
+        "progress": progress,
+        "current_step": item.get("current_step"),
+        "started_at": item.get("started_at"),
+        "completed_at": item.get("completed_at"),
+        "elapsed_time": elapsed,
+        "estimated_remaining_time": remaining(elapsed, progress, item["status"]),
+        "model_name": item.get("model_name"),
+        "hardware": item.get("hardware"),
+        "batch_id": item.get("batch_id"),
+    }
+    if item.get("error"):
+        body["error"] = item["error"]
+    if "results" in item:
+        body["results"] = item["results"]
+    return body
+
+
+def group_state(statuses):
+    """Return the status of a group from its members' statuses."""
+    if any(s in ACTIVE_STATUSES for s in statuses):
+        return "initializing" if all(s == "initializing" for s in statuses) else "running"
+    for final in ("cancelled", "timeout"):
+        if final in statuses:
+            return final
+    return "completed" if "completed" in statuses else "failed"
+
+
+def group_status(component, batch_id, batch_started, members):
+    """Return the status JSON of a group of jobs (``completed_models`` of ``total_models``)."""
+    statuses = [m["status"] for m in members]
+    status = group_state(statuses) if members else "failed"
+    finished = [m for m in members if m["status"] in FINISHED_STATUSES]
+    total = len(members)
+    progress = (sum(1.0 if m["status"] in FINISHED_STATUSES else (m.get("progress") or 0.0)
+                    for m in members) / total) if total else 0.0
+    ends = [m.get("completed_at") for m in members]
+    ended = max(ends) if status in FINISHED_STATUSES and all(ends) else None
+    elapsed = _seconds_since(batch_started, ended)
+    running = [m for m in members if m["status"] == "running"]
+    errors = [f"{m.get('model_name')}: {m['error']}" for m in members if m.get("error")]
+    body = {
+        component.id_column: batch_id,
+        "batch_id": batch_id,
+        "status": status,
+        "progress": round(progress, 4),
+        "current_step": running[0].get("current_step") if running else None,
+        "started_at": batch_started,
+        "completed_at": ended,
+        "elapsed_time": elapsed,
+        "estimated_remaining_time": remaining(elapsed, progress, status),
+        "completed_models": len(finished),
+        "total_models": total,
+        "failed_models": sum(1 for m in members if m["status"] == "failed"),
+        f"{component.entity}_ids": [m[component.id_column] for m in members],
+    }
+    if errors:
+        body["error"] = "; ".join(errors)[:4000]
+    return body

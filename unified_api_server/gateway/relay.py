@@ -1,0 +1,141 @@
+"""Relay a WebSocket ``/api/{component}/ws/{id}`` to the component, one pump each way.
+
+The key was checked before the upgrade (a WebSocket opening is a GET: ``read`` scope). A client
+message ``cancel`` changes state, so it is passed on only for keys holding ``write`` (or ``admin``);
+others get ``{"error": ...}`` back. Close codes pass through in both directions. Under gevent
+(monkey-patched) each open relay costs two greenlets and two sockets.
+"""
+
+import json
+import logging
+import threading
+import time
+
+from simple_websocket import Client, ConnectionClosed, Server
+from simple_websocket.errors import SimpleWebsocketError
+
+from unified_api_server.core.data.changes import DaemonThread
+
+from unified_api_server.gateway.routing import key_has_scope
+from unified_api_server.gateway.upstream import log_call
+
+log = logging.getLogger(__name__)
+
+_GOING_AWAY = 1001
+_UNREACHABLE = 1011
+_STATE_CHANGING = frozenset({"cancel"})
+PING_INTERVAL = 20.0  # the gateway pings its clients: idle sockets survive proxy read timeouts
+
+
+class RelayClient(Client):
+    """simple-websocket's Client, also delivering a message that arrived with the 101 response.
+
+    Its handshake reads the first event only; a status message sent right on connect (as every
+    component does) would otherwise wait in the parser until the next bytes arrive.
+    """
+
+    def handshake(self):
+        """Complete the handshake, then queue any messages already received.
+
+        A close that came in the same bytes (an unknown id: an error, then close) must not fail
+        the connect: the reader thread ends the connection and ``receive`` raises the close code
+        after the queued messages.
+        """
+        super().handshake()
+        if self.connected:
+            self._handle_events()
+            self.connected = True
+
+
+def _close(ws, reason=None, message=None):
+    try:
+        ws.close(reason=reason, message=message)
+    except (SimpleWebsocketError, OSError):
+        pass
+
+
+def _pump(source, sink, filter_message=None):
+    """Copy messages from ``source`` to ``sink`` until one side closes; close the other side."""
+    reason, message = _GOING_AWAY, None
+    try:
+        while True:
+            data = source.receive()
+            if data is None:
+                continue
+            if filter_message is not None and filter_message(data):
+                continue
+            sink.send(data)
+    except ConnectionClosed as exc:
+        reason, message = exc.reason, exc.message
+    except (SimpleWebsocketError, OSError):
+        pass
+    _close(sink, reason if reason not in (None, 1005, 1006) else _GOING_AWAY, message)
+    _close(source)
+
+
+def _close_unreachable(environ, message):
+    """Accept the client's socket, say why in a message, and close it with 1011."""
+    server = Server(environ, thread_class=DaemonThread)
+    try:
+        server.send(json.dumps({"error": message}))
+    except (SimpleWebsocketError, OSError):
+        pass
+    _close(server, _UNREACHABLE, message[:120])
+    if server.mode == "gunicorn":
+        raise StopIteration()
+    return []
+
+
+def _upstream_url(upstream, path_qs):
+    scheme = "wss" if upstream.url.startswith("https:") else "ws"
+    return f"{scheme}:{upstream.url.split(':', 1)[1]}{path_qs}"
+
+
+def relay_websocket(environ, start_response, upstream, path_qs, decision):
+    """Open the component's socket, accept the client's, and pump both ways until either closes."""
+    from unified_api_server.gateway.proxy import json_error  # late: proxy imports this module's caller
+
+    request_id = environ["gateway.request_id"]
+    from unified_api_server.gateway.changefeed import is_change_stream, serve_component_stream
+
+    if is_change_stream(path_qs, upstream.name):  # one shared upstream stream, fanned out
+        log_call(upstream.name, "WS", path_qs, "stream", time.perf_counter(), request_id)
+        return serve_component_stream(environ, upstream)
+    started = time.perf_counter()
+    headers = {"X-Request-ID": request_id, "X-Forwarded-For": environ.get("REMOTE_ADDR", "")}
+    try:
+        client = RelayClient.connect(_upstream_url(upstream, path_qs), headers=headers,
+                                     thread_class=DaemonThread)
+    except (SimpleWebsocketError, OSError) as exc:
+        refused = getattr(exc, "status_code", None)
+        status = refused if refused and 400 <= refused < 500 else 502
+        log_call(upstream.name, "WS", path_qs, status, started, request_id)
+        details = {"component": upstream.name, "reason": type(exc).__name__}
+        message = f"component '{upstream.name}' " + (
+            f"refused the WebSocket ({refused})" if status != 502 else "is unreachable"
+        )
+        if status == 502:  # a browser sees no HTTP status: accept, then close 1011 with the reason
+            return _close_unreachable(environ, message)
+        return json_error(start_response, status, message, request_id, details)
+    try:
+        server = Server(environ, ping_interval=PING_INTERVAL, thread_class=DaemonThread)
+    except (SimpleWebsocketError, OSError):
+        _close(client)
+        return json_error(start_response, 400, "WebSocket handshake failed", request_id)
+    log_call(upstream.name, "WS", path_qs, 101, started, request_id)
+    can_write = decision.key is not None and key_has_scope(decision.key.scopes, "write")
+
+    def refuse_state_change(data):
+        if can_write or not isinstance(data, str) or data.strip().lower() not in _STATE_CHANGING:
+            return False
+        server.send(json.dumps({"error": "the 'write' scope is needed for this message"}))
+        return True
+
+    downstream = threading.Thread(target=_pump, args=(client, server), daemon=True)
+    downstream.start()
+    _pump(server, client, refuse_state_change)
+    downstream.join(timeout=5)
+    log_call(upstream.name, "WS", path_qs, "closed", started, request_id)
+    if server.mode == "gunicorn":
+        raise StopIteration()
+    return []

@@ -1,0 +1,247 @@
+"""The gateway's own routes: the index, health, and the cross-component views.
+
+The views read component data only through the components' HTTP APIs, all components at once
+(:func:`unified_api_server.gateway.fanout.fan_out`), each within ``view_budget`` seconds. A component that is down or
+slow leaves its part empty (``null`` or ``[]``), its status block says why, and ``completed`` is false;
+the answer is still 200.
+"""
+
+import json
+import time
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import RAISE, Schema, fields, validate
+
+from unified_api_server.core.errors import ApiError
+
+from unified_api_server.gateway.fanout import fan_out, merge_status
+from unified_api_server.gateway.routing import COMPONENTS
+
+bp = Blueprint("gateway", __name__)
+
+# Each component's entity: its list route, the list key in its answers, and the total's field.
+ENTITIES = {
+    "test": ("runs", "runs", "total_runs"),
+    "generator": ("tasks", "tasks", "total_tasks"),
+    "benchmark": ("runs", "runs", "total_runs"),
+}
+_OVERVIEW_NAMES = {
+    "test": ("total_test_runs", "test_success_rate", "recent_test_runs"),
+    "generator": ("total_generator_tasks", "generator_success_rate", "recent_generator_tasks"),
+    "benchmark": ("total_benchmark_runs", "benchmark_success_rate", "recent_benchmark_runs"),
+}
+
+
+class SearchSchema(Schema):
+    """A cross-component search: a query of 1..500 characters and a limit of 1..1000."""
+
+    class Meta:
+        unknown = RAISE
+
+    query = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class ModelViewSchema(Schema):
+    """Options of the model view: how many recent runs/tasks to show per component."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+def _state():
+    return current_app.extensions["gateway"]
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _request_id():
+    return request.environ.get("gateway.request_id")
+
+
+def _get(component, path_qs, budget, method="GET", payload=None):
+    """Return a zero-argument call fetching JSON from ``component`` (for fan_out)."""
+    upstream = _state().upstreams[component]
+    request_id = _request_id()  # greenlets do not see Flask's request context: copy it now
+    return lambda: upstream.get_json(path_qs, budget, method, payload, request_id)
+
+
+def extract_list(body, *keys):
+    """Return the first list found under ``keys`` (or ``items``/``results``) in a component body."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in (*keys, "items", "results"):
+            if isinstance(body.get(key), list):
+                return body[key]
+    return []
+
+
+def model_totals(stats_body, model_name, total_field):
+    """Return ``(total, success_rate, row)`` for ``model_name`` from a component's stats body."""
+    rows = extract_list(stats_body, "models")
+    row = next((r for r in rows if isinstance(r, dict) and r.get("model_name") == model_name), None)
+    if row is None:
+        return 0, None, None
+    total = row.get(total_field) or 0
+    rate = row.get("success_rate")
+    if rate is None and total:
+        completed = row.get(total_field.replace("total_", "completed_")) or 0
+        rate = completed / total
+    return total, rate, row
+
+
+def _components_block(outcomes_by_component):
+    return {name: merge_status(outcomes) for name, outcomes in outcomes_by_component.items()}
+
+
+@bp.get("/")
+def index():
+    """List the services and the gateway's endpoints."""
+    settings = _state().settings
+    services = {
+        name: {
+            "url_prefix": f"/api/{name}",
+            "database_prefix": f"/api/db/{name}",
+            "upstream": settings[f"{name}_url"],
+        }
+        for name in COMPONENTS
+    }
+    endpoints = {
+        "GET /health": "gateway and component health (no key needed)",
+        "GET /api/db/overview": "every component's model statistics",
+        "GET /api/db/model/{model_name}": "one model across all components",
+        "POST /api/db/search?query=&limit=": "search every component (JSON body accepted)",
+        "ANY /api/db/{component}/{path}": "forwarded to /api/{component}/db/{path}",
+        "ANY /api/{component}/{path}": "forwarded to the component unchanged",
+        "GET /api/{component}/ws/{id}": "WebSocket relayed to the component",
+        "GET /auth/check": "nginx auth_request decision (X-Original-Method, X-Original-URI)",
+    }
+    return jsonify(
+        {
+            "name": "Unified API Server gateway",
+            "services": services,
+            "endpoints": endpoints,
+            "authentication": "X-API-Key: <key> or Authorization: Bearer <key>",
+            "timestamp": _now(),
+        }
+    )
+
+
+@bp.route("/health", methods=["GET", "HEAD"])
+def health():
+    """Report the gateway's and each component's health: 200 when all are up, else 503."""
+    state = _state()
+    budget = state.settings["health_timeout"]
+    outcomes = fan_out({name: _get(name, "/health", budget) for name in COMPONENTS}, budget)
+    key_store = {"ok": True, "error": None}
+    try:
+        state.store.ping()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: health must answer
+        key_store = {"ok": False, "error": type(exc).__name__}
+    components = {name: outcomes[name].status_block() for name in COMPONENTS}
+    healthy = all(block["ok"] for block in components.values()) and key_store["ok"]
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "gateway": {"ok": True, "uptime_s": round(time.monotonic() - state.started, 1)},
+        "key_store": key_store,
+        "components": components,
+        "timestamp": _now(),
+    }
+    return jsonify(body), 200 if healthy else 503
+
+
+@bp.get("/api/db/overview")
+def overview():
+    """Return each component's model statistics, fetched concurrently."""
+    budget = _state().settings["view_budget"]
+    calls = {name: _get(name, f"/api/{name}/db/models/stats", budget) for name in COMPONENTS}
+    outcomes = fan_out(calls, budget)
+    body = {f"{name}_stats": outcomes[name].body if outcomes[name].ok else None for name in COMPONENTS}
+    body["components"] = {name: outcomes[name].status_block() for name in COMPONENTS}
+    body["completed"] = all(outcome.ok for outcome in outcomes.values())
+    body["timestamp"] = _now()
+    return jsonify(body)
+
+
+@bp.get("/api/db/model/<path:model_name>")
+def model(model_name):
+    """Return one model's true totals, success rates, recent runs/tasks and benchmark summary."""
+    options = ModelViewSchema().load(request.args.to_dict())
+    budget = _state().settings["view_budget"]
+    name_qs = urlencode({"model_name": model_name})
+    calls = {}
+    for component, (collection, _, _) in ENTITIES.items():
+        calls[f"{component}.stats"] = _get(component, f"/api/{component}/db/models/stats?{name_qs}", budget)
+        recent_qs = urlencode({"model_name": model_name, "limit": options["limit"]})
+        calls[f"{component}.recent"] = _get(
+            component, f"/api/{component}/db/{collection}?{recent_qs}", budget
+        )
+    calls["benchmark.hardware"] = _get(
+        "benchmark", f"/api/benchmark/db/hardware/stats?{name_qs}", budget
+    )
+    outcomes = fan_out(calls, budget)
+    body = {"model_name": model_name, "overview": {}}
+    grouped = {}
+    for component, (_, list_key, total_field) in ENTITIES.items():
+        total_name, rate_name, recent_name = _OVERVIEW_NAMES[component]
+        stats, recent = outcomes[f"{component}.stats"], outcomes[f"{component}.recent"]
+        total, rate, row = model_totals(stats.body, model_name, total_field) if stats.ok else (None,) * 3
+        body["overview"][total_name] = total
+        body["overview"][rate_name] = rate
+        body[f"{component}_model_stats"] = row
+        body[recent_name] = extract_list(recent.body, list_key) if recent.ok else []
+        grouped[component] = [stats, recent]
+    hardware = outcomes["benchmark.hardware"]
+    grouped["benchmark"].append(hardware)
+    body["benchmark_summary"] = extract_list(hardware.body, "hardware") if hardware.ok else []
+    body["components"] = _components_block(grouped)
+    body["completed"] = all(outcome.ok for outcome in outcomes.values())
+    body["timestamp"] = _now()
+    return jsonify(body)
+
+
+def _search_input():
+    """Read the search from the query string, or else a JSON body; raise 400 when malformed."""
+    data = request.args.to_dict()
+    raw = request.get_data(cache=False)
+    if raw.strip():
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            raise ApiError(400, "request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        data = {**payload, **data}
+    return SearchSchema().load(data)
+
+
+@bp.post("/api/db/search")
+def search():
+    """Search every component concurrently and return their results with counts."""
+    query = _search_input()
+    budget = _state().settings["view_budget"]
+    payload = {"query": query["query"], "limit": query["limit"]}
+    calls = {
+        name: _get(name, f"/api/{name}/db/search", budget, "POST", payload) for name in COMPONENTS
+    }
+    outcomes = fan_out(calls, budget)
+    body = {"query": query["query"], "limit": query["limit"]}
+    counts = {}
+    for name in COMPONENTS:
+        outcome = outcomes[name]
+        results = extract_list(outcome.body, *ENTITIES[name][1:2]) if outcome.ok else []
+        body[f"{name}_results"] = results
+        counts[name] = len(results)
+    counts["total"] = sum(counts.values())
+    body["result_counts"] = counts
+    body["components"] = {name: outcomes[name].status_block() for name in COMPONENTS}
+    body["completed"] = all(outcome.ok for outcome in outcomes.values())
+    body["timestamp"] = _now()
+    return jsonify(body)
