@@ -23,11 +23,12 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from unified_api_server.core.data.database import Database, load_migrations  # noqa: E402
-from unified_api_server.core.web.query import Filters  # noqa: E402
-from unified_api_server.core.data.stats import aggregates  # noqa: E402
-from tests.support import ServiceProcess  # noqa: E402
-from werkzeug.datastructures import MultiDict  # noqa: E402
+from werkzeug.datastructures import MultiDict
+
+from tests.support import ServiceProcess
+from unified_api_server.core.data.database import Database, load_migrations
+from unified_api_server.core.data.stats import aggregates
+from unified_api_server.core.web.query import Filters
 
 MODELS = [f"model-{i:02d}" for i in range(40)]
 DEVICES = ["cpu", "cuda", "rocm", "mps", "openvino"]
@@ -36,25 +37,38 @@ STATUSES = ["completed"] * 8 + ["failed", "cancelled"]
 
 def test_rows(n, rng):
     """Return ``n`` flat test runs."""
-    return [{"model_name": rng.choice(MODELS), "hardware": [rng.choice(DEVICES)],
-             "test_type": rng.choice(["basic", "comprehensive"]), "status": rng.choice(STATUSES),
-             "duration": round(rng.lognormvariate(1, 0.5), 4),
-             "started_at": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T"
-                           f"{rng.randint(0, 23):02d}:00:00+00:00",
-             "tests_passed": rng.randint(0, 50), "tests_failed": rng.randint(0, 3)}
-            for _ in range(n)]
+    return [
+        {
+            "model_name": rng.choice(MODELS),
+            "hardware": [rng.choice(DEVICES)],
+            "test_type": rng.choice(["basic", "comprehensive"]),
+            "status": rng.choice(STATUSES),
+            "duration": round(rng.lognormvariate(1, 0.5), 4),
+            "started_at": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T"
+            f"{rng.randint(0, 23):02d}:00:00+00:00",
+            "tests_passed": rng.randint(0, 50),
+            "tests_failed": rng.randint(0, 3),
+        }
+        for _ in range(n)
+    ]
 
 
 def generator_rows(n, rng):
     """Return ``n`` flat generator tasks."""
-    return [{"model_name": rng.choice(MODELS), "hardware": [rng.choice(DEVICES)],
-             "template_type": rng.choice(["bert", "gpt2", "t5", "vit", "whisper"]),
-             "architecture": rng.choice(["encoder-only", "decoder-only", "encoder-decoder"]),
-             "status": rng.choice(STATUSES), "duration": round(rng.lognormvariate(0, 0.5), 4),
-             "started_at": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T"
-                           f"{rng.randint(0, 23):02d}:00:00+00:00",
-             "output_file": f"skills/hf_{rng.randint(0, 999)}.py"}
-            for _ in range(n)]
+    return [
+        {
+            "model_name": rng.choice(MODELS),
+            "hardware": [rng.choice(DEVICES)],
+            "template_type": rng.choice(["bert", "gpt2", "t5", "vit", "whisper"]),
+            "architecture": rng.choice(["encoder-only", "decoder-only", "encoder-decoder"]),
+            "status": rng.choice(STATUSES),
+            "duration": round(rng.lognormvariate(0, 0.5), 4),
+            "started_at": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T"
+            f"{rng.randint(0, 23):02d}:00:00+00:00",
+            "output_file": f"skills/hf_{rng.randint(0, 999)}.py",
+        }
+        for _ in range(n)
+    ]
 
 
 def benchmark_rows(n, rng):
@@ -62,24 +76,34 @@ def benchmark_rows(n, rng):
     rows = []
     for _ in range(n):
         latency = rng.lognormvariate(2, 0.6)
-        rows.append({
-            "model_name": rng.choice(MODELS), "hardware": rng.choice(DEVICES),
-            "batch_size": rng.choice([1, 2, 4, 8, 16, 32]),
-            "precision": rng.choice(["fp32", "fp16", "bf16", "int8"]),
-            "status": rng.choice(STATUSES), "duration": round(rng.lognormvariate(1, 0.5), 4),
-            "started_at": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T"
-                          f"{rng.randint(0, 23):02d}:00:00+00:00",
-            "parameters": {"sequence_length": rng.choice([128, 512])},
-            "latency_ms_mean": round(latency, 4), "latency_ms_p50": round(latency * 0.95, 4),
-            "latency_ms_p90": round(latency * 1.2, 4), "latency_ms_p99": round(latency * 1.6, 4),
-            "throughput": round(1000 / latency, 3), "memory_mb": round(rng.uniform(200, 8000), 1),
-        })
+        rows.append(
+            {
+                "model_name": rng.choice(MODELS),
+                "hardware": rng.choice(DEVICES),
+                "batch_size": rng.choice([1, 2, 4, 8, 16, 32]),
+                "precision": rng.choice(["fp32", "fp16", "bf16", "int8"]),
+                "status": rng.choice(STATUSES),
+                "duration": round(rng.lognormvariate(1, 0.5), 4),
+                "started_at": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T"
+                f"{rng.randint(0, 23):02d}:00:00+00:00",
+                "parameters": {"sequence_length": rng.choice([128, 512])},
+                "latency_ms_mean": round(latency, 4),
+                "latency_ms_p50": round(latency * 0.95, 4),
+                "latency_ms_p90": round(latency * 1.2, 4),
+                "latency_ms_p99": round(latency * 1.6, 4),
+                "throughput": round(1000 / latency, 3),
+                "memory_mb": round(rng.uniform(200, 8000), 1),
+            }
+        )
     return rows
 
 
 # Components add their row factory here (name -> (factory, collection path)).
-FACTORIES = {"test": (test_rows, "runs"), "generator": (generator_rows, "tasks"),
-             "benchmark": (benchmark_rows, "runs")}
+FACTORIES = {
+    "test": (test_rows, "runs"),
+    "generator": (generator_rows, "tasks"),
+    "benchmark": (benchmark_rows, "runs"),
+}
 # The statistics query timed per component: (route, grouping columns); models/stats by default.
 STATS = {"benchmark": ("stats", ("model_name", "hardware", "batch_size", "precision"))}
 
@@ -106,8 +130,10 @@ def bench_component(name, rows_total, chunk, folder):
     factory, collection = FACTORIES[name]
     comp = component(name)
     rng = random.Random(42)
-    chunks = [b"\n".join(orjson.dumps(r) for r in factory(min(chunk, rows_total - i), rng))
-              for i in range(0, rows_total, chunk)]
+    chunks = [
+        b"\n".join(orjson.dumps(r) for r in factory(min(chunk, rows_total - i), rng))
+        for i in range(0, rows_total, chunk)
+    ]
     ndjson = folder / f"{name}.ndjson"
     ndjson.write_bytes(b"\n".join(chunks))
 
@@ -117,8 +143,9 @@ def bench_component(name, rows_total, chunk, folder):
         session = requests.Session()
         start = time.perf_counter()
         for body in chunks:
-            response = session.post(url, data=body,
-                                    headers={"Content-Type": "application/x-ndjson"})
+            response = session.post(
+                url, data=body, headers={"Content-Type": "application/x-ndjson"}
+            )
             response.raise_for_status()
         api_ingest = rows_total / (time.perf_counter() - start)
         route, keys = STATS.get(name, ("models/stats", ("model_name",)))
@@ -135,16 +162,24 @@ def bench_component(name, rows_total, chunk, folder):
     connection.execute(
         f"INSERT INTO {comp.table} ({comp.id_column}, {columns}) "
         f"SELECT uuidv7()::VARCHAR, {columns} FROM read_json(?, format='newline_delimited')",
-        [str(ndjson)])
+        [str(ndjson)],
+    )
     direct_ingest = rows_total / (time.perf_counter() - start)
     group = ", ".join(f"t.{key}" for key in keys)
-    sql = (f"SELECT {group}, {aggregates(comp)} FROM {comp.table} t "
-           f"{Filters(comp, MultiDict()).where} GROUP BY {group}")
+    sql = (
+        f"SELECT {group}, {aggregates(comp)} FROM {comp.table} t "
+        f"{Filters(comp, MultiDict()).where} GROUP BY {group}"
+    )
     direct_stats = median_seconds(lambda: connection.execute(sql).fetchall())
     connection.close()
-    return {"component": name, "rows": rows_total, "api_ingest_rows_s": api_ingest,
-            "duckdb_ingest_rows_s": direct_ingest, "api_stats_ms": api_stats * 1000,
-            "duckdb_stats_ms": direct_stats * 1000}
+    return {
+        "component": name,
+        "rows": rows_total,
+        "api_ingest_rows_s": api_ingest,
+        "duckdb_ingest_rows_s": direct_ingest,
+        "api_stats_ms": api_stats * 1000,
+        "duckdb_stats_ms": direct_stats * 1000,
+    }
 
 
 def main():
@@ -154,15 +189,20 @@ def main():
     parser.add_argument("--chunk", type=int, default=200_000)
     parser.add_argument("--components", default=",".join(FACTORIES))
     args = parser.parse_args()
-    print(f"{'component':<10} {'rows':>9} {'API ingest rows/s':>18} {'DuckDB rows/s':>14} "
-          f"{'ratio':>6} {'API stats ms':>13} {'DuckDB stats ms':>16}")
+    print(
+        f"{'component':<10} {'rows':>9} {'API ingest rows/s':>18} {'DuckDB rows/s':>14} "
+        f"{'ratio':>6} {'API stats ms':>13} {'DuckDB stats ms':>16}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.components.split(","):
             r = bench_component(name, args.rows, args.chunk, Path(tmp))
-            print(f"{r['component']:<10} {r['rows']:>9} {r['api_ingest_rows_s']:>18,.0f} "
-                  f"{r['duckdb_ingest_rows_s']:>14,.0f} "
-                  f"{r['api_ingest_rows_s'] / r['duckdb_ingest_rows_s']:>6.2f} "
-                  f"{r['api_stats_ms']:>13.1f} {r['duckdb_stats_ms']:>16.1f}", flush=True)
+            print(
+                f"{r['component']:<10} {r['rows']:>9} {r['api_ingest_rows_s']:>18,.0f} "
+                f"{r['duckdb_ingest_rows_s']:>14,.0f} "
+                f"{r['api_ingest_rows_s'] / r['duckdb_ingest_rows_s']:>6.2f} "
+                f"{r['api_stats_ms']:>13.1f} {r['duckdb_stats_ms']:>16.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

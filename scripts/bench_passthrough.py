@@ -54,9 +54,20 @@ def start_suite(workdir):
     config_path = os.path.join(workdir, "bench.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle)
-    argv = [sys.executable, "-m", "unified_api_server.cli", "run", "--config", config_path,
-            "--data-dir", os.path.join(workdir, "data"), "--nginx", str(ports["nginx"]),
-            "--log-level", "WARNING"]
+    argv = [
+        sys.executable,
+        "-m",
+        "unified_api_server.cli",
+        "run",
+        "--config",
+        config_path,
+        "--data-dir",
+        os.path.join(workdir, "data"),
+        "--nginx",
+        str(ports["nginx"]),
+        "--log-level",
+        "WARNING",
+    ]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     key = None
     for line in process.stdout:
@@ -72,12 +83,24 @@ def start_suite(workdir):
 
 def seed_rows(port, key, count=200):
     """Insert a few test runs so the measured request returns real rows."""
-    rows = "\n".join(json.dumps({"model_name": f"bench-model-{i % 7}", "hardware": ["cpu"],
-                                 "status": "completed", "duration": 1.0 + i})
-                     for i in range(count))
+    rows = "\n".join(
+        json.dumps(
+            {
+                "model_name": f"bench-model-{i % 7}",
+                "hardware": ["cpu"],
+                "status": "completed",
+                "duration": 1.0 + i,
+            }
+        )
+        for i in range(count)
+    )
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("POST", "/api/db/test/runs/bulk", body=rows,
-                       headers={"X-API-Key": key, "Content-Type": "application/x-ndjson"})
+    connection.request(
+        "POST",
+        "/api/db/test/runs/bulk",
+        body=rows,
+        headers={"X-API-Key": key, "Content-Type": "application/x-ndjson"},
+    )
     response = connection.getresponse()
     response.read()
     if response.status != 201:
@@ -87,9 +110,19 @@ def seed_rows(port, key, count=200):
 def run_wrk(url, key, duration, connections, threads):
     """Run wrk; return (req/s, p99 ms)."""
     output = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-         "-H", f"X-API-Key: {key}", url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-H",
+            f"X-API-Key: {key}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     if re.search(r"Non-2xx or 3xx responses: (\d+)", output):
         raise SystemExit(f"non-2xx answers from {url}:\n{output}")
@@ -136,9 +169,13 @@ def main(argv=None):
     parser.add_argument("--duration", type=int, default=10, help="seconds per path")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="paths are measured in turn this many times; the median is reported "
-                        "(interleaving keeps background load from favouring one path)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="paths are measured in turn this many times; the median is reported "
+        "(interleaving keeps background load from favouring one path)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("nginx") is None:
         raise SystemExit("nginx is required (scripts/install-system-deps)")
@@ -155,22 +192,27 @@ def main(argv=None):
                         measure(url, key, 2, args.connections, args.threads)  # warm-up
                     else:
                         samples[name].append(
-                            measure(url, key, args.duration, args.connections, args.threads))
+                            measure(url, key, args.duration, args.connections, args.threads)
+                        )
             results = {name: sorted(values)[len(values) // 2] for name, values in samples.items()}
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
     direct = results["direct"][0]
-    print(f"GET {TARGETS['gateway'][1]} with an API key; {tool}, {args.connections} connections, "
-          f"median of {args.rounds} x {args.duration} s per path, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"GET {TARGETS['gateway'][1]} with an API key; {tool}, {args.connections} connections, "
+        f"median of {args.rounds} x {args.duration} s per path, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'path':<10} {'req/s':>9} {'p99 ms':>8} {'x direct':>9}")
     for name, (rate, p99) in results.items():
         print(f"{name:<10} {rate:>9,.0f} {p99:>8.1f} {rate / direct:>9.2f}")
     nginx_ok = results["nginx"][0] >= 0.9 * direct
     gateway_ok = results["gateway"][0] >= 0.7 * direct
-    print(f"targets: nginx >= 0.9x {'met' if nginx_ok else 'MISSED'}; "
-          f"gateway >= 0.7x {'met' if gateway_ok else 'MISSED'}")
+    print(
+        f"targets: nginx >= 0.9x {'met' if nginx_ok else 'MISSED'}; "
+        f"gateway >= 0.7x {'met' if gateway_ok else 'MISSED'}"
+    )
     return 0 if nginx_ok and gateway_ok else 1
 
 

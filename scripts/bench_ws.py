@@ -32,16 +32,20 @@ import websocket  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from unified_api_server.gateway.keys import KeyStore  # noqa: E402
 from tests.support import ServiceProcess, free_port  # noqa: E402
+from unified_api_server.gateway.keys import KeyStore  # noqa: E402
 
 
 def quantiles(values):
     """Return p50, p99 and max of ``values`` (ms)."""
     ordered = sorted(values)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"p50": round(pick(0.5), 2), "p99": round(pick(0.99), 2), "max": round(ordered[-1], 2),
-            "n": len(ordered)}
+    return {
+        "p50": round(pick(0.5), 2),
+        "p99": round(pick(0.99), 2),
+        "max": round(ordered[-1], 2),
+        "n": len(ordered),
+    }
 
 
 def start(data):
@@ -50,11 +54,28 @@ def start(data):
     key = KeyStore(data / "keys.sqlite3").create("bench-ws", "read,write")
     port = free_port()
     gateway = ServiceProcess(
-        ["-m", "unified_api_server.gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--keys-db", str(data / "keys.sqlite3"), "--test-url", component.url,
-         "--generator-url", f"http://127.0.0.1:{free_port()}",
-         "--benchmark-url", f"http://127.0.0.1:{free_port()}"],
-        port, data / "gateway.log", env={"GATEWAY_WORKER_CONNECTIONS": "5000"})
+        [
+            "-m",
+            "unified_api_server.gateway",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--keys-db",
+            str(data / "keys.sqlite3"),
+            "--test-url",
+            component.url,
+            "--generator-url",
+            f"http://127.0.0.1:{free_port()}",
+            "--benchmark-url",
+            f"http://127.0.0.1:{free_port()}",
+        ],
+        port,
+        data / "gateway.log",
+        env={"GATEWAY_WORKER_CONNECTIONS": "5000"},
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -69,8 +90,11 @@ def start(data):
 
 def connect(gateway, key, query="model=bench"):
     """Open one subscriber through the gateway and read its greeting."""
-    ws = websocket.create_connection(f"ws://127.0.0.1:{gateway.port}/api/test/ws?{query}",
-                                     header=[f"X-API-Key: {key}"], timeout=60)
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{gateway.port}/api/test/ws?{query}",
+        header=[f"X-API-Key: {key}"],
+        timeout=60,
+    )
     assert json.loads(ws.recv())["type"] == "subscribed"
     return ws
 
@@ -90,8 +114,10 @@ def latency(component, gateway, key, writes):
         from_publish.append((time.time() - published) * 1000)
         time.sleep(0.005)
     ws.close()
-    return {"write_to_client_ms": quantiles(to_client),
-            "publish_to_client_ms": quantiles(from_publish)}
+    return {
+        "write_to_client_ms": quantiles(to_client),
+        "publish_to_client_ms": quantiles(from_publish),
+    }
 
 
 def gateway_worker_rss_mb(gateway):
@@ -119,8 +145,7 @@ def fan_out(component, gateway, key, subscribers, writes=5):
     delivery, last = [], []
     for _ in range(writes):
         began = time.perf_counter()
-        requests.post(component.url + "/api/test/db/runs", json={"model_name": "bench"},
-                      timeout=10)
+        requests.post(component.url + "/api/test/db/runs", json={"model_name": "bench"}, timeout=10)
 
         def receive(ws):
             ws.recv()
@@ -133,12 +158,18 @@ def fan_out(component, gateway, key, subscribers, writes=5):
         last.append(max(times))
     for ws in clients:
         ws.close()
-    return {"subscribers": subscribers, "open_seconds": round(opened_s, 2),
-            "gateway_worker_rss_mb": {"idle": idle_rss, "with_subscribers": rss,
-                                      "per_subscriber_kb": round((rss - idle_rss) * 1024
-                                                                 / subscribers, 1)},
-            "component_subscribers": upstream, "delivery_ms": quantiles(delivery),
-            "all_delivered_ms": quantiles(last)}
+    return {
+        "subscribers": subscribers,
+        "open_seconds": round(opened_s, 2),
+        "gateway_worker_rss_mb": {
+            "idle": idle_rss,
+            "with_subscribers": rss,
+            "per_subscriber_kb": round((rss - idle_rss) * 1024 / subscribers, 1),
+        },
+        "component_subscribers": upstream,
+        "delivery_ms": quantiles(delivery),
+        "all_delivered_ms": quantiles(last),
+    }
 
 
 def main(argv=None):
@@ -151,9 +182,11 @@ def main(argv=None):
         data = Path(folder)
         component, gateway, key = start(data)
         try:
-            result = {"latency": latency(component, gateway, key, args.writes),
-                      "fan_out": fan_out(component, gateway, key, args.subscribers),
-                      "cpus": os.cpu_count()}
+            result = {
+                "latency": latency(component, gateway, key, args.writes),
+                "fan_out": fan_out(component, gateway, key, args.subscribers),
+                "cpus": os.cpu_count(),
+            }
         finally:
             gateway.stop()
             component.stop()

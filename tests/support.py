@@ -1,12 +1,12 @@
 """Start real service processes on free ports for tests, and stop them without leftovers."""
 
 import os
-from contextlib import contextmanager
 import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import requests
 
@@ -74,16 +74,28 @@ class ServiceProcess:
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, *args], stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            [sys.executable, *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
 
     @classmethod
     def component(cls, name, data_dir, port=None, extra_args=()):
         """Start component ``name`` on its own DuckDB file in ``data_dir``."""
         port = port or free_port()
-        args = ["-m", COMPONENT_MODULES[name], "--host", "127.0.0.1", "--port", str(port),
-                "--db-path", str(data_dir / f"{name}.duckdb"), *extra_args]
+        args = [
+            "-m",
+            COMPONENT_MODULES[name],
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db-path",
+            str(data_dir / f"{name}.duckdb"),
+            *extra_args,
+        ]
         return cls(args, port, data_dir / f"{name}-{port}.log")
 
     def wait_healthy(self, path="/health", timeout=30.0):

@@ -3,8 +3,8 @@
 import orjson
 import pytest
 
-from unified_api_server.components.benchmark.component import lower_is_better
 from tests.stats_support import quantile
+from unified_api_server.components.benchmark.component import lower_is_better
 
 BASE = "/api/benchmark/db"
 # (model, hardware, batch_size, precision, status, latency_ms_mean, throughput, memory_mb)
@@ -28,13 +28,29 @@ CONFIGURATION = ("model_name", "hardware", "batch_size", "precision")
 def seeded(client):
     """Store the runs above through the bulk path (the fast, flat one)."""
     rows = []
-    for i, (model, hardware, batch_size, precision, status, latency, throughput, memory) in \
-            enumerate(RUNS):
-        row = {"model_name": model, "hardware": hardware, "batch_size": batch_size,
-               "precision": precision, "status": status, "duration": float(i + 1),
-               "started_at": f"2026-04-{1 + i % 3:02d}T10:00:00+00:00",
-               "latency_ms_mean": latency, "throughput": throughput, "memory_mb": memory,
-               "parameters": {"sequence_length": 128}}
+    for i, (
+        model,
+        hardware,
+        batch_size,
+        precision,
+        status,
+        latency,
+        throughput,
+        memory,
+    ) in enumerate(RUNS):
+        row = {
+            "model_name": model,
+            "hardware": hardware,
+            "batch_size": batch_size,
+            "precision": precision,
+            "status": status,
+            "duration": float(i + 1),
+            "started_at": f"2026-04-{1 + i % 3:02d}T10:00:00+00:00",
+            "latency_ms_mean": latency,
+            "throughput": throughput,
+            "memory_mb": memory,
+            "parameters": {"sequence_length": 128},
+        }
         rows.append({k: v for k, v in row.items() if v is not None})
     response = client.post(f"{BASE}/runs/bulk", data=b"\n".join(orjson.dumps(r) for r in rows))
     assert response.get_json() == {"stored": len(RUNS)}
@@ -84,19 +100,23 @@ def test_model_and_hardware_stats_carry_the_figures(seeded):
     assert set(models) == {r[0] for r in RUNS}
     for model, row in models.items():
         _check(row, _expected([r for r in RUNS if r[0] == model]))
-    devices = {r["hardware"]: r for r in
-               seeded.get(f"{BASE}/hardware/stats").get_json()["hardware"]}
+    devices = {
+        r["hardware"]: r for r in seeded.get(f"{BASE}/hardware/stats").get_json()["hardware"]
+    }
     assert set(devices) == {r[1] for r in RUNS}
     for device, row in devices.items():
         _check(row, _expected([r for r in RUNS if r[1] == device]))
 
 
-@pytest.mark.parametrize("query, keep", [
-    ({"batch_size": "8"}, lambda r: r[2] == 8),
-    ({"precision": "fp16"}, lambda r: r[3] == "fp16"),
-    ({"hardware": "cuda", "model_name": "bert"}, lambda r: r[1] == "cuda" and r[0] == "bert"),
-    ({"status": "completed", "batch_size": ["1", "8"]}, lambda r: r[4] == "completed"),
-])
+@pytest.mark.parametrize(
+    "query, keep",
+    [
+        ({"batch_size": "8"}, lambda r: r[2] == 8),
+        ({"precision": "fp16"}, lambda r: r[3] == "fp16"),
+        ({"hardware": "cuda", "model_name": "bert"}, lambda r: r[1] == "cuda" and r[0] == "bert"),
+        ({"status": "completed", "batch_size": ["1", "8"]}, lambda r: r[4] == "completed"),
+    ],
+)
 def test_filters_reach_the_grouped_stats(seeded, query, keep):
     """Every accepted filter narrows the grouped statistics."""
     groups = seeded.get(f"{BASE}/stats", query_string=query).get_json()["groups"]
@@ -110,8 +130,16 @@ def test_filters_reach_the_grouped_stats(seeded, query, keep):
 def test_tag_batch_and_time_filters(seeded):
     """Tag, batch and time-range filters apply to the grouped statistics."""
     batch = seeded.post(f"{BASE}/batches", json={"name": "sweep"}).get_json()["batch_id"]
-    seeded.post(f"{BASE}/runs", json={"model_name": "t5", "hardware": "cpu", "batch_id": batch,
-                                      "latency_ms_mean": 5.0, "tags": {"sweep": "a"}})
+    seeded.post(
+        f"{BASE}/runs",
+        json={
+            "model_name": "t5",
+            "hardware": "cpu",
+            "batch_id": batch,
+            "latency_ms_mean": 5.0,
+            "tags": {"sweep": "a"},
+        },
+    )
     for query in ({"tag": "sweep:a"}, {"batch_id": batch}):
         groups = seeded.get(f"{BASE}/stats", query_string=query).get_json()["groups"]
         assert [(g["model_name"], g["total_runs"]) for g in groups] == [("t5", 1)]
@@ -132,40 +160,63 @@ def test_performance_has_trends_and_latest(seeded):
 
 def test_metric_direction_defaults_from_name_and_unit(client):
     """lower_is_better: latency and memory lower, throughput higher, unknown None, explicit kept."""
-    run = client.post(f"{BASE}/runs", json={
-        "model_name": "bert", "hardware": "cuda", "batch_size": 4, "precision": "int8",
-        "metrics": {"latency_p99": {"value": 3.1, "unit": "ms"},
-                    "throughput": {"value": 900.0, "unit": "items/s"},
-                    "peak_memory": {"value": 700.0, "unit": "MB"},
-                    "wall": {"value": 1.0, "unit": "s"},
-                    "accuracy": {"value": 0.91},
-                    "rounds": {"value": 5.0},
-                    "custom": {"value": 1.0, "lower_is_better": True}},
-        "hardware_metrics": {"gpu_utilization": {"value": 87.5, "unit": "%"},
-                             "power": {"value": 250.0, "unit": "W"}},
-        "model_metrics": {"parameters": {"value": 110e6, "unit": "count"},
-                          "load_time": {"value": 1.4, "unit": "s"}},
-    }).get_json()
+    run = client.post(
+        f"{BASE}/runs",
+        json={
+            "model_name": "bert",
+            "hardware": "cuda",
+            "batch_size": 4,
+            "precision": "int8",
+            "metrics": {
+                "latency_p99": {"value": 3.1, "unit": "ms"},
+                "throughput": {"value": 900.0, "unit": "items/s"},
+                "peak_memory": {"value": 700.0, "unit": "MB"},
+                "wall": {"value": 1.0, "unit": "s"},
+                "accuracy": {"value": 0.91},
+                "rounds": {"value": 5.0},
+                "custom": {"value": 1.0, "lower_is_better": True},
+            },
+            "hardware_metrics": {
+                "gpu_utilization": {"value": 87.5, "unit": "%"},
+                "power": {"value": 250.0, "unit": "W"},
+            },
+            "model_metrics": {
+                "parameters": {"value": 110e6, "unit": "count"},
+                "load_time": {"value": 1.4, "unit": "s"},
+            },
+        },
+    ).get_json()
     directions = {name: m["lower_is_better"] for name, m in run["metrics"].items()}
-    assert directions == {"latency_p99": True, "throughput": False, "peak_memory": True,
-                          "wall": True, "accuracy": False, "rounds": None, "custom": True}
+    assert directions == {
+        "latency_p99": True,
+        "throughput": False,
+        "peak_memory": True,
+        "wall": True,
+        "accuracy": False,
+        "rounds": None,
+        "custom": True,
+    }
     assert run["hardware_metrics"]["gpu_utilization"] == {"value": 87.5, "unit": "%"}
     assert run["model_metrics"]["parameters"]["value"] == 110e6
-    added = client.post(f"{BASE}/run/{run['run_id']}/metrics",
-                        json={"tokens_per_second": {"value": 50.0}}).get_json()
+    added = client.post(
+        f"{BASE}/run/{run['run_id']}/metrics", json={"tokens_per_second": {"value": 50.0}}
+    ).get_json()
     assert added["metrics"]["tokens_per_second"]["lower_is_better"] is False
     assert lower_is_better("stops") is None and lower_is_better("ops") is False
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"hardware": ["cpu", "cuda"]}, "hardware"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"batch_size": 1.5}, "batch_size"),
-    ({"precision": "fp13"}, "precision"),
-    ({"parameters": [128]}, "parameters"),
-    ({"latency_ms_p99": -1.0}, "latency_ms_p99"),
-    ({"metrics": {"latency": {"value": 1.0, "lower_is_better": "yes"}}}, "metrics"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"hardware": ["cpu", "cuda"]}, "hardware"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 1.5}, "batch_size"),
+        ({"precision": "fp13"}, "precision"),
+        ({"parameters": [128]}, "parameters"),
+        ({"latency_ms_p99": -1.0}, "latency_ms_p99"),
+        ({"metrics": {"latency": {"value": 1.0, "lower_is_better": "yes"}}}, "metrics"),
+    ],
+)
 def test_benchmark_fields_are_validated(client, change, field):
     """One device per run, a positive batch size, a known precision, object parameters."""
     body = {"model_name": "bert", "hardware": "cpu", **change}

@@ -9,7 +9,7 @@ import pytest
 from tests.stats_support import quantile
 
 BASE = "/api/benchmark/db"
-MODULE = '''
+MODULE = """
 import pytest
 
 
@@ -21,7 +21,7 @@ def test_sum(benchmark, size):
 def test_sorted(benchmark):
     benchmark.extra_info["items"] = 64
     benchmark(sorted, list(range(64, 0, -1)))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +31,35 @@ def report(tmp_path_factory):
     (folder / "test_tiny_bench.py").write_text(MODULE)
     out = folder / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_tiny_bench.py",
-         f"--benchmark-json={out}", "--benchmark-min-rounds=5", "--benchmark-max-time=0.01",
-         "--benchmark-warmup=off"],
-        cwd=folder, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_tiny_bench.py",
+            f"--benchmark-json={out}",
+            "--benchmark-min-rounds=5",
+            "--benchmark-max-time=0.01",
+            "--benchmark-warmup=off",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return out.read_bytes()
 
 
 def _import(client, data, **query):
-    return client.post(f"{BASE}/import/pytest-benchmark", data=data, query_string=query,
-                       content_type="application/json")
+    return client.post(
+        f"{BASE}/import/pytest-benchmark",
+        data=data,
+        query_string=query,
+        content_type="application/json",
+    )
 
 
 def test_each_benchmark_becomes_a_run(client, report):
@@ -57,11 +75,16 @@ def test_each_benchmark_becomes_a_run(client, report):
         run, stats = runs[bench["fullname"]], bench["stats"]
         assert (run["model_name"], run["hardware"], run["batch_size"]) == ("toy", "cpu", 4)
         assert run["status"] == "completed" and run["parameters"] == {
-            **(bench["params"] or {}), **bench["extra_info"]}
+            **(bench["params"] or {}),
+            **bench["extra_info"],
+        }
         for name in ("min", "max", "mean", "stddev", "median", "iqr", "ops", "rounds"):
             assert run["metrics"][name]["value"] == pytest.approx(stats[name]), name
-        assert run["metrics"]["mean"] == {"value": pytest.approx(stats["mean"]), "unit": "s",
-                                          "lower_is_better": True}
+        assert run["metrics"]["mean"] == {
+            "value": pytest.approx(stats["mean"]),
+            "unit": "s",
+            "lower_is_better": True,
+        }
         assert run["metrics"]["ops"]["lower_is_better"] is False
         assert run["latency_ms_mean"] == pytest.approx(stats["mean"] * 1000)
         assert run["latency_ms_p50"] == pytest.approx(stats["median"] * 1000)
@@ -84,16 +107,19 @@ def test_reimport_is_idempotent(client, report):
     assert _import(client, report, precision="fp16").status_code == 409
 
 
-@pytest.mark.parametrize("data, query", [
-    (b"", {}),
-    (b"{not json", {}),
-    (b'{"benchmarks": []}', {}),
-    (b'{"benchmarks": [{"name": "x", "stats": {"mean": "fast"}}]}', {}),
-    (b"<testsuite/>", {}),
-    (None, {"precision": "fp13"}),
-    (None, {"batch_size": "0"}),
-    (None, {"nope": "1"}),
-])
+@pytest.mark.parametrize(
+    "data, query",
+    [
+        (b"", {}),
+        (b"{not json", {}),
+        (b'{"benchmarks": []}', {}),
+        (b'{"benchmarks": [{"name": "x", "stats": {"mean": "fast"}}]}', {}),
+        (b"<testsuite/>", {}),
+        (None, {"precision": "fp13"}),
+        (None, {"batch_size": "0"}),
+        (None, {"nope": "1"}),
+    ],
+)
 def test_bad_reports_are_400(client, report, data, query):
     """What is not a pytest-benchmark report, or bad parameters, store nothing."""
     response = _import(client, report if data is None else data, **query)

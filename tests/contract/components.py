@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 from unified_api_server.components.benchmark.component import COMPONENT as BENCHMARK
-from unified_api_server.core.web.app import create_app
 from unified_api_server.components.generator.component import COMPONENT as GENERATOR
 from unified_api_server.components.test.component import COMPONENT as TEST
+from unified_api_server.core.web.app import create_app
 
 
 def _test_item(model):
@@ -13,13 +13,24 @@ def _test_item(model):
 
 
 def _generator_item(model):
-    return {"model_name": model, "hardware": ["cpu"], "template_type": "text-encoder",
-            "architecture": "encoder-only"}
+    return {
+        "model_name": model,
+        "hardware": ["cpu"],
+        "template_type": "text-encoder",
+        "architecture": "encoder-only",
+    }
 
 
 def _benchmark_item(model):
-    return {"model_name": model, "hardware": "cpu", "batch_size": 8, "precision": "fp16",
-            "latency_ms_mean": 2.5, "throughput": 400.0, "parameters": {"sequence_length": 128}}
+    return {
+        "model_name": model,
+        "hardware": "cpu",
+        "batch_size": 8,
+        "precision": "fp16",
+        "latency_ms_mean": 2.5,
+        "throughput": 400.0,
+        "parameters": {"sequence_length": 128},
+    }
 
 
 # name -> (component, minimal valid item for a model)

@@ -12,33 +12,42 @@ def _rows(api, count):
 
 def _listed(api):
     return api.client.get(api.items, query_string={"limit": 1000}).get_json()[
-        api.component.entities]
+        api.component.entities
+    ]
 
 
 @pytest.mark.parametrize("encoding", ["ndjson", "array"])
 def test_bulk_stores_every_row(api, encoding):
     """Store NDJSON and JSON-array uploads and report how many rows were stored."""
     rows = _rows(api, 50)
-    data = (b"\n".join(orjson.dumps(r) for r in rows) if encoding == "ndjson"
-            else orjson.dumps(rows))
+    data = b"\n".join(orjson.dumps(r) for r in rows) if encoding == "ndjson" else orjson.dumps(rows)
     response = api.client.post(f"{api.items}/bulk", data=data)
     assert response.status_code == 201 and response.get_json() == {"stored": 50}
     stored = _listed(api)
-    assert len(stored) == 50 and sorted(i["duration"] for i in stored) == [float(i) for i in range(50)]
+    assert len(stored) == 50 and sorted(i["duration"] for i in stored) == [
+        float(i) for i in range(50)
+    ]
     one = api.client.get(api.one(stored[0][api.id_name])).get_json()
     expected = api.item(stored[0]["model_name"])
     assert {k: one[k] for k in expected} == expected
 
 
 @pytest.mark.parametrize("encoding", ["ndjson", "array"])
-@pytest.mark.parametrize("bad", [{"model_name": 5}, {"nope": 1}, {"status": "sleeping"},
-                                 {"progress": 2.0}, {"started_at": "not a time"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"model_name": 5},
+        {"nope": 1},
+        {"status": "sleeping"},
+        {"progress": 2.0},
+        {"started_at": "not a time"},
+    ],
+)
 def test_bad_row_rejects_all(api, encoding, bad):
     """A bad row rejects the upload with its row number; nothing is stored."""
     rows = _rows(api, 5)
     rows[3] = {**rows[3], **bad}
-    data = (b"\n".join(orjson.dumps(r) for r in rows) if encoding == "ndjson"
-            else orjson.dumps(rows))
+    data = b"\n".join(orjson.dumps(r) for r in rows) if encoding == "ndjson" else orjson.dumps(rows)
     error = assert_error(api.client.post(f"{api.items}/bulk", data=data), 400)
     assert error["details"]["row"] == 4, error
     assert _listed(api) == []

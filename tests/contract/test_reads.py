@@ -1,25 +1,30 @@
 """Lists, details, pagination, filters and query-string errors: the same for every component."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from unified_api_server.core.component import SQL_TYPES
 from tests.contract.components import assert_error
+from unified_api_server.core.component import SQL_TYPES
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _seed(api, count):
     """Create ``count`` items; pairs share a start time so the keyset must break ties by id."""
-    return [api.create(f"model-{i % 3}", started_at=(START + timedelta(minutes=i // 2)).isoformat())
-            for i in range(count)]
+    return [
+        api.create(f"model-{i % 3}", started_at=(START + timedelta(minutes=i // 2)).isoformat())
+        for i in range(count)
+    ]
 
 
 def test_list_and_detail(api):
     """List the items and read one back with its children."""
-    created = api.create("bert-base", metrics={"accuracy": {"value": 0.9, "unit": "ratio"}},
-                         tags={"suite": "nightly"})
+    created = api.create(
+        "bert-base",
+        metrics={"accuracy": {"value": 0.9, "unit": "ratio"}},
+        tags={"suite": "nightly"},
+    )
     listing = api.client.get(api.items).get_json()
     assert listing["count"] == 1 and listing["next_cursor"] is None
     assert listing[api.component.entities][0][api.id_name] == created[api.id_name]
@@ -53,8 +58,12 @@ def test_pagination_walks_every_item_once(api):
 def test_filters_are_applied(api):
     """Filter by model, status, tag and time range."""
     _seed(api, 6)
-    api.create("filtered", status="failed", tags={"owner": "ci"},
-               started_at=(START + timedelta(days=5)).isoformat())
+    api.create(
+        "filtered",
+        status="failed",
+        tags={"owner": "ci"},
+        started_at=(START + timedelta(days=5)).isoformat(),
+    )
 
     def count(**query):
         return api.client.get(api.items, query_string=query).get_json()["count"]
@@ -67,10 +76,18 @@ def test_filters_are_applied(api):
     assert count(until=(START + timedelta(days=1)).isoformat()) == 6
 
 
-@pytest.mark.parametrize("query", [
-    {"limit": 0}, {"limit": 1001}, {"limit": "ten"}, {"cursor": "not-a-cursor"},
-    {"nope": "1"}, {"status": "sleeping"}, {"since": "yesterday"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": 0},
+        {"limit": 1001},
+        {"limit": "ten"},
+        {"cursor": "not-a-cursor"},
+        {"nope": "1"},
+        {"status": "sleeping"},
+        {"since": "yesterday"},
+    ],
+)
 def test_bad_query_is_400(api, query):
     """Reject a bad limit, cursor, filter value or unknown parameter with the envelope."""
     error = assert_error(api.client.get(api.items, query_string=query), 400)
@@ -118,13 +135,18 @@ def test_tables_agree_with_the_declaration(api):
     database = api.client.application.extensions["component"].database
     cursor = database.cursor()
     try:
-        types = {(t, c): d for t, c, d in cursor.execute(
-            "SELECT table_name, column_name, data_type FROM duckdb_columns()").fetchall()}
+        types = {
+            (t, c): d
+            for t, c, d in cursor.execute(
+                "SELECT table_name, column_name, data_type FROM duckdb_columns()"
+            ).fetchall()
+        }
     finally:
         cursor.close()
     component = api.component
     tables = [(component.table, component.columns)] + [
-        (child.table, child.columns) for child in component.children]
+        (child.table, child.columns) for child in component.children
+    ]
     for table, columns in tables:
         for column in columns:
             assert types.get((table, column.name)) == SQL_TYPES[column.kind], (table, column.name)

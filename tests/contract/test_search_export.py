@@ -22,13 +22,15 @@ def test_search_ranks_exact_above_partial(api):
     assert [r[api.id_name] for r in found["results"]] == [tagged[api.id_name]]
     limited = api.client.post(f"{api.base}/search", json={"query": "bert", "limit": 1})
     assert limited.get_json()["count"] == 1
-    filtered = api.client.post(f"{api.base}/search",
-                               json={"query": "bert", "model_name": "bert-large"}).get_json()
+    filtered = api.client.post(
+        f"{api.base}/search", json={"query": "bert", "model_name": "bert-large"}
+    ).get_json()
     assert [r["model_name"] for r in filtered["results"]] == ["bert-large"]
 
 
-@pytest.mark.parametrize("body", [{}, {"query": ""}, {"query": "x", "limit": 0},
-                                  {"query": "x", "nope": 1}])
+@pytest.mark.parametrize(
+    "body", [{}, {"query": ""}, {"query": "x", "limit": 0}, {"query": "x", "nope": 1}]
+)
 def test_bad_search_is_400(api, body):
     """Reject a missing query, a bad limit or an unknown filter."""
     assert_error(api.client.post(f"{api.base}/search", json=body), 400)
@@ -46,16 +48,18 @@ def _read(fmt, data):
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "csv", "parquet"])
 def test_export_reads_back(api, fmt):
     """Stream the selected items in each format; the rows read back."""
-    ids = {api.create(f"m{i}", metrics={"score": {"value": float(i)}})[api.id_name]
-           for i in range(5)}
+    ids = {
+        api.create(f"m{i}", metrics={"score": {"value": float(i)}})[api.id_name] for i in range(5)
+    }
     response = api.client.post(f"{api.base}/export", json={"format": fmt})
     assert response.status_code == 200
     assert f".{fmt}" in response.headers["Content-Disposition"]
     rows = _read(fmt, response.get_data())
     assert {r[api.id_name] for r in rows} == ids
     assert "content_hash" not in rows[0]
-    one = api.client.post(f"{api.base}/export",
-                          json={"format": fmt, "model_name": "m1", "table": "metrics"})
+    one = api.client.post(
+        f"{api.base}/export", json={"format": fmt, "model_name": "m1", "table": "metrics"}
+    )
     metrics = _read(fmt, one.get_data())
     assert [(m["name"], m["value"]) for m in metrics] == [("score", 1.0)]
 

@@ -19,8 +19,10 @@ def test_real_service_round_trip_and_file_lock(component_name, data_dir):
         created = requests.post(f"{base}/{component.entities}", json=make_item("bert"), timeout=5)
         assert created.status_code == 201
         item_id = created.json()[component.id_column]
-        assert requests.get(service.url + created.headers["Location"], timeout=5).json()[
-            "model_name"] == "bert"
+        assert (
+            requests.get(service.url + created.headers["Location"], timeout=5).json()["model_name"]
+            == "bert"
+        )
         listed = requests.get(f"{base}/{component.entities}", timeout=5).json()
         assert [i[component.id_column] for i in listed[component.entities]] == [item_id]
 

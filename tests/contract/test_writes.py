@@ -29,14 +29,17 @@ def test_idempotent_create(api):
     assert _count(api) == 1
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"model_name": 5}, "model_name"),
-    ({"progress": "half"}, "progress"),
-    ({"progress": 1.5}, "progress"),
-    ({"started_at": "yesterday"}, "started_at"),
-    ({"nope": 1}, "nope"),
-    ({"model_name": ""}, "model_name"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"model_name": 5}, "model_name"),
+        ({"progress": "half"}, "progress"),
+        ({"progress": 1.5}, "progress"),
+        ({"started_at": "yesterday"}, "started_at"),
+        ({"nope": 1}, "nope"),
+        ({"model_name": ""}, "model_name"),
+    ],
+)
 def test_bad_body_is_400_naming_the_field(api, body, field):
     """Reject wrong types, out-of-range values and unknown fields; store nothing."""
     error = assert_error(api.client.post(api.items, json={**api.item(), **body}), 400)
@@ -51,9 +54,14 @@ def test_missing_required_field_is_400(api):
     assert "model_name" in assert_error(api.client.post(api.items, json=body), 400)["details"]
 
 
-@pytest.mark.parametrize("data, status", [
-    (b"{not json", 400), (b"[1, 2]", 400), (b"", 400),
-])
+@pytest.mark.parametrize(
+    "data, status",
+    [
+        (b"{not json", 400),
+        (b"[1, 2]", 400),
+        (b"", 400),
+    ],
+)
 def test_malformed_body_is_rejected(api, data, status):
     """Reject malformed JSON, a non-object body and an empty body."""
     assert_error(api.client.post(api.items, data=data, content_type="application/json"), status)
@@ -119,8 +127,9 @@ def test_delete_batch(api, delete_members):
     assert detail[api.component.count_name()] == 3
     assert_error(api.client.post(api.items, json=api.item(batch_id="no-such-batch")), 409)
     param = api.component.batch_delete_param
-    response = api.client.delete(f"{api.base}/batch/{batch_id}",
-                                 query_string={param: str(delete_members).lower()})
+    response = api.client.delete(
+        f"{api.base}/batch/{batch_id}", query_string={param: str(delete_members).lower()}
+    )
     assert response.status_code == 200
     assert_error(api.client.get(f"{api.base}/batch/{batch_id}"), 404)
     if delete_members:

@@ -4,8 +4,13 @@ import duckdb
 import pytest
 import requests
 
-from unified_api_server.core.data.database import Database, DatabaseLockedError, MigrationError, load_migrations
 from tests.support import ServiceProcess
+from unified_api_server.core.data.database import (
+    Database,
+    DatabaseLockedError,
+    MigrationError,
+    load_migrations,
+)
 
 
 def test_migrations_apply_once_and_are_recorded(tmp_path):
@@ -49,8 +54,11 @@ def test_db_path_is_honoured(tmp_path):
     service = ServiceProcess.component("test", tmp_path, extra_args=["--db-path", str(target)])
     try:
         service.wait_healthy()
-        response = requests.post(f"{service.url}/api/test/db/runs",
-                                 json={"model_name": "bert", "run_id": "r1"}, timeout=10)
+        response = requests.post(
+            f"{service.url}/api/test/db/runs",
+            json={"model_name": "bert", "run_id": "r1"},
+            timeout=10,
+        )
         assert response.status_code == 201
         assert requests.get(f"{service.url}/health", timeout=5).json()["database"] == str(target)
     finally:

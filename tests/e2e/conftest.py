@@ -30,7 +30,9 @@ NGINX_MISSING = "nginx is not installed (scripts/install-system-deps installs it
 
 def component_available(name):
     """Tell whether the component package exists (its ``__main__`` can be run)."""
-    return importlib.util.find_spec(f"unified_api_server.components.{name[:-4]}.__main__") is not None
+    return (
+        importlib.util.find_spec(f"unified_api_server.components.{name[:-4]}.__main__") is not None
+    )
 
 
 @dataclass
@@ -69,9 +71,18 @@ class Suite:
     def supervisorctl(self, *args):
         """Run supervisorctl against the suite; return its CompletedProcess."""
         return subprocess.run(
-            [sys.executable, "-m", "supervisor.supervisorctl", "-c",
-             os.path.join(self.run_dir, "supervisord.conf"), *args],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "supervisor.supervisorctl",
+                "-c",
+                os.path.join(self.run_dir, "supervisord.conf"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def wait_healthy(self, service, timeout=30.0):
@@ -106,14 +117,27 @@ def _start_suite(data_dir, tmp_root):
     config_path = os.path.join(tmp_root, "suite.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle)
-    argv = [sys.executable, "-m", "unified_api_server.cli", "run", "--config", config_path,
-            "--data-dir", data_dir, "--log-level", "INFO", "--start-timeout", "90"]
+    argv = [
+        sys.executable,
+        "-m",
+        "unified_api_server.cli",
+        "run",
+        "--config",
+        config_path,
+        "--data-dir",
+        data_dir,
+        "--log-level",
+        "INFO",
+        "--start-timeout",
+        "90",
+    ]
     if "nginx" in ports:
         argv += ["--nginx", str(ports["nginx"])]
     stderr_path = os.path.join(tmp_root, "launcher.stderr")
     with open(stderr_path, "w", encoding="utf-8") as stderr:
-        process = subprocess.Popen(argv, cwd=tmp_root, stdout=subprocess.PIPE, stderr=stderr,
-                                   text=True)
+        process = subprocess.Popen(
+            argv, cwd=tmp_root, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
     lines, ready = [], threading.Event()
     threading.Thread(target=_read_output, args=(process, lines, ready), daemon=True).start()
     if not ready.wait(120) or process.poll() is not None:
@@ -159,9 +183,24 @@ def suite(tmp_path_factory):
         if all(suite.enabled.values()):
             entry = suite.url("nginx" if suite.has_nginx else "gateway")
             result = subprocess.run(
-                [sys.executable, "-m", "unified_api_server.cli", "demo-data", "--url", entry,
-                 "--key", suite.admin_key, "--scale", DEMO_SCALE, "--seed", str(DEMO_SEED)],
-                capture_output=True, text=True, timeout=180, check=False,
+                [
+                    sys.executable,
+                    "-m",
+                    "unified_api_server.cli",
+                    "demo-data",
+                    "--url",
+                    entry,
+                    "--key",
+                    suite.admin_key,
+                    "--scale",
+                    DEMO_SCALE,
+                    "--seed",
+                    str(DEMO_SEED),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
             )
             assert result.returncode == 0, result.stderr
         yield suite

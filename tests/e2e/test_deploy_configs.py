@@ -14,7 +14,9 @@ def test_nginx_accepts_deploy_nginx_conf(tmp_path):
     conf = os.path.join(ROOT, "deploy", "nginx.conf")
     result = subprocess.run(
         ["nginx", "-t", "-p", f"{tmp_path}/", "-c", conf, "-e", str(tmp_path / "error.log")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr

@@ -39,8 +39,9 @@ def test_python_example(needs_all_components, tmp_path, expected, entry):
     if entry == "nginx" and not suite.has_nginx:
         pytest.skip("nginx is not installed")
     script = prepared("seed_client.py", tmp_path, suite.url(entry), suite.keys["read"])
-    result = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "Model: bert-base-uncased"
@@ -58,8 +59,9 @@ def test_javascript_example(needs_all_components, tmp_path, entry):
     if entry == "nginx" and not suite.has_nginx:
         pytest.skip("nginx is not installed")
     script = prepared("seed_client.js", tmp_path, suite.url(entry), suite.keys["read"])
-    result = subprocess.run(["node", script], capture_output=True, text=True, timeout=60,
-                            check=False)
+    result = subprocess.run(
+        ["node", script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Error:" not in out + result.stderr
@@ -69,6 +71,8 @@ def test_javascript_example(needs_all_components, tmp_path, entry):
         assert "undefined" not in line and "null" not in line, line
     assert "Search Results:" in out
     total = int(re.search(r"Total Matches: (\d+)", out).group(1))
-    parts = [int(re.search(rf"{name} Results: (\d+)", out).group(1))
-             for name in ("Test", "Generator", "Benchmark")]
+    parts = [
+        int(re.search(rf"{name} Results: (\d+)", out).group(1))
+        for name in ("Test", "Generator", "Benchmark")
+    ]
     assert total == sum(parts) > 0

@@ -22,8 +22,7 @@ def raw_request(suite, entry, method, target, key=None, bearer=False, body=None)
     connection = http.client.HTTPConnection("127.0.0.1", suite.ports[entry], timeout=30)
     headers = {}
     if key:
-        headers["Authorization" if bearer else "X-API-Key"] = (
-            f"Bearer {key}" if bearer else key)
+        headers["Authorization" if bearer else "X-API-Key"] = f"Bearer {key}" if bearer else key
     if body is not None:
         headers["Content-Type"] = "application/json"
     try:
@@ -77,8 +76,9 @@ def test_auth_matrix(suite, entry, method, target, role, expected):
 
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_bearer_token(suite, entry):
-    status, _ = raw_request(suite, entry, "GET", "/api/db/test/runs?limit=1",
-                            suite.keys["read"], bearer=True)
+    status, _ = raw_request(
+        suite, entry, "GET", "/api/db/test/runs?limit=1", suite.keys["read"], bearer=True
+    )
     assert status == 200
 
 
@@ -127,9 +127,19 @@ def test_revoked_key_stops_within_five_seconds(suite):
     target = "/api/db/test/runs?limit=1"
     assert raw_request(suite, entry, "GET", target, key)[0] == 200
     result = subprocess.run(
-        [sys.executable, "-m", "unified_api_server.cli", "keys", "revoke", f"e2e-revoke-{entry}",
-         "--keys-db", os.path.join(suite.data_dir, "keys.sqlite3")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "unified_api_server.cli",
+            "keys",
+            "revoke",
+            f"e2e-revoke-{entry}",
+            "--keys-db",
+            os.path.join(suite.data_dir, "keys.sqlite3"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     revoked_at = time.monotonic()
@@ -166,8 +176,9 @@ def test_kill_9_component_comes_back_with_its_data(suite):
         except requests.HTTPError:
             assert time.monotonic() < deadline, "test data unreadable after restart"
             time.sleep(0.5)
-    status, _ = raw_request(suite, "gateway", "GET", "/api/db/test/runs?limit=1",
-                            suite.keys["read"])
+    status, _ = raw_request(
+        suite, "gateway", "GET", "/api/db/test/runs?limit=1", suite.keys["read"]
+    )
     assert status == 200
 
 
@@ -175,16 +186,20 @@ def test_stopped_component_gives_an_incomplete_overview(suite):
     stopped = suite.supervisorctl("stop", "benchmark_api")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     try:
-        response = requests.get(suite.url("gateway") + "/api/db/overview",
-                                headers={"X-API-Key": suite.keys["read"]}, timeout=30)
+        response = requests.get(
+            suite.url("gateway") + "/api/db/overview",
+            headers={"X-API-Key": suite.keys["read"]},
+            timeout=30,
+        )
         assert response.status_code == 200
         body = response.json()
         assert body["completed"] is False
         assert body["test_stats"] is not None
         assert requests.get(suite.url("gateway") + "/health", timeout=10).status_code == 503
         if suite.has_nginx:
-            status, body = raw_request(suite, "nginx", "GET", "/api/db/benchmark/runs?limit=1",
-                                       suite.keys["read"])
+            status, body = raw_request(
+                suite, "nginx", "GET", "/api/db/benchmark/runs?limit=1", suite.keys["read"]
+            )
             assert status == 502 and body["error"]["status"] == 502
     finally:
         started = suite.supervisorctl("start", "benchmark_api")

@@ -24,8 +24,12 @@ def test_change_stream_with_a_browser_key(needs_all_components, entry):
     try:
         assert json.loads(merged.recv())["type"] == "subscribed"
         assert json.loads(single.recv())["type"] == "subscribed"
-        created = requests.post(base + "/api/db/test/runs", json={"model_name": f"e2e-ws-{entry}"},
-                                headers={"X-API-Key": suite.keys["write"]}, timeout=15)
+        created = requests.post(
+            base + "/api/db/test/runs",
+            json={"model_name": f"e2e-ws-{entry}"},
+            headers={"X-API-Key": suite.keys["write"]},
+            timeout=15,
+        )
         assert created.status_code == 201
         for ws in (merged, single):
             event = json.loads(ws.recv())

@@ -5,15 +5,15 @@ from gevent import monkey
 if not monkey.is_module_patched("socket"):  # the suite's root conftest normally did this already
     monkey.patch_all()
 
-import importlib.util  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+import importlib.util
+from datetime import UTC, datetime, timedelta
 
-import pytest  # noqa: E402
-import requests  # noqa: E402
+import pytest
+import requests
 
-from unified_api_server.gateway.keys import KeyStore  # noqa: E402
-from tests.gateway.servers import FaultServer, Service, free_port  # noqa: E402
-from tests.support import all_started  # noqa: E402
+from tests.gateway.servers import FaultServer, Service, free_port
+from tests.support import all_started
+from unified_api_server.gateway.keys import KeyStore
 
 COMPONENT_MODULES = {
     "test": "unified_api_server.components.test",
@@ -36,7 +36,14 @@ ENTITY = {"test": "runs", "generator": "tasks", "benchmark": "runs"}
 def start_component(name, tmp_dir):
     """Start component ``name`` on a free port with a fresh DuckDB file; return the Service."""
     port = free_port()
-    args = ["--host", "127.0.0.1", "--port", str(port), "--db-path", str(tmp_dir / f"{name}.duckdb")]
+    args = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db-path",
+        str(tmp_dir / f"{name}.duckdb"),
+    ]
     service = Service(COMPONENT_MODULES[name], args, port, str(tmp_dir / f"{name}.log"))
     return service.start()
 
@@ -83,9 +90,7 @@ def keys(store):
         "write": store.create("t-write", "write"),
         "admin": store.create("t-admin", "admin"),
         "rw": store.create("t-rw", "read,write"),
-        "expired": store.create(
-            "t-expired", "read", datetime.now(timezone.utc) - timedelta(minutes=1)
-        ),
+        "expired": store.create("t-expired", "read", datetime.now(UTC) - timedelta(minutes=1)),
     }
 
 

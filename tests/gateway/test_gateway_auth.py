@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from unified_api_server.tools import keys as keys_cli
 from tests.gateway.conftest import AVAILABLE
 from tests.gateway.servers import raw_request
+from unified_api_server.tools import keys as keys_cli
 
 PROTECTED = [
     ("GET", "/"),
@@ -154,7 +154,10 @@ def test_scope_matrix(gateway, keys, key, method, path, expected):
     if expected == 200 and "test" not in AVAILABLE and "/test/" in path:
         pytest.skip("needs the Test Suite component")
     status, headers, body = raw_request(
-        gateway.port, method, path, {"X-API-Key": keys[key], "Content-Type": "application/json"},
+        gateway.port,
+        method,
+        path,
+        {"X-API-Key": keys[key], "Content-Type": "application/json"},
         body=b"{}" if method in ("POST", "PATCH") else None,
     )
     if expected == 200:
@@ -191,7 +194,12 @@ def test_auth_check_for_nginx(gateway, keys):
     assert raw_request(gateway.port, "GET", "/auth/check", {"X-API-Key": keys["read"]})[0] == 400
 
 
-UNUSABLE_URIS = ["/api/test/db/runs%00", "/api/test/db/%1bx", "/api/test/db/runs%7f", "/api/test/db/%ff"]
+UNUSABLE_URIS = [
+    "/api/test/db/runs%00",
+    "/api/test/db/%1bx",
+    "/api/test/db/runs%7f",
+    "/api/test/db/%ff",
+]
 
 
 @pytest.mark.parametrize("uri", UNUSABLE_URIS + [b"/api/test/db/\xff", b"/api/test/db/\xc3("])

@@ -4,7 +4,14 @@ import time
 
 import pytest
 
-from tests.gateway.conftest import AVAILABLE, ENTITY, client, dead_url, start_component, start_gateway
+from tests.gateway.conftest import (
+    AVAILABLE,
+    ENTITY,
+    client,
+    dead_url,
+    start_component,
+    start_gateway,
+)
 
 DELAY = 1.2  # each component's injected delay; three in series would take 3.6 s
 

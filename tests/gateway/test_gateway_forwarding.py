@@ -88,7 +88,9 @@ def test_request_id_is_made_when_missing_or_unsafe(fault_api):
 def test_component_status_codes_are_preserved(fault_api):
     """Whatever status the component answers is what the client gets."""
     for status in (201, 400, 404, 409, 413, 500):
-        response = fault_api.call("GET", "/api/test/db/echo", headers={"X-Echo-Status": str(status)})
+        response = fault_api.call(
+            "GET", "/api/test/db/echo", headers={"X-Echo-Status": str(status)}
+        )
         assert response.status_code == status
 
 

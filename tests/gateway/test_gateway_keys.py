@@ -2,12 +2,12 @@
 
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from unified_api_server.tools import keys as keys_cli
 from unified_api_server.gateway.keys import KeyStore, ensure_admin_key
+from unified_api_server.tools import keys as keys_cli
 
 
 @pytest.fixture()
@@ -25,7 +25,9 @@ def run(capsys, *argv):
 
 def test_create_prints_only_the_key(capsys, db):
     """``keys create`` prints the new key alone on stdout."""
-    status, out, err = run(capsys, "create", "--name", "ci", "--scopes", "read,write", "--keys-db", db)
+    status, out, err = run(
+        capsys, "create", "--name", "ci", "--scopes", "read,write", "--keys-db", db
+    )
     assert status == 0
     assert re.fullmatch(r"uas_[A-Za-z0-9_-]{43}\n", out)
     assert "ci" in err
@@ -74,10 +76,10 @@ def test_expiry_and_authentication(capsys, db):
     _, out, _ = run(capsys, "create", "--name", "x", "--expires-in", "2", "--keys-db", db)
     store = KeyStore(db, cache_ttl=0)
     record, problem = store.authenticate(out.strip())
-    assert problem is None and record.expires_at > datetime.now(timezone.utc) + timedelta(days=1)
+    assert problem is None and record.expires_at > datetime.now(UTC) + timedelta(days=1)
     assert record.name == "x"
     assert store.list()[0].last_used_at is not None
-    old = store.create("old", "read", datetime.now(timezone.utc) - timedelta(seconds=1))
+    old = store.create("old", "read", datetime.now(UTC) - timedelta(seconds=1))
     assert store.authenticate(old) == (None, "has expired")
     assert store.authenticate("uas_nope")[1] == "is not valid"
     store.revoke("x")

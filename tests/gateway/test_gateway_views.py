@@ -8,12 +8,21 @@ import pytest
 
 from tests.gateway.conftest import AVAILABLE, ENTITY
 
-TOTAL_FIELD = {"test": "total_test_runs", "generator": "total_generator_tasks",
-               "benchmark": "total_benchmark_runs"}
-RATE_FIELD = {"test": "test_success_rate", "generator": "generator_success_rate",
-              "benchmark": "benchmark_success_rate"}
-RECENT_FIELD = {"test": "recent_test_runs", "generator": "recent_generator_tasks",
-                "benchmark": "recent_benchmark_runs"}
+TOTAL_FIELD = {
+    "test": "total_test_runs",
+    "generator": "total_generator_tasks",
+    "benchmark": "total_benchmark_runs",
+}
+RATE_FIELD = {
+    "test": "test_success_rate",
+    "generator": "generator_success_rate",
+    "benchmark": "benchmark_success_rate",
+}
+RECENT_FIELD = {
+    "test": "recent_test_runs",
+    "generator": "recent_generator_tasks",
+    "benchmark": "recent_benchmark_runs",
+}
 
 
 def _iso(text):
@@ -63,8 +72,14 @@ def test_health_reports_each_component(gateway):
 def test_overview_fields(api, seeded):
     """Each component's model statistics, the status block, completed and a timestamp."""
     body = api.call("GET", "/api/db/overview").json()
-    assert set(body) >= {"test_stats", "generator_stats", "benchmark_stats", "timestamp",
-                         "components", "completed"}
+    assert set(body) >= {
+        "test_stats",
+        "generator_stats",
+        "benchmark_stats",
+        "timestamp",
+        "components",
+        "completed",
+    }
     _iso(body["timestamp"])
     assert body["completed"] is (len(AVAILABLE) == 3)
     for name in AVAILABLE:

@@ -5,9 +5,9 @@ import json
 import pytest
 import simple_websocket
 
-from unified_api_server.gateway.relay import RelayClient
 from tests.gateway.conftest import ENTITY, dead_url, start_gateway
 from tests.gateway.servers import Service, free_port
+from unified_api_server.gateway.relay import RelayClient
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +25,7 @@ def ws_gateway(work_dir, keys_db, keys):
 
 
 def _connect(gateway, path, key):
-    return RelayClient.connect(
-        f"ws://127.0.0.1:{gateway.port}{path}", headers={"X-API-Key": key}
-    )
+    return RelayClient.connect(f"ws://127.0.0.1:{gateway.port}{path}", headers={"X-API-Key": key})
 
 
 def _close(ws):

@@ -1,13 +1,13 @@
 """Generator statistics against hand-computed values, and its particular columns."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.stats_support import quantile
 
 BASE = "/api/generator/db"
-DAY = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+DAY = datetime(2026, 3, 1, 12, tzinfo=UTC)
 # (model, hardware, architecture, status, duration, day offset)
 TASKS = [
     ("bert", ["cpu"], "encoder-only", "completed", 1.0, 0),
@@ -24,9 +24,14 @@ TASKS = [
 def seeded(client):
     """Store the tasks above (and one outside the time range of the filters)."""
     for model, hardware, architecture, status, duration, offset in TASKS:
-        body = {"model_name": model, "hardware": hardware, "architecture": architecture,
-                "status": status, "template_type": f"{model}-template",
-                "started_at": (DAY + timedelta(days=offset)).isoformat()}
+        body = {
+            "model_name": model,
+            "hardware": hardware,
+            "architecture": architecture,
+            "status": status,
+            "template_type": f"{model}-template",
+            "started_at": (DAY + timedelta(days=offset)).isoformat(),
+        }
         if duration is not None:
             body["duration"] = duration
         assert client.post(f"{BASE}/tasks", json=body).status_code == 201
@@ -80,8 +85,9 @@ def test_filters_reach_the_statistics(seeded):
     assert [r["model_name"] for r in body["models"]] == ["gpt2"]
     _check(body["summary"], _expected([t for t in TASKS if t[2] == "decoder-only"]))
     since = (DAY + timedelta(days=1)).isoformat()
-    body = seeded.get(f"{BASE}/models/stats", query_string={"since": since,
-                                                            "hardware": "cuda"}).get_json()
+    body = seeded.get(
+        f"{BASE}/models/stats", query_string={"since": since, "hardware": "cuda"}
+    ).get_json()
     _check(body["summary"], _expected([t for t in TASKS if t[5] >= 1 and "cuda" in t[1]]))
     tasks = seeded.get(f"{BASE}/tasks?template_type=gpt2-template").get_json()["tasks"]
     assert len(tasks) == 2
@@ -102,10 +108,14 @@ def test_performance_daily_trend(seeded):
 
 def test_output_file_is_patched_and_batch_param_named(client):
     """A task's output file is set on completion; batches delete with delete_tasks."""
-    task = client.post(f"{BASE}/tasks", json={"model_name": "t5", "status": "running",
-                                              "architecture": "encoder-decoder"}).get_json()
-    done = client.patch(f"{BASE}/task/{task['task_id']}",
-                        json={"status": "completed", "output_file": "skills/hf_t5.py"}).get_json()
+    task = client.post(
+        f"{BASE}/tasks",
+        json={"model_name": "t5", "status": "running", "architecture": "encoder-decoder"},
+    ).get_json()
+    done = client.patch(
+        f"{BASE}/task/{task['task_id']}",
+        json={"status": "completed", "output_file": "skills/hf_t5.py"},
+    ).get_json()
     assert done["output_file"] == "skills/hf_t5.py" and done["status"] == "completed"
     batch = client.post(f"{BASE}/batches", json={"name": "family"}).get_json()["batch_id"]
     client.post(f"{BASE}/tasks", json={"model_name": "t5", "batch_id": batch})

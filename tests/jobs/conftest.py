@@ -13,10 +13,10 @@ import pytest
 import requests
 import websocket
 
-from unified_api_server.gateway.keys import KeyStore
 from tests.support import ServiceProcess, all_started, free_port
+from unified_api_server.gateway.keys import KeyStore
 
-SLOW_MODULE = '''
+SLOW_MODULE = """
 MODEL_NAME = "slow-model"
 import os, subprocess, sys, time
 import pytest
@@ -32,9 +32,9 @@ def test_step(index, record_property):
 
 def test_fails():
     assert 1 + 1 == 3
-'''
+"""
 
-HANG_MODULE = '''
+HANG_MODULE = """
 MODEL_NAME = "hang-model"
 import os, subprocess, sys, time
 
@@ -46,7 +46,7 @@ def test_hangs():
     with open(PIDS, "w") as handle:
         handle.write(f"{os.getpid()} {sleeper.pid}")
     time.sleep(600)
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -87,8 +87,18 @@ def api_key(jobs_dir):
 def gateway(jobs_dir, components, api_key):
     """Start a gateway (one gevent worker) in front of the components."""
     port = free_port()
-    args = ["-m", "unified_api_server.gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            "--keys-db", str(jobs_dir / "keys.sqlite3")]
+    args = [
+        "-m",
+        "unified_api_server.gateway",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--keys-db",
+        str(jobs_dir / "keys.sqlite3"),
+    ]
     for name, service in components.items():
         args += [f"--{name}-url", service.url]
     service = ServiceProcess(args, port, jobs_dir / "gateway.log")
@@ -123,11 +133,12 @@ class Api:
     def socket(self, path, timeout=30, **kwargs):
         """Open a WebSocket through the gateway, authenticated with the key header."""
         return websocket.create_connection(
-            "ws" + self.url[4:] + path, timeout=timeout,
-            header=[f"X-API-Key: {self.key}"], **kwargs)
+            "ws" + self.url[4:] + path, timeout=timeout, header=[f"X-API-Key: {self.key}"], **kwargs
+        )
 
-    def wait(self, component, job_id, timeout=120,
-             until=("completed", "failed", "cancelled", "timeout")):
+    def wait(
+        self, component, job_id, timeout=120, until=("completed", "failed", "cancelled", "timeout")
+    ):
         """Poll a job's status until it is in ``until``; return the status body."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

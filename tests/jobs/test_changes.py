@@ -23,14 +23,20 @@ def test_component_stream_filters_and_bulk(components):
     try:
         assert receive_json(ws)["type"] == "subscribed"
         requests.post(url + "/api/test/db/runs", json={"model_name": "other"}, timeout=10)
-        created = requests.post(url + "/api/test/db/runs",
-                                json={"model_name": "stream-a", "status": "running"},
-                                timeout=10).json()
+        created = requests.post(
+            url + "/api/test/db/runs",
+            json={"model_name": "stream-a", "status": "running"},
+            timeout=10,
+        ).json()
         event = receive_json(ws)
         assert (event["action"], event["id"], event["status"]) == (
-            "created", created["run_id"], "running")
-        requests.patch(f"{url}/api/test/db/run/{created['run_id']}",
-                       json={"status": "completed"}, timeout=10)
+            "created",
+            created["run_id"],
+            "running",
+        )
+        requests.patch(
+            f"{url}/api/test/db/run/{created['run_id']}", json={"status": "completed"}, timeout=10
+        )
         event = receive_json(ws)
         assert event["action"] == "updated" and event["changes"]["status"] == "completed"
         rows = [{"model_name": m} for m in ("stream-a", "stream-b") * 500]
@@ -48,7 +54,8 @@ def test_component_stream_filters_and_bulk(components):
 def test_stream_through_the_gateway_with_query_key(api, components):
     """Browsers pass the key as ?api_key=; the component never sees it; filters still apply."""
     ws = websocket.create_connection(
-        "ws" + api.url[4:] + f"/api/test/ws?status=failed&api_key={api.key}", timeout=10)
+        "ws" + api.url[4:] + f"/api/test/ws?status=failed&api_key={api.key}", timeout=10
+    )
     try:
         assert receive_json(ws)["type"] == "subscribed"
         api.post("/api/db/test/runs", {"model_name": "gw", "status": "completed"})
@@ -81,11 +88,14 @@ def test_merged_stream_while_bulk_ingesting(api):
     ws = api.socket("/api/db/ws?model=merged-model")
     try:
         assert receive_json(ws)["components"] == ["test", "generator", "benchmark"]
-        for component, entity in (("test", "runs"), ("generator", "tasks"),
-                                  ("benchmark", "runs")):
+        for component, entity in (("test", "runs"), ("generator", "tasks"), ("benchmark", "runs")):
             rows = [{"model_name": "merged-model"}] * 2000
-            answer = api.call("POST", f"/api/db/{component}/{entity}/bulk", data=ndjson(rows),
-                              headers={"Content-Type": "application/x-ndjson"})
+            answer = api.call(
+                "POST",
+                f"/api/db/{component}/{entity}/bulk",
+                data=ndjson(rows),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
             assert answer.status_code == 201, answer.text
         seen = {}
         while len(seen) < 3:
@@ -108,10 +118,24 @@ def test_websocket_needs_a_key(api):
 def half_gateway(jobs_dir, components):
     """A gateway whose benchmark component is down (nothing listens at its URL)."""
     port = free_port()
-    args = ["-m", "unified_api_server.gateway", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            "--keys-db", str(jobs_dir / "keys.sqlite3"),
-            "--test-url", components["test"].url, "--generator-url",
-            components["generator"].url, "--benchmark-url", f"http://127.0.0.1:{free_port()}"]
+    args = [
+        "-m",
+        "unified_api_server.gateway",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--keys-db",
+        str(jobs_dir / "keys.sqlite3"),
+        "--test-url",
+        components["test"].url,
+        "--generator-url",
+        components["generator"].url,
+        "--benchmark-url",
+        f"http://127.0.0.1:{free_port()}",
+    ]
     service = ServiceProcess(args, port, jobs_dir / "half-gateway.log")
     try:
         deadline = time.monotonic() + 60
@@ -120,8 +144,9 @@ def half_gateway(jobs_dir, components):
                 requests.get(service.url + "/health", timeout=2)
                 break
             except requests.ConnectionError:
-                assert time.monotonic() < deadline and service.process.poll() is None, \
+                assert time.monotonic() < deadline and service.process.poll() is None, (
                     service.log_tail()
+                )
                 time.sleep(0.1)
         yield service
     finally:
@@ -137,8 +162,12 @@ def test_component_down(half_gateway, api_key):
     try:
         down = until(ws, lambda m: m.get("type") == "component_down")
         assert down["component"] == "benchmark"
-        requests.post(half_gateway.url + "/api/db/test/runs", json={"model_name": "half"},
-                      headers={"X-API-Key": api_key}, timeout=10)
+        requests.post(
+            half_gateway.url + "/api/db/test/runs",
+            json={"model_name": "half"},
+            headers={"X-API-Key": api_key},
+            timeout=10,
+        )
         event = until(ws, lambda m: m.get("type") == "change")
         assert event["component"] == "test" and event["model_name"] == "half"
     finally:

@@ -13,8 +13,9 @@ FINAL = ("completed", "failed", "cancelled", "timeout")
 
 def test_generate_a_module_then_run_its_tests(api):
     """A generated module is real: the Test Suite runs it and stores each test as a step."""
-    created = api.post("/api/generator/model", {"model_name": "prajjwal1/bert-tiny",
-                                                "hardware": ["cpu"]})
+    created = api.post(
+        "/api/generator/model", {"model_name": "prajjwal1/bert-tiny", "hardware": ["cpu"]}
+    )
     assert created.status_code == 201, created.text
     task = created.json()
     assert task["status"] == "initializing" and task["architecture"] == "encoder-only"
@@ -26,8 +27,15 @@ def test_generate_a_module_then_run_its_tests(api):
     stored = api.get(f"/api/db/generator/task/{task['task_id']}").json()
     assert [s["name"] for s in stored["steps"]] == ["render", "check syntax", "write file", "done"]
 
-    run = api.post("/api/test/run", {"model_name": "prajjwal1/bert-tiny", "hardware": ["cpu"],
-                                     "test_type": "basic", "timeout": 120}).json()
+    run = api.post(
+        "/api/test/run",
+        {
+            "model_name": "prajjwal1/bert-tiny",
+            "hardware": ["cpu"],
+            "test_type": "basic",
+            "timeout": 120,
+        },
+    ).json()
     assert run["status"] == "initializing" and run["started_at"]
     result = api.wait("test", run["run_id"])
     assert result["status"] == "completed", result
@@ -39,8 +47,12 @@ def test_generate_a_module_then_run_its_tests(api):
         assert detail["metrics"]["forward_ms"]["value"] > 0
         assert detail["metrics"]["forward_ms"]["unit"] == "ms"
     else:  # without the torch extra the model tests skip, saying how to install it
-        assert totals == {"tests_passed": 1, "tests_failed": 0, "tests_skipped": 2,
-                          "tests_errors": 0}
+        assert totals == {
+            "tests_passed": 1,
+            "tests_failed": 0,
+            "tests_skipped": 2,
+            "tests_errors": 0,
+        }
         skipped = [s for s in detail["steps"] if s["status"] == "skipped"]
         assert all("pip install" in s["message"] for s in skipped)
 
@@ -68,8 +80,12 @@ def test_each_step_arrives_live_over_the_job_socket(api):
     live = [s for s in seen if s["status"] == "running" and 0 < s["progress"] < 1]
     assert all(s["estimated_remaining_time"] is not None for s in live)
     final = api.get(f"/api/test/results/{run['run_id']}").json()
-    assert final["results"] == {"tests_passed": 4, "tests_failed": 1, "tests_skipped": 0,
-                                "tests_errors": 0}
+    assert final["results"] == {
+        "tests_passed": 4,
+        "tests_failed": 1,
+        "tests_skipped": 0,
+        "tests_errors": 0,
+    }
     assert final["metrics"]["step_ms"] == {"value": 400.0, "unit": "ms"}
     failed = [s for s in final["steps"] if s["status"] == "failed"]
     assert failed[0]["name"] == "test_fails" and "assert" in failed[0]["message"]
@@ -125,10 +141,19 @@ def test_cancel_over_http(api, jobs_dir):
 def test_benchmark_a_tiny_model_on_cpu(api):
     """A tiny PyTorch model is measured on the CPU; cuda without a GPU fails with the reason."""
     pytest.importorskip("torch", reason="torch is not installed: pip install -e '.[torch]'")
-    started = api.post("/api/benchmark/run", {
-        "models": ["bert-base-uncased"], "hardware": ["cpu", "cuda"], "batch_sizes": [2],
-        "precision": "fp32", "iterations": 5, "warmup": 1, "sequence_length": 16,
-        "model_size": "tiny"})
+    started = api.post(
+        "/api/benchmark/run",
+        {
+            "models": ["bert-base-uncased"],
+            "hardware": ["cpu", "cuda"],
+            "batch_sizes": [2],
+            "precision": "fp32",
+            "iterations": 5,
+            "warmup": 1,
+            "sequence_length": 16,
+            "model_size": "tiny",
+        },
+    )
     assert started.status_code == 201, started.text
     run_id = started.json()["run_id"]
     status = api.wait("benchmark", run_id, timeout=120)
@@ -148,14 +173,17 @@ def test_benchmark_a_tiny_model_on_cpu(api):
     assert by_device["cpu"]["run_id"] in [r["run_id"] for r in query["runs"]]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"model_name": "mystery-net"}, "architecture family"),
-    ({"model_name": "../../etc/passwd"}, "model_name"),
-    ({"model_name": "bert-base-uncased", "output_dir": "../outside"}, "output_dir"),
-    ({"model_name": "bert-base-uncased", "output_dir": "/tmp"}, "output_dir"),
-    ({"model_name": "bert-base-uncased", "template_type": "lstm"}, "template_type"),
-    ({"model_name": "bert-base-uncased", "template_context": {"code": "import os"}}, "unknown"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"model_name": "mystery-net"}, "architecture family"),
+        ({"model_name": "../../etc/passwd"}, "model_name"),
+        ({"model_name": "bert-base-uncased", "output_dir": "../outside"}, "output_dir"),
+        ({"model_name": "bert-base-uncased", "output_dir": "/tmp"}, "output_dir"),
+        ({"model_name": "bert-base-uncased", "template_type": "lstm"}, "template_type"),
+        ({"model_name": "bert-base-uncased", "template_context": {"code": "import os"}}, "unknown"),
+    ],
+)
 def test_generator_rejects_bad_input(api, body, field):
     """Bad generator input is a 400 naming the problem; nothing is written."""
     answer = api.post("/api/generator/model", body)
@@ -165,15 +193,25 @@ def test_generator_rejects_bad_input(api, body, field):
 
 def test_unknown_family_with_template_type_is_accepted(api):
     """An unknown name with an explicit template_type renders that family's template."""
-    answer = api.post("/api/generator/model", {"model_name": "acme/mystery-net",
-                                               "template_type": "vit", "force": True})
+    answer = api.post(
+        "/api/generator/model",
+        {"model_name": "acme/mystery-net", "template_type": "vit", "force": True},
+    )
     assert answer.status_code == 201
     assert api.wait("generator", answer.json()["task_id"])["status"] == "completed"
 
 
-@pytest.mark.parametrize("path", ["/api/test/status/nope", "/api/test/results/nope",
-                                  "/api/generator/status/nope", "/api/generator/file/nope",
-                                  "/api/benchmark/status/nope", "/api/benchmark/results/nope"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/test/status/nope",
+        "/api/test/results/nope",
+        "/api/generator/status/nope",
+        "/api/generator/file/nope",
+        "/api/benchmark/status/nope",
+        "/api/benchmark/results/nope",
+    ],
+)
 def test_unknown_ids_are_404(api, path):
     """Unknown job ids answer 404 in the shared error shape."""
     answer = api.get(path)
@@ -193,8 +231,10 @@ def test_unknown_id_over_websocket(api):
 
 def test_bad_run_requests(api):
     """Bad test-run input: unknown type, no module, path-like names."""
-    assert api.post("/api/test/run", {"model_name": "slow-model",
-                                      "test_type": "fuzz"}).status_code == 400
+    assert (
+        api.post("/api/test/run", {"model_name": "slow-model", "test_type": "fuzz"}).status_code
+        == 400
+    )
     missing = api.post("/api/test/run", {"model_name": "no-such-model"})
     assert missing.status_code == 404 and "generate one" in missing.text
     assert api.post("/api/test/run", {"model_name": "../tests/x"}).status_code == 400
@@ -205,9 +245,17 @@ def test_bad_run_requests(api):
 def test_listings(api):
     """The listing endpoints answer what exists."""
     assert {t["name"] for t in api.get("/api/generator/templates").json()["templates"]} == {
-        "bert", "gpt2", "t5", "vit", "whisper"}
+        "bert",
+        "gpt2",
+        "t5",
+        "vit",
+        "whisper",
+    }
     assert {t["name"] for t in api.get("/api/test/types").json()["types"]} == {
-        "basic", "comprehensive", "fault_tolerance"}
+        "basic",
+        "comprehensive",
+        "fault_tolerance",
+    }
     models = {m["model_name"] for m in api.get("/api/test/models").json()["models"]}
     assert "slow-model" in models
     cpu = api.get("/api/benchmark/hardware").json()["hardware"][0]

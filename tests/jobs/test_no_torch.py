@@ -14,16 +14,31 @@ def test_benchmark_without_torch_says_how_to_install(tmp_path):
     (hidden / "__init__.py").write_text('raise ImportError("torch is hidden for this test")\n')
     port = free_port()
     service = ServiceProcess(
-        ["-m", "unified_api_server.components.benchmark", "--host", "127.0.0.1", "--port", str(port),
-         "--db-path", str(tmp_path / "benchmark.duckdb")],
-        port, tmp_path / "benchmark.log", env={"PYTHONPATH": str(hidden.parent)})
+        [
+            "-m",
+            "unified_api_server.components.benchmark",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db-path",
+            str(tmp_path / "benchmark.duckdb"),
+        ],
+        port,
+        tmp_path / "benchmark.log",
+        env={"PYTHONPATH": str(hidden.parent)},
+    )
     try:
         service.wait_healthy(timeout=60)
-        run = requests.post(service.url + "/api/benchmark/run",
-                            json={"models": ["gpt2"], "batch_sizes": [1]}, timeout=10).json()
+        run = requests.post(
+            service.url + "/api/benchmark/run",
+            json={"models": ["gpt2"], "batch_sizes": [1]},
+            timeout=10,
+        ).json()
         for _ in range(300):
-            status = requests.get(f"{service.url}/api/benchmark/status/{run['run_id']}",
-                                  timeout=10).json()
+            status = requests.get(
+                f"{service.url}/api/benchmark/status/{run['run_id']}", timeout=10
+            ).json()
             if status["status"] not in ("initializing", "running"):
                 break
             time.sleep(0.1)

@@ -16,16 +16,20 @@ def data_dir(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("how, reason", [
-    (signal.SIGKILL, "component restarted while the job was running"),
-    (signal.SIGTERM, "component stopped while the job was running"),
-])
+@pytest.mark.parametrize(
+    "how, reason",
+    [
+        (signal.SIGKILL, "component restarted while the job was running"),
+        (signal.SIGTERM, "component stopped while the job was running"),
+    ],
+)
 def test_job_is_failed_after_a_restart(data_dir, how, reason):
     """Killed (or stopped) mid-run, then started again: the run is failed, nothing survives."""
     service = start_component("test", data_dir)
     try:
-        run = requests.post(service.url + "/api/test/run",
-                            json={"model_name": "hang-model"}, timeout=10).json()
+        run = requests.post(
+            service.url + "/api/test/run", json={"model_name": "hang-model"}, timeout=10
+        ).json()
         pids = read_pids(data_dir / "tests" / "hang.pids")
         service.signal(how)
         service.process.wait(30)

@@ -13,8 +13,9 @@ def generator(tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "bert.py.tmpl").write_text("def make_inputs(torch, config, batch_size, device)\n")
-    app = create_app({"db_path": str(tmp_path / "generator.duckdb"),
-                      "templates_dir": str(templates)})
+    app = create_app(
+        {"db_path": str(tmp_path / "generator.duckdb"), "templates_dir": str(templates)}
+    )
     yield app.test_client()
     app.extensions["component"].database.close()
 
@@ -35,14 +36,17 @@ def test_broken_template_fails_with_the_syntax_error(generator, tmp_path):
     assert status["status"] == "failed"
     assert "does not parse" in status["error"] and "line" in status["error"]
     assert not (tmp_path / "generated" / "test_bert_base_uncased.py").exists()
-    custom = {t["name"]: t["custom"] for t in
-              generator.get("/api/generator/templates").get_json()["templates"]}
+    custom = {
+        t["name"]: t["custom"]
+        for t in generator.get("/api/generator/templates").get_json()["templates"]
+    }
     assert custom["bert"] is True and custom["gpt2"] is False
 
 
 def test_without_fix_syntax_the_file_is_written(generator, tmp_path):
     """fix_syntax false: no check, the file is written as rendered."""
-    task = generator.post("/api/generator/model", json={"model_name": "bert-base-uncased",
-                                                        "fix_syntax": False})
+    task = generator.post(
+        "/api/generator/model", json={"model_name": "bert-base-uncased", "fix_syntax": False}
+    )
     assert _wait(generator, task.get_json()["task_id"])["status"] == "completed"
     assert (tmp_path / "generated" / "test_bert_base_uncased.py").exists()

@@ -20,8 +20,12 @@ def run_launcher(tmp_path):
 
     def run(*args, timeout=90):
         result = subprocess.run(
-            launcher_command(*args), cwd=tmp_path, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            launcher_command(*args),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         return result.returncode, result.stdout, result.stderr
 

@@ -5,10 +5,10 @@ import logging
 
 import pytest
 
+from unified_api_server.core.config import ConfigError
 from unified_api_server.launcher import build_parser
 from unified_api_server.launcher.config import load, resolve
 from unified_api_server.launcher.render import service_commands
-from unified_api_server.core.config import ConfigError
 
 # The configuration file of the seed document, verbatim (old module names and all).
 SEED_CONFIG = {
@@ -57,7 +57,11 @@ def plan_from(argv, cwd):
 def test_defaults(tmp_path):
     plan = plan_from([], tmp_path)
     assert [plan[n]["port"] for n in ("test_api", "generator_api", "benchmark_api", "gateway")] == [
-        8000, 8001, 8002, 8080]
+        8000,
+        8001,
+        8002,
+        8080,
+    ]
     assert plan["data_dir"] == str(tmp_path / "data")
     assert plan["test_api"]["db_path"] == str(tmp_path / "data" / "test.duckdb")
     assert plan["keys_db"] == str(tmp_path / "data" / "keys.sqlite3")

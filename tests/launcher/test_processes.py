@@ -35,8 +35,12 @@ def test_failing_service_is_named_and_nothing_is_left(tmp_path, run_launcher):
     data = dict(ONLY_TEST_COMPONENT, test_api={"port": port, "args": ["--no-such-option"]})
     data_dir = tmp_path / "data"
     status, stdout, stderr = run_launcher(
-        "--config", write_config(tmp_path, data), "--data-dir", str(data_dir),
-        "--start-timeout", "40",
+        "--config",
+        write_config(tmp_path, data),
+        "--data-dir",
+        str(data_dir),
+        "--start-timeout",
+        "40",
     )
     assert status == 1
     assert "test_api failed to start" in stderr
@@ -52,13 +56,20 @@ def test_service_that_never_gets_healthy_times_out(tmp_path, run_launcher):
     test_port, gateway_port, nobody = free_ports(3)
     data = dict(ONLY_TEST_COMPONENT, test_api={"port": test_port})
     # The gateway runs, but looks for the test component where nobody serves: its /health is 503.
-    data["gateway"] = {"enabled": True, "port": gateway_port,
-                       "args": ["--test-url", f"http://127.0.0.1:{nobody}"]}
+    data["gateway"] = {
+        "enabled": True,
+        "port": gateway_port,
+        "args": ["--test-url", f"http://127.0.0.1:{nobody}"],
+    }
     data_dir = tmp_path / "data"
     started = time.monotonic()
     status, stdout, stderr = run_launcher(
-        "--config", write_config(tmp_path, data), "--data-dir", str(data_dir),
-        "--start-timeout", "8",
+        "--config",
+        write_config(tmp_path, data),
+        "--data-dir",
+        str(data_dir),
+        "--start-timeout",
+        "8",
     )
     assert status == 1
     assert "gateway failed to start (not healthy after 8 s" in stderr
@@ -74,8 +85,12 @@ def test_port_in_use_fails_before_starting_anything(tmp_path, run_launcher):
         taken.listen()
         port = taken.getsockname()[1]
         status, _, stderr = run_launcher(
-            "--config", write_config(tmp_path, ONLY_TEST_COMPONENT),
-            "--test-api-port", str(port), "--data-dir", str(tmp_path / "data"),
+            "--config",
+            write_config(tmp_path, ONLY_TEST_COMPONENT),
+            "--test-api-port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
         )
     assert status == 1
     assert f"test_api: port {port} on 127.0.0.1 is already in use" in stderr
@@ -94,7 +109,10 @@ def test_ctrl_c_stops_everything(tmp_path):
     data = dict(ONLY_TEST_COMPONENT, test_api={"port": port})
     process = subprocess.Popen(
         launcher_command("--config", write_config(tmp_path, data), "--data-dir", str(data_dir)),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60

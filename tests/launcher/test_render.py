@@ -54,14 +54,18 @@ def test_launcher_and_deploy_nginx_differ_only_in_filled_values():
     ), differing
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed "
-                    "(scripts/install-system-deps installs it)")
+@pytest.mark.skipif(
+    shutil.which("nginx") is None,
+    reason="nginx is not installed (scripts/install-system-deps installs it)",
+)
 def test_launcher_nginx_conf_passes_nginx_t(tmp_path):
     plan = resolve({"nginx": {"enabled": True, "port": 18088}})
     conf = tmp_path / "nginx.conf"
     conf.write_text(render_nginx(plan))
     result = subprocess.run(
         ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", str(tmp_path / "error.log")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -18,19 +18,23 @@ def service(tmp_path_factory):
 def test_parallel_creates_and_same_row_patches_all_land(service):
     base = f"{service.url}/api/test/db"
     session = requests.Session()
-    run_id = session.post(f"{base}/runs", json={"model_name": "m", "status": "running",
-                                                "run_id": "shared"}).json()["run_id"]
+    run_id = session.post(
+        f"{base}/runs", json={"model_name": "m", "status": "running", "run_id": "shared"}
+    ).json()["run_id"]
 
     def create(i):
-        return session.post(f"{base}/runs", json={
-            "model_name": "m", "steps": [{"name": f"s{i}", "status": "passed"}]}).status_code
+        return session.post(
+            f"{base}/runs",
+            json={"model_name": "m", "steps": [{"name": f"s{i}", "status": "passed"}]},
+        ).status_code
 
     def patch(i):
         return session.patch(f"{base}/run/{run_id}", json={"progress": i / 100}).status_code
 
     def add_step(i):
-        return session.post(f"{base}/run/{run_id}/steps",
-                            json={"name": f"step-{i}", "status": "passed"}).status_code
+        return session.post(
+            f"{base}/run/{run_id}/steps", json={"name": f"step-{i}", "status": "passed"}
+        ).status_code
 
     pool = Pool(24)
     codes = pool.map(create, range(60)) + pool.map(patch, range(60)) + pool.map(add_step, range(60))

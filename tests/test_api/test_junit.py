@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-SAMPLE_TESTS = textwrap.dedent('''
+SAMPLE_TESTS = textwrap.dedent("""
     import pytest
 
     def test_passes(record_property):
@@ -26,7 +26,7 @@ SAMPLE_TESTS = textwrap.dedent('''
 
     def test_errors(broken):
         pass
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +35,31 @@ def junit_report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("junit")
     (folder / "test_sample.py").write_text(SAMPLE_TESTS)
     report = folder / "report.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    f"--junitxml={report}", str(folder / "test_sample.py")],
-                   cwd=folder, capture_output=True, check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            str(folder / "test_sample.py"),
+        ],
+        cwd=folder,
+        capture_output=True,
+        check=False,
+    )
     return report.read_bytes()
 
 
 def test_pytest_report_becomes_one_run_with_a_step_per_test_case(client, junit_report):
     response = client.post(
         "/api/test/db/import/junit?model_name=bert-base-uncased&hardware=cpu,cuda"
-        "&test_type=comprehensive", data=junit_report, content_type="application/xml")
+        "&test_type=comprehensive",
+        data=junit_report,
+        content_type="application/xml",
+    )
     assert response.status_code == 201, response.json
     run = response.json
     assert response.headers["Location"] == f"/api/test/db/run/{run['run_id']}"
@@ -52,12 +67,19 @@ def test_pytest_report_becomes_one_run_with_a_step_per_test_case(client, junit_r
     assert run["hardware"] == ["cpu", "cuda"]
     assert run["test_type"] == "comprehensive"
     assert run["status"] == "failed"
-    assert run["results"] == {"tests_passed": 1, "tests_failed": 1, "tests_skipped": 1,
-                              "tests_errors": 1}
+    assert run["results"] == {
+        "tests_passed": 1,
+        "tests_failed": 1,
+        "tests_skipped": 1,
+        "tests_errors": 1,
+    }
     steps = {s["name"].split("::")[-1]: s for s in run["steps"]}
     assert {n: s["status"] for n, s in steps.items()} == {
-        "test_passes": "passed", "test_fails": "failed", "test_skipped": "skipped",
-        "test_errors": "error"}
+        "test_passes": "passed",
+        "test_fails": "failed",
+        "test_skipped": "skipped",
+        "test_errors": "error",
+    }
     assert "outputs differ" in steps["test_fails"]["message"]
     assert run["metrics"]["latency_ms"]["value"] == 12.5
     assert run["tags"]["device"] == "cpu"
@@ -71,13 +93,18 @@ def test_importing_the_same_report_with_a_run_id_is_idempotent(client, junit_rep
     assert client.get("/api/test/db/runs").json["count"] == 1
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"<html><body>hi</body></html>", "not a JUnit report"),
-    (b"<testsuite><testcase", "not well-formed XML"),
-    (b"", "request body required"),
-    (b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><testsuite>&b;</testsuite>',
-     "XML refused"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"<html><body>hi</body></html>", "not a JUnit report"),
+        (b"<testsuite><testcase", "not well-formed XML"),
+        (b"", "request body required"),
+        (
+            b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><testsuite>&b;</testsuite>',
+            "XML refused",
+        ),
+    ],
+)
 def test_a_body_that_is_not_a_junit_report_is_a_400(client, body, message):
     response = client.post("/api/test/db/import/junit?model_name=m", data=body)
     assert response.status_code == 400

@@ -11,20 +11,30 @@ from tests.stats_support import quantile
 
 def test_created_run_comes_back_with_steps_metrics_tags_and_results(client, make_run):
     run = make_run(
-        status="completed", test_type="comprehensive", duration=2.5,
+        status="completed",
+        test_type="comprehensive",
+        duration=2.5,
         results={"tests_passed": 3, "tests_failed": 1, "tests_skipped": 2},
-        steps=[{"name": "load", "status": "passed", "duration": 0.5},
-               {"name": "infer", "status": "failed", "message": "shape mismatch"}],
+        steps=[
+            {"name": "load", "status": "passed", "duration": 0.5},
+            {"name": "infer", "status": "failed", "message": "shape mismatch"},
+        ],
         metrics={"latency_ms": {"value": 12.5, "unit": "ms"}, "accuracy": 0.91},
         tags={"suite": "nightly", "commit": 1234},
     )
     stored = client.get(f"/api/test/db/run/{run['run_id']}").json
-    assert stored["results"] == {"tests_passed": 3, "tests_failed": 1, "tests_skipped": 2,
-                                 "tests_errors": None}
+    assert stored["results"] == {
+        "tests_passed": 3,
+        "tests_failed": 1,
+        "tests_skipped": 2,
+        "tests_errors": None,
+    }
     assert [s["name"] for s in stored["steps"]] == ["load", "infer"]
     assert stored["steps"][1]["message"] == "shape mismatch"
-    assert stored["metrics"] == {"latency_ms": {"value": 12.5, "unit": "ms"},
-                                 "accuracy": {"value": 0.91, "unit": None}}
+    assert stored["metrics"] == {
+        "latency_ms": {"value": 12.5, "unit": "ms"},
+        "accuracy": {"value": 0.91, "unit": None},
+    }
     assert stored["tags"] == {"suite": "nightly", "commit": "1234"}
     assert stored["test_type"] == "comprehensive"
     assert stored["started_at"].endswith("+00:00")
@@ -33,8 +43,10 @@ def test_created_run_comes_back_with_steps_metrics_tags_and_results(client, make
 def test_child_rows_get_real_keys_from_sequences(app, client, make_run):
     """ORIGIN defect 10: steps, metrics and tags inserts failed silently (no auto-increment)."""
     run = make_run(steps=[{"name": "a", "status": "passed"}])
-    client.post(f"/api/test/db/run/{run['run_id']}/steps",
-                json=[{"name": "b", "status": "passed"}, {"name": "c", "status": "skipped"}])
+    client.post(
+        f"/api/test/db/run/{run['run_id']}/steps",
+        json=[{"name": "b", "status": "passed"}, {"name": "c", "status": "skipped"}],
+    )
     client.post(f"/api/test/db/run/{run['run_id']}/metrics", json={"rss_mb": {"value": 10}})
     client.post(f"/api/test/db/run/{run['run_id']}/tags", json={"owner": "ml"})
     cursor = app.extensions["component"].database.cursor()
@@ -53,34 +65,60 @@ def test_reads_return_stored_rows_and_deletes_find_them(client, make_run):
     assert client.delete(f"/api/test/db/run/{run['run_id']}").status_code == 404
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("status=failed", {"r2"}),
-    ("model_name=gpt2", {"r3"}),
-    ("test_type=comprehensive", {"r2", "r3"}),
-    ("hardware=cuda", {"r2"}),
-    ("hardware=cuda&hardware=rocm", {"r2", "r3"}),
-    ("tag=suite", {"r1", "r2"}),
-    ("tag=suite:nightly", {"r1"}),
-    ("since=2026-01-02T00:00:00Z", {"r2", "r3"}),
-    ("until=2026-01-02T00:00:00%2B00:00", {"r1"}),
-    ("batch_id=b1", {"r3"}),
-    ("status=completed&model_name=bert-base-uncased", {"r1"}),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("status=failed", {"r2"}),
+        ("model_name=gpt2", {"r3"}),
+        ("test_type=comprehensive", {"r2", "r3"}),
+        ("hardware=cuda", {"r2"}),
+        ("hardware=cuda&hardware=rocm", {"r2", "r3"}),
+        ("tag=suite", {"r1", "r2"}),
+        ("tag=suite:nightly", {"r1"}),
+        ("since=2026-01-02T00:00:00Z", {"r2", "r3"}),
+        ("until=2026-01-02T00:00:00%2B00:00", {"r1"}),
+        ("batch_id=b1", {"r3"}),
+        ("status=completed&model_name=bert-base-uncased", {"r1"}),
+    ],
+)
 def test_list_filters(client, make_run, query, expected):
     client.post("/api/test/db/batches", json={"batch_id": "b1"})
-    make_run(run_id="r1", status="completed", tags={"suite": "nightly"},
-             started_at="2026-01-01T00:00:00Z")
-    make_run(run_id="r2", status="failed", hardware=["cpu", "cuda"], test_type="comprehensive",
-             tags={"suite": "weekly"}, started_at="2026-01-02T00:00:00Z")
-    make_run(run_id="r3", model_name="gpt2", hardware=["rocm"], test_type="comprehensive",
-             batch_id="b1", started_at="2026-01-03T00:00:00Z")
+    make_run(
+        run_id="r1",
+        status="completed",
+        tags={"suite": "nightly"},
+        started_at="2026-01-01T00:00:00Z",
+    )
+    make_run(
+        run_id="r2",
+        status="failed",
+        hardware=["cpu", "cuda"],
+        test_type="comprehensive",
+        tags={"suite": "weekly"},
+        started_at="2026-01-02T00:00:00Z",
+    )
+    make_run(
+        run_id="r3",
+        model_name="gpt2",
+        hardware=["rocm"],
+        test_type="comprehensive",
+        batch_id="b1",
+        started_at="2026-01-03T00:00:00Z",
+    )
     runs = client.get(f"/api/test/db/runs?{query}").json["runs"]
     assert {r["run_id"] for r in runs} == expected
 
 
 def test_pagination_walks_every_run_once_newest_first(client):
-    rows = [{"run_id": f"run-{i:03d}", "model_name": "m", "hardware": ["cpu"],
-             "started_at": f"2026-01-01T00:{i % 60:02d}:00Z"} for i in range(237)]
+    rows = [
+        {
+            "run_id": f"run-{i:03d}",
+            "model_name": "m",
+            "hardware": ["cpu"],
+            "started_at": f"2026-01-01T00:{i % 60:02d}:00Z",
+        }
+        for i in range(237)
+    ]
     assert client.post("/api/test/db/runs/bulk", json=rows).status_code == 201
     seen, cursor, pages = [], None, 0
     while True:
@@ -102,16 +140,23 @@ def test_model_stats_are_over_all_data_and_match_hand_computed_values(client):
     """ORIGIN defect 15: success rate over the 10 newest rows, totals capped at 10."""
     durations = [float(d) for d in range(1, 26)]
     statuses = ["completed"] * 15 + ["failed"] * 6 + ["cancelled"] * 2 + ["running"] * 2
-    rows = [{"model_name": "bert", "hardware": ["cpu"], "status": s, "duration": d}
-            for s, d in zip(statuses, durations)]
-    rows.append({"model_name": "gpt2", "hardware": ["cpu"], "status": "completed",
-                 "duration": 100.0})
+    rows = [
+        {"model_name": "bert", "hardware": ["cpu"], "status": s, "duration": d}
+        for s, d in zip(statuses, durations)
+    ]
+    rows.append(
+        {"model_name": "gpt2", "hardware": ["cpu"], "status": "completed", "duration": 100.0}
+    )
     client.post("/api/test/db/runs/bulk", json=rows)
     stats = client.get("/api/test/db/models/stats").json
     bert = next(m for m in stats["models"] if m["model_name"] == "bert")
     assert bert["total_runs"] == 25
-    assert (bert["completed_runs"], bert["failed_runs"], bert["cancelled_runs"],
-            bert["running_runs"]) == (15, 6, 2, 2)
+    assert (
+        bert["completed_runs"],
+        bert["failed_runs"],
+        bert["cancelled_runs"],
+        bert["running_runs"],
+    ) == (15, 6, 2, 2)
     assert bert["success_rate"] == pytest.approx(15 / 23, abs=1e-6)
     assert bert["avg_duration"] == pytest.approx(sum(durations) / 25)
     assert (bert["min_duration"], bert["max_duration"]) == (1.0, 25.0)
@@ -139,14 +184,21 @@ def test_performance_report_has_the_original_sections(client, make_run):
     make_run(status="failed", duration=2.0, metrics={"latency_ms": {"value": 20, "unit": "ms"}})
     make_run(status="completed", started_at="2020-01-01T00:00:00Z")  # outside the window
     report = client.get("/api/test/db/performance?days=7").json
-    assert report["daily_stats"] == [{
-        "day": report["daily_stats"][0]["day"], "total_runs": 2, "completed_runs": 1,
-        "failed_runs": 1, "avg_duration": 3.0}]
+    assert report["daily_stats"] == [
+        {
+            "day": report["daily_stats"][0]["day"],
+            "total_runs": 2,
+            "completed_runs": 1,
+            "failed_runs": 1,
+            "avg_duration": 3.0,
+        }
+    ]
     assert report["model_stats"][0]["total_runs"] == 2
     assert report["hardware_stats"][0]["hardware"] == "cpu"
     assert len(report["latest_runs"]) == 2
-    assert report["metrics"] == [{"name": "latency_ms", "unit": "ms", "count": 2, "mean": 15.0,
-                                  "min": 10.0, "max": 20.0}]
+    assert report["metrics"] == [
+        {"name": "latency_ms", "unit": "ms", "count": 2, "mean": 15.0, "min": 10.0, "max": 20.0}
+    ]
     assert client.get("/api/test/db/performance?days=0").status_code == 400
 
 
@@ -196,8 +248,9 @@ def test_export_streams_each_format_and_reads_back(client, make_run, fmt):
 def test_export_of_a_child_table_follows_the_run_filters(client, make_run):
     make_run(model_name="a", steps=[{"name": "s1", "status": "passed"}])
     make_run(model_name="b", steps=[{"name": "s2", "status": "passed"}])
-    data = client.post("/api/test/db/export?model_name=b",
-                       json={"format": "ndjson", "table": "steps"}).get_data()
+    data = client.post(
+        "/api/test/db/export?model_name=b", json={"format": "ndjson", "table": "steps"}
+    ).get_data()
     assert [json.loads(line)["name"] for line in data.splitlines()] == ["s2"]
 
 
@@ -232,8 +285,14 @@ def test_patch_moves_a_run_through_its_lifecycle(client, make_run):
     url = f"/api/test/db/run/{run['run_id']}"
     patched = client.patch(url, json={"progress": 0.5, "current_step": "infer"}).json
     assert (patched["progress"], patched["current_step"]) == (0.5, "infer")
-    done = client.patch(url, json={"status": "completed", "results": {"tests_passed": 4},
-                                   "completed_at": "2026-01-01T00:00:10Z"}).json
+    done = client.patch(
+        url,
+        json={
+            "status": "completed",
+            "results": {"tests_passed": 4},
+            "completed_at": "2026-01-01T00:00:10Z",
+        },
+    ).json
     assert done["duration"] == 10.0 and done["progress"] == 1.0
     assert done["results"]["tests_passed"] == 4
     again = client.patch(url, json={"status": "running"})

@@ -18,30 +18,77 @@ TEMPLATES = {canonical: family for family, (canonical, _) in FAMILIES.items()}
 
 # Name fragments that identify a model type; the longest match wins ("distilbert" over "bert").
 _ALIASES = {
-    "xlm-roberta": "roberta", "camembert": "roberta", "deberta": "bert", "minilm": "bert",
-    "gpt-2": "gpt2", "distilgpt2": "gpt2", "gpt-neo": "gpt2", "llama": "llama", "mistral": "llama",
-    "qwen": "llama", "mt5": "t5", "flan-t5": "t5", "pegasus": "bart", "mbart": "bart",
-    "beit": "vit", "dino": "vit", "whisper": "whisper",
+    "xlm-roberta": "roberta",
+    "camembert": "roberta",
+    "deberta": "bert",
+    "minilm": "bert",
+    "gpt-2": "gpt2",
+    "distilgpt2": "gpt2",
+    "gpt-neo": "gpt2",
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen": "llama",
+    "mt5": "t5",
+    "flan-t5": "t5",
+    "pegasus": "bart",
+    "mbart": "bart",
+    "beit": "vit",
+    "dino": "vit",
+    "whisper": "whisper",
 }
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$")
 
-_TEXT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-             vocab_size=128)
+_TEXT = dict(
+    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=128
+)
 _SPECIAL_TOKENS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
-_SEQ2SEQ = dict(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-                decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, vocab_size=128,
-                decoder_start_token_id=1, **_SPECIAL_TOKENS)
+_SEQ2SEQ = dict(
+    d_model=32,
+    encoder_layers=2,
+    decoder_layers=2,
+    encoder_attention_heads=2,
+    decoder_attention_heads=2,
+    encoder_ffn_dim=64,
+    decoder_ffn_dim=64,
+    vocab_size=128,
+    decoder_start_token_id=1,
+    **_SPECIAL_TOKENS,
+)
 TINY_CONFIGS = {
-    "bert": _TEXT, "roberta": _TEXT, "distilbert": _TEXT, "albert": _TEXT, "electra": _TEXT,
-    "gpt2": dict(n_embd=32, n_layer=2, n_head=2, vocab_size=128, n_positions=64,
-                 bos_token_id=1, eos_token_id=2),
+    "bert": _TEXT,
+    "roberta": _TEXT,
+    "distilbert": _TEXT,
+    "albert": _TEXT,
+    "electra": _TEXT,
+    "gpt2": dict(
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        vocab_size=128,
+        n_positions=64,
+        bos_token_id=1,
+        eos_token_id=2,
+    ),
     "opt": dict(_TEXT, ffn_dim=64, word_embed_proj_dim=32, **_SPECIAL_TOKENS),
     "llama": dict(_TEXT, num_key_value_heads=2, **_SPECIAL_TOKENS),
-    "t5": dict(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=128,
-               decoder_start_token_id=0),
+    "t5": dict(
+        d_model=32,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        d_kv=16,
+        vocab_size=128,
+        decoder_start_token_id=0,
+    ),
     "bart": _SEQ2SEQ,
-    "vit": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                image_size=32, patch_size=8),
+    "vit": dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=8,
+    ),
     "whisper": dict(_SEQ2SEQ, num_mel_bins=16, max_source_positions=32, max_target_positions=32),
 }
 TINY_CONFIGS["deit"] = TINY_CONFIGS["vit"]
@@ -86,14 +133,16 @@ def resolve(model_name, template_type=None):
         else:
             raise UnknownFamily(
                 f"template_type {template_type!r} is unknown; use one of "
-                f"{', '.join(sorted(TEMPLATES))} (or a family: {', '.join(FAMILIES)})")
+                f"{', '.join(sorted(TEMPLATES))} (or a family: {', '.join(FAMILIES)})"
+            )
         if model_type is None or family_of(model_type) != family:
             model_type = FAMILIES[family][1][0]
         return family, template, model_type
     if model_type is None:
         raise UnknownFamily(
             f"cannot tell the architecture family of {model_name!r}; pass template_type, one of "
-            f"{', '.join(sorted(TEMPLATES))}")
+            f"{', '.join(sorted(TEMPLATES))}"
+        )
     family = family_of(model_type)
     return family, FAMILIES[family][0], model_type
 

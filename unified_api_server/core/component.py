@@ -134,8 +134,11 @@ def step_child(table):
         table,
         (
             Column("name", required=True),
-            Column("status", required=True, choices=("passed", "failed", "skipped", "error",
-                                                     "running", "completed", "pending")),
+            Column(
+                "status",
+                required=True,
+                choices=("passed", "failed", "skipped", "error", "running", "completed", "pending"),
+            ),
             Column("started_at", kind="ts"),
             Column("completed_at", kind="ts"),
             Column("duration", kind="float", minimum=0.0),
@@ -149,8 +152,12 @@ def metric_child(table, *, extra=(), key="metrics", row_defaults=None):
     return Child(
         key,
         table,
-        (Column("name", required=True), Column("value", kind="float", required=True),
-         Column("unit", max_length=64)) + tuple(extra),
+        (
+            Column("name", required=True),
+            Column("value", kind="float", required=True),
+            Column("unit", max_length=64),
+        )
+        + tuple(extra),
         shape="named",
         row_defaults=row_defaults,
     )

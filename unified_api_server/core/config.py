@@ -47,9 +47,13 @@ class Setting:
                 f"{self.name}: expected {self.type.__name__}, got {value!r} (from {source})"
             ) from None
         if self.minimum is not None and parsed < self.minimum:
-            raise ConfigError(f"{self.name}: must be >= {self.minimum}, got {parsed} (from {source})")
+            raise ConfigError(
+                f"{self.name}: must be >= {self.minimum}, got {parsed} (from {source})"
+            )
         if self.maximum is not None and parsed > self.maximum:
-            raise ConfigError(f"{self.name}: must be <= {self.maximum}, got {parsed} (from {source})")
+            raise ConfigError(
+                f"{self.name}: must be <= {self.maximum}, got {parsed} (from {source})"
+            )
         if self.choices is not None and parsed not in self.choices:
             raise ConfigError(
                 f"{self.name}: must be one of {', '.join(map(str, self.choices))}, "

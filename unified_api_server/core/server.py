@@ -21,8 +21,21 @@ class _FactoryApplication(BaseApplication):
         return self._factory()
 
 
-def serve(factory, *, host, port, worker_class="gthread", workers=1, threads=8, timeout=120,
-          graceful_timeout=10, max_body_bytes=None, log_level="info", name=None, **extra):
+def serve(
+    factory,
+    *,
+    host,
+    port,
+    worker_class="gthread",
+    workers=1,
+    threads=8,
+    timeout=120,
+    graceful_timeout=10,
+    max_body_bytes=None,
+    log_level="info",
+    name=None,
+    **extra,
+):
     """Serve the app built by ``factory`` with gunicorn until the master is stopped."""
     options = {
         "bind": f"{host}:{port}",

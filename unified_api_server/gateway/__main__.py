@@ -8,7 +8,6 @@ import sys
 from unified_api_server.core.config import ConfigError, redacted
 from unified_api_server.core.logs import configure_logging
 from unified_api_server.core.server import serve
-
 from unified_api_server.gateway.settings import SETTINGS, resolve
 
 log = logging.getLogger("gateway")

@@ -8,7 +8,6 @@ from flask import Flask
 
 from unified_api_server.core.errors import register_error_handlers
 from unified_api_server.core.web.http import OrjsonProvider
-
 from unified_api_server.gateway import changefeed
 from unified_api_server.gateway.keys import KeyStore
 from unified_api_server.gateway.proxy import GatewayMiddleware

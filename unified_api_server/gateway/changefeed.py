@@ -22,10 +22,15 @@ from simple_websocket import ConnectionClosed, Server
 from simple_websocket.errors import SimpleWebsocketError
 from werkzeug.datastructures import MultiDict
 
-from unified_api_server.core.data.changes import DaemonThread, Event, EventFilter, Subscription, WakeEvent
+from unified_api_server.core.data.changes import (
+    DaemonThread,
+    Event,
+    EventFilter,
+    Subscription,
+    WakeEvent,
+)
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.web.sockets import serve
-
 from unified_api_server.gateway.relay import RelayClient
 from unified_api_server.gateway.routing import COMPONENTS
 
@@ -60,12 +65,16 @@ class UpstreamFeed:
 
     def _connect(self):
         try:
-            client = RelayClient.connect(self._url(), ping_interval=PING_INTERVAL,
-                                         headers={"X-Gateway-Stream": "1"},
-                                         thread_class=DaemonThread)
+            client = RelayClient.connect(
+                self._url(),
+                ping_interval=PING_INTERVAL,
+                headers={"X-Gateway-Stream": "1"},
+                thread_class=DaemonThread,
+            )
         except (SimpleWebsocketError, OSError) as exc:
-            raise Unreachable(f"component '{self.name}' is unreachable "
-                              f"({type(exc).__name__})") from None
+            raise Unreachable(
+                f"component '{self.name}' is unreachable ({type(exc).__name__})"
+            ) from None
         client.receive(timeout=5)  # the "subscribed" greeting
         return client
 
@@ -74,8 +83,9 @@ class UpstreamFeed:
         with self._lock:
             if self.client is None and self.down_reason is None:
                 self.client = self._connect()
-                self._reader = threading.Thread(target=self._read, daemon=True,
-                                                name=f"changes-{self.name}")
+                self._reader = threading.Thread(
+                    target=self._read, daemon=True, name=f"changes-{self.name}"
+                )
                 self._reader.start()
             if self.client is None:
                 raise Unreachable(self.down_reason)
@@ -224,8 +234,9 @@ def stream(ws, feeds, args, merged):
 
 def serve_component_stream(environ, upstream):
     """Accept ``/api/{component}/ws`` and stream that component's changes (a WSGI app's body)."""
-    ws = Server(environ, ping_interval=PING_INTERVAL, event_class=WakeEvent,
-                thread_class=DaemonThread)
+    ws = Server(
+        environ, ping_interval=PING_INTERVAL, event_class=WakeEvent, thread_class=DaemonThread
+    )
     args = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     try:
         stream(ws, [feed_for(upstream)], args, merged=False)
@@ -244,7 +255,8 @@ def is_change_stream(path_qs, component):
 def adopt_query_key(environ):
     """Take ``?api_key=`` as the key of a WebSocket opening that sent no key header."""
     if environ.get("HTTP_UPGRADE", "").lower() != "websocket" or "api_key=" not in environ.get(
-            "QUERY_STRING", ""):
+        "QUERY_STRING", ""
+    ):
         return
     pairs = parse_qsl(environ["QUERY_STRING"], keep_blank_values=True)
     keys = [v for k, v in pairs if k == "api_key"]
@@ -270,6 +282,9 @@ def merged_stream(ws):
 
 def init_app(app):
     """Register ``/api/db/ws`` on the gateway app."""
-    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": PING_INTERVAL,
-                                         "event_class": WakeEvent, "thread_class": DaemonThread}
+    app.config["SOCK_SERVER_OPTIONS"] = {
+        "ping_interval": PING_INTERVAL,
+        "event_class": WakeEvent,
+        "thread_class": DaemonThread,
+    }
     app.register_blueprint(bp)

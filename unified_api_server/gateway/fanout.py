@@ -50,7 +50,9 @@ def _run(call):
     message = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         message = body["error"].get("message")
-    return Outcome(False, status, _ms(started), f"HTTP {status}" + (f": {message}" if message else ""))
+    return Outcome(
+        False, status, _ms(started), f"HTTP {status}" + (f": {message}" if message else "")
+    )
 
 
 def _ms(started):
@@ -84,7 +86,9 @@ def fan_out(calls, budget):
             if future.done():
                 failed = future.exception() is not None
                 results[name] = (
-                    Outcome(False, None, _ms(started), "gateway error") if failed else future.result()
+                    Outcome(False, None, _ms(started), "gateway error")
+                    if failed
+                    else future.result()
                 )
         pool.shutdown(wait=False, cancel_futures=True)
     for name in names:

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from unified_api_server.gateway.routing import SCOPES
 
@@ -78,7 +78,7 @@ class KeyRecord:
 
 def utcnow():
     """Return the current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def hash_key(token):
@@ -171,7 +171,7 @@ class KeyStore:
                     token[: len(TOKEN_PREFIX) + 4] + "...",
                     ",".join(scopes),
                     utcnow().isoformat(),
-                    expires_at.astimezone(timezone.utc).isoformat() if expires_at else None,
+                    expires_at.astimezone(UTC).isoformat() if expires_at else None,
                 ),
             )
         except sqlite3.IntegrityError:

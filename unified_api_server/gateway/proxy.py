@@ -45,7 +45,6 @@ import time
 import uuid
 
 from unified_api_server.core.errors import error_body
-
 from unified_api_server.gateway.changefeed import adopt_query_key
 from unified_api_server.gateway.routing import decide, encode_path, normalize_target
 from unified_api_server.gateway.upstream import UpstreamError, log_call

@@ -15,7 +15,6 @@ from simple_websocket import Client, ConnectionClosed, Server
 from simple_websocket.errors import SimpleWebsocketError
 
 from unified_api_server.core.data.changes import DaemonThread
-
 from unified_api_server.gateway.routing import key_has_scope
 from unified_api_server.gateway.upstream import log_call
 
@@ -93,7 +92,9 @@ def _upstream_url(upstream, path_qs):
 
 def relay_websocket(environ, start_response, upstream, path_qs, decision):
     """Open the component's socket, accept the client's, and pump both ways until either closes."""
-    from unified_api_server.gateway.proxy import json_error  # late: proxy imports this module's caller
+    from unified_api_server.gateway.proxy import (
+        json_error,
+    )  # late: proxy imports this module's caller
 
     request_id = environ["gateway.request_id"]
     from unified_api_server.gateway.changefeed import is_change_stream, serve_component_stream
@@ -104,8 +105,9 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision):
     started = time.perf_counter()
     headers = {"X-Request-ID": request_id, "X-Forwarded-For": environ.get("REMOTE_ADDR", "")}
     try:
-        client = RelayClient.connect(_upstream_url(upstream, path_qs), headers=headers,
-                                     thread_class=DaemonThread)
+        client = RelayClient.connect(
+            _upstream_url(upstream, path_qs), headers=headers, thread_class=DaemonThread
+        )
     except (SimpleWebsocketError, OSError) as exc:
         refused = getattr(exc, "status_code", None)
         status = refused if refused and 400 <= refused < 500 else 502

@@ -26,7 +26,11 @@ SETTINGS = (
     Setting("log_level", str, "INFO", "log level: DEBUG, INFO, WARNING or ERROR"),
 )
 
-COMPONENT_URL_SETTINGS = {"test": "test_url", "generator": "generator_url", "benchmark": "benchmark_url"}
+COMPONENT_URL_SETTINGS = {
+    "test": "test_url",
+    "generator": "generator_url",
+    "benchmark": "benchmark_url",
+}
 
 
 def validate(values):
@@ -40,7 +44,9 @@ def validate(values):
             raise ConfigError(f"{setting_name}: must not carry a query or fragment: {url!r}")
     values["log_level"] = values["log_level"].upper()
     if values["log_level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"log_level: must be DEBUG, INFO, WARNING or ERROR, got {values['log_level']!r}")
+        raise ConfigError(
+            f"log_level: must be DEBUG, INFO, WARNING or ERROR, got {values['log_level']!r}"
+        )
     if not values["keys_db"]:
         raise ConfigError("keys_db: a file path is required")
     return values

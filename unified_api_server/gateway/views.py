@@ -8,14 +8,13 @@ the answer is still 200.
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import RAISE, Schema, fields, validate
 
 from unified_api_server.core.errors import ApiError
-
 from unified_api_server.gateway.fanout import fan_out, merge_status
 from unified_api_server.gateway.routing import COMPONENTS
 
@@ -58,7 +57,7 @@ def _state():
 
 
 def _now():
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _request_id():
@@ -143,7 +142,7 @@ def health():
     key_store = {"ok": True, "error": None}
     try:
         state.store.ping()
-    except Exception as exc:  # noqa: BLE001 - reported, not raised: health must answer
+    except Exception as exc:
         key_store = {"ok": False, "error": type(exc).__name__}
     components = {name: outcomes[name].status_block() for name in COMPONENTS}
     healthy = all(block["ok"] for block in components.values()) and key_store["ok"]
@@ -163,7 +162,9 @@ def overview():
     budget = _state().settings["view_budget"]
     calls = {name: _get(name, f"/api/{name}/db/models/stats", budget) for name in COMPONENTS}
     outcomes = fan_out(calls, budget)
-    body = {f"{name}_stats": outcomes[name].body if outcomes[name].ok else None for name in COMPONENTS}
+    body = {
+        f"{name}_stats": outcomes[name].body if outcomes[name].ok else None for name in COMPONENTS
+    }
     body["components"] = {name: outcomes[name].status_block() for name in COMPONENTS}
     body["completed"] = all(outcome.ok for outcome in outcomes.values())
     body["timestamp"] = _now()
@@ -178,7 +179,9 @@ def model(model_name):
     name_qs = urlencode({"model_name": model_name})
     calls = {}
     for component, (collection, _, _) in ENTITIES.items():
-        calls[f"{component}.stats"] = _get(component, f"/api/{component}/db/models/stats?{name_qs}", budget)
+        calls[f"{component}.stats"] = _get(
+            component, f"/api/{component}/db/models/stats?{name_qs}", budget
+        )
         recent_qs = urlencode({"model_name": model_name, "limit": options["limit"]})
         calls[f"{component}.recent"] = _get(
             component, f"/api/{component}/db/{collection}?{recent_qs}", budget
@@ -192,7 +195,9 @@ def model(model_name):
     for component, (_, list_key, total_field) in ENTITIES.items():
         total_name, rate_name, recent_name = _OVERVIEW_NAMES[component]
         stats, recent = outcomes[f"{component}.stats"], outcomes[f"{component}.recent"]
-        total, rate, row = model_totals(stats.body, model_name, total_field) if stats.ok else (None,) * 3
+        total, rate, row = (
+            model_totals(stats.body, model_name, total_field) if stats.ok else (None,) * 3
+        )
         body["overview"][total_name] = total
         body["overview"][rate_name] = rate
         body[f"{component}_model_stats"] = row

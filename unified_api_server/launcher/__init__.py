@@ -14,11 +14,11 @@ import signal
 import sys
 import time
 
+from unified_api_server.core.config import ConfigError
+from unified_api_server.core.logs import configure_logging
 from unified_api_server.launcher.config import SERVICES, load, redacted_summary, service_url
 from unified_api_server.launcher.health import wait_healthy
 from unified_api_server.launcher.processes import LaunchError, Suite, port_problem, tail
-from unified_api_server.core.config import ConfigError
-from unified_api_server.core.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ def _print_ready(plan, suite, key):
     lines.append(
         f'Try: curl -H "X-API-Key: {example_key}" {service_url(plan[entry])}/api/db/overview'
     )
-    lines.append(f"Logs: {suite.run_dir}/<service>.log; "
-                 f"control: supervisorctl -c {suite.conf_path} status")
+    lines.append(
+        f"Logs: {suite.run_dir}/<service>.log; control: supervisorctl -c {suite.conf_path} status"
+    )
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 
@@ -118,8 +119,10 @@ def main(argv=None):
     def request_stop(signum, _frame):
         stop["signal"] = signum
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM,
-                                                                  signal.SIGHUP)}
+    previous = {
+        sig: signal.signal(sig, request_stop)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     suite = Suite(plan)
     status = 0
     try:
@@ -131,8 +134,10 @@ def main(argv=None):
         _print_ready(plan, suite, key)
         while stop["signal"] is None:
             if not suite.alive():
-                raise LaunchError("supervisord exited unexpectedly:\n"
-                                  + tail(os.path.join(suite.run_dir, "supervisord.out")))
+                raise LaunchError(
+                    "supervisord exited unexpectedly:\n"
+                    + tail(os.path.join(suite.run_dir, "supervisord.out"))
+                )
             time.sleep(0.2)
         log.info("received %s; stopping", signal.Signals(stop["signal"]).name)
     except LaunchError as exc:

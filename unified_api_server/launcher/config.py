@@ -185,8 +185,9 @@ def resolve(file_data=None, overrides=None, cwd=None):
 def _module_for(name, module):
     expected = MODULES[name]
     if module and module != expected:
-        log.warning("%s: ignoring module %r from the config file; running %s",
-                    name, module, expected)
+        log.warning(
+            "%s: ignoring module %r from the config file; running %s", name, module, expected
+        )
     return expected
 
 

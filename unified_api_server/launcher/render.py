@@ -46,7 +46,11 @@ def fill(template, values):
 
 def nginx_template():
     """Return the nginx configuration template shipped with the package."""
-    return resources.files("unified_api_server.launcher").joinpath("templates/nginx.conf.tmpl").read_text("utf-8")
+    return (
+        resources.files("unified_api_server.launcher")
+        .joinpath("templates/nginx.conf.tmpl")
+        .read_text("utf-8")
+    )
 
 
 def _address(service):
@@ -151,8 +155,13 @@ _COMMENTS = {
     "gateway": "Gateway: cross-component views, key checks (nginx's auth_request), forwarding.",
     "nginx": "nginx in front (optional: drop this program if nginx runs under systemd).",
 }
-_PRIORITY = {"test_api": 100, "generator_api": 100, "benchmark_api": 100, "gateway": 200,
-             "nginx": 300}
+_PRIORITY = {
+    "test_api": 100,
+    "generator_api": 100,
+    "benchmark_api": 100,
+    "gateway": 200,
+    "nginx": 300,
+}
 
 
 def render_supervisord(

@@ -7,7 +7,7 @@ anchor time (default: the current hour). :mod:`unified_api_server.tools.demo_loa
 import math
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 # (model name, family, parameters in millions, CPU latency of one sample in ms)
 MODELS = (
@@ -70,20 +70,37 @@ HARDWARE = (
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 PRECISIONS = (("fp32", 1.0, 4), ("fp16", 0.55, 2), ("int8", 0.4, 1))
 TEST_TYPES = ("basic", "comprehensive", "fault_tolerance")
-TEMPLATES = {"encoder": "bert", "decoder": "gpt2", "encoder-decoder": "t5", "vision": "vit",
-             "speech": "whisper"}
-ARCHITECTURES = {"encoder": "encoder-only", "decoder": "decoder-only",
-                 "encoder-decoder": "encoder-decoder", "vision": "vision", "speech": "speech"}
+TEMPLATES = {
+    "encoder": "bert",
+    "decoder": "gpt2",
+    "encoder-decoder": "t5",
+    "vision": "vit",
+    "speech": "whisper",
+}
+ARCHITECTURES = {
+    "encoder": "encoder-only",
+    "decoder": "decoder-only",
+    "encoder-decoder": "encoder-decoder",
+    "vision": "vision",
+    "speech": "speech",
+}
 SCALES = {"tiny": 0.01, "small": 0.05, "medium": 0.25, "full": 1.0}
 FULL = {"test": 3000, "generator": 1500, "benchmark": 100_000}
 FAILURES = {
-    "test": ("AssertionError: output logits differ from reference (max abs diff 3.2e-2)",
-             "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB",
-             "TimeoutError: model load exceeded 300 s"),
-    "generator": ("SyntaxError: invalid syntax in generated skeleton (line 42)",
-                  "KeyError: 'template_context' misses 'hidden_size'"),
-    "benchmark": ("RuntimeError: CUDA out of memory", "device lost during warm-up",
-                  "OSError: model weights not found in cache"),
+    "test": (
+        "AssertionError: output logits differ from reference (max abs diff 3.2e-2)",
+        "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB",
+        "TimeoutError: model load exceeded 300 s",
+    ),
+    "generator": (
+        "SyntaxError: invalid syntax in generated skeleton (line 42)",
+        "KeyError: 'template_context' misses 'hidden_size'",
+    ),
+    "benchmark": (
+        "RuntimeError: CUDA out of memory",
+        "device lost during warm-up",
+        "OSError: model weights not found in cache",
+    ),
 }
 
 
@@ -116,8 +133,7 @@ class DemoData:
     def __init__(self, seed=42, scale=1.0, anchor=None):
         self.seed = seed
         self.scale = scale
-        self.anchor = anchor or datetime.now(timezone.utc).replace(minute=0, second=0,
-                                                                   microsecond=0)
+        self.anchor = anchor or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         self.sizes = {name: max(10, int(count * scale)) for name, count in FULL.items()}
 
     def _rng(self, part):
@@ -151,12 +167,13 @@ class DemoData:
         batches = self.batches("test")
         runs, steps = [], {}
         for _ in range(self.sizes["test"]):
-            model, family, params, _ = rng.choice(MODELS)
+            model, _family, params, _ = rng.choice(MODELS)
             started = self._start(rng)
             status = _status(rng, started, self.anchor)
             test_type = rng.choices(TEST_TYPES, weights=(6, 3, 1))[0]
             duration = rng.lognormvariate(math.log(20 + params / 20), 0.5) * (
-                1 + TEST_TYPES.index(test_type))
+                1 + TEST_TYPES.index(test_type)
+            )
             total = {"basic": 12, "comprehensive": 48, "fault_tolerance": 20}[test_type]
             failed = 0 if status == "completed" else rng.randint(1, 4)
             skipped = rng.randint(0, 3)
@@ -172,9 +189,14 @@ class DemoData:
                 "batch_id": self._pick_batch(rng, batches),
             }
             if status != "running":
-                run.update(completed_at=_iso(started + timedelta(seconds=duration)),
-                           duration=round(duration, 3), tests_passed=total - failed - skipped,
-                           tests_failed=failed, tests_skipped=skipped, tests_errors=0)
+                run.update(
+                    completed_at=_iso(started + timedelta(seconds=duration)),
+                    duration=round(duration, 3),
+                    tests_passed=total - failed - skipped,
+                    tests_failed=failed,
+                    tests_skipped=skipped,
+                    tests_errors=0,
+                )
             if status in ("failed", "timeout"):
                 run["error"] = rng.choice(FAILURES["test"])
             runs.append(run)
@@ -193,9 +215,15 @@ class DemoData:
                 step_status = "running"
             elif last and status != "completed":
                 step_status = "failed"
-            result.append({"name": name, "status": step_status, "started_at": _iso(at),
-                           "completed_at": _iso(at + timedelta(seconds=length)),
-                           "duration": round(length, 3)})
+            result.append(
+                {
+                    "name": name,
+                    "status": step_status,
+                    "started_at": _iso(at),
+                    "completed_at": _iso(at + timedelta(seconds=length)),
+                    "duration": round(length, 3),
+                }
+            )
             at += timedelta(seconds=length)
         return result
 
@@ -205,7 +233,7 @@ class DemoData:
         batches = self.batches("generator")
         tasks = []
         for _ in range(self.sizes["generator"]):
-            model, family, params, _ = rng.choice(MODELS)
+            model, family, _params, _ = rng.choice(MODELS)
             started = self._start(rng)
             status = _status(rng, started, self.anchor)
             duration = rng.lognormvariate(math.log(2.5), 0.6)
@@ -221,8 +249,10 @@ class DemoData:
                 "batch_id": self._pick_batch(rng, batches),
             }
             if status != "running":
-                task.update(completed_at=_iso(started + timedelta(seconds=duration)),
-                            duration=round(duration, 3))
+                task.update(
+                    completed_at=_iso(started + timedelta(seconds=duration)),
+                    duration=round(duration, 3),
+                )
             if status == "completed":
                 stem = model.replace("/", "__")
                 task["output_file"] = f"generated/{stem}_{task['task_id'][:8]}.py"
@@ -246,7 +276,7 @@ class DemoData:
             status = _status(rng, started, self.anchor)
             if device == "cuda" and params > 2000 and batch_size >= 32 and rng.random() < 0.5:
                 status = "failed"  # large models run out of memory at large batches
-            median = cpu_ms / speed[device] * precision_factor[precision] * batch_size ** 0.8
+            median = cpu_ms / speed[device] * precision_factor[precision] * batch_size**0.8
             latency = rng.lognormvariate(math.log(median), 0.18)
             row = {
                 "run_id": _uuid(rng),
@@ -254,8 +284,11 @@ class DemoData:
                 "hardware": device,
                 "batch_size": batch_size,
                 "precision": precision,
-                "parameters": {"sequence_length": 128 if family != "vision" else 224,
-                               "iterations": 100, "warmup": 10},
+                "parameters": {
+                    "sequence_length": 128 if family != "vision" else 224,
+                    "iterations": 100,
+                    "warmup": 10,
+                },
                 "status": status,
                 "started_at": _iso(started),
                 "batch_id": self._pick_batch(rng, batches),
@@ -270,8 +303,10 @@ class DemoData:
                     latency_ms_p90=round(latency * rng.uniform(1.1, 1.3), 3),
                     latency_ms_p99=round(latency * rng.uniform(1.4, 2.2), 3),
                     throughput=round(batch_size * 1000 / latency, 3),
-                    memory_mb=round(params * 4 * precision_factor[precision]
-                                    + batch_size * rng.uniform(8, 40), 1),
+                    memory_mb=round(
+                        params * 4 * precision_factor[precision] + batch_size * rng.uniform(8, 40),
+                        1,
+                    ),
                 )
             elif status != "running":
                 row["error"] = rng.choice(FAILURES["benchmark"])

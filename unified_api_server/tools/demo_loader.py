@@ -30,8 +30,10 @@ class Progress:
         self.done += count
         fraction = self.done / self.total if self.total else 1.0
         elapsed = time.monotonic() - self.started
-        text = (f"{self.label:<18} [{'#' * int(fraction * 30):<30}] {fraction:4.0%} "
-                f"{self.done}/{self.total} {elapsed:5.1f}s")
+        text = (
+            f"{self.label:<18} [{'#' * int(fraction * 30):<30}] {fraction:4.0%} "
+            f"{self.done}/{self.total} {elapsed:5.1f}s"
+        )
         if self.tty:
             self.stream.write("\r" + text + ("\n" if self.done >= self.total else ""))
         elif int(fraction * 10) > self.last_tenth:
@@ -85,8 +87,12 @@ class Loader:
             progress.advance(len(buffer))
 
     def _send(self, component, collection, lines):
-        self.call("POST", f"/api/db/{component}/{collection}/bulk", data=b"\n".join(lines),
-                  headers={"Content-Type": "application/x-ndjson"})
+        self.call(
+            "POST",
+            f"/api/db/{component}/{collection}/bulk",
+            data=b"\n".join(lines),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
 
     def steps(self, steps_by_run):
         """Attach steps to each test run, several requests at a time."""
@@ -115,10 +121,20 @@ def load(url, key, seed=42, scale=1.0, anchor=None, workers=8):
     loader.bulk("test", "runs", runs, "test runs", len(runs))
     loader.steps(steps)
     loader.bulk("generator", "tasks", tasks, "generator tasks", len(tasks))
-    loader.bulk("benchmark", "runs", data.benchmark_runs(), "benchmark runs",
-                data.sizes["benchmark"], chunk=20_000)
-    counts = {"test_runs": len(runs), "test_steps": sum(map(len, steps.values())),
-              "generator_tasks": len(tasks), "benchmark_runs": data.sizes["benchmark"]}
+    loader.bulk(
+        "benchmark",
+        "runs",
+        data.benchmark_runs(),
+        "benchmark runs",
+        data.sizes["benchmark"],
+        chunk=20_000,
+    )
+    counts = {
+        "test_runs": len(runs),
+        "test_steps": sum(map(len, steps.values())),
+        "generator_tasks": len(tasks),
+        "benchmark_runs": data.sizes["benchmark"],
+    }
     return counts
 
 
@@ -129,7 +145,8 @@ def _scale(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected one of {', '.join(SCALES)} or a number, got {text!r}") from None
+            f"expected one of {', '.join(SCALES)} or a number, got {text!r}"
+        ) from None
     if not 0 < value <= 10:
         raise argparse.ArgumentTypeError("scale must be in (0, 10]")
     return value
@@ -137,21 +154,35 @@ def _scale(text):
 
 def main(argv=None):
     """Run ``demo-data`` with ``argv``; return the exit status."""
-    parser = argparse.ArgumentParser(prog="unified-api-server demo-data",
-                                     description=__doc__.split("\n")[0].strip("`"))
-    parser.add_argument("--url", default="http://127.0.0.1:8080",
-                        help="gateway (or nginx) base URL (default %(default)s)")
-    parser.add_argument("--key", default=os.environ.get("UNIFIED_API_KEY"),
-                        help="API key with write scope (default $UNIFIED_API_KEY)")
-    parser.add_argument("--scale", type=_scale, default=1.0,
-                        help=f"{', '.join(SCALES)} or a factor; full = {FULL['test']} test runs, "
-                        f"{FULL['generator']} generator tasks, {FULL['benchmark']} benchmark runs")
+    parser = argparse.ArgumentParser(
+        prog="unified-api-server demo-data", description=__doc__.split("\n")[0].strip("`")
+    )
+    parser.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080",
+        help="gateway (or nginx) base URL (default %(default)s)",
+    )
+    parser.add_argument(
+        "--key",
+        default=os.environ.get("UNIFIED_API_KEY"),
+        help="API key with write scope (default $UNIFIED_API_KEY)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=_scale,
+        default=1.0,
+        help=f"{', '.join(SCALES)} or a factor; full = {FULL['test']} test runs, "
+        f"{FULL['generator']} generator tasks, {FULL['benchmark']} benchmark runs",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
     parser.add_argument("--workers", type=int, default=8, help="parallel requests for steps")
     args = parser.parse_args(argv)
     if not args.key:
-        print("demo-data: give --key (the key printed when the suite first started) or set "
-              "UNIFIED_API_KEY", file=sys.stderr)
+        print(
+            "demo-data: give --key (the key printed when the suite first started) or set "
+            "UNIFIED_API_KEY",
+            file=sys.stderr,
+        )
         return 2
     started = time.monotonic()
     try:
@@ -160,8 +191,11 @@ def main(argv=None):
         print(f"demo-data: cannot reach {args.url}: {exc}", file=sys.stderr)
         return 1
     except RuntimeError as exc:
-        hint = (" (this seed's data is probably loaded already; use another --seed)"
-                if " 409 " in str(exc) else "")
+        hint = (
+            " (this seed's data is probably loaded already; use another --seed)"
+            if " 409 " in str(exc)
+            else ""
+        )
         print(f"demo-data: {exc}{hint}", file=sys.stderr)
         return 1
     summary = ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in counts.items())

@@ -16,7 +16,9 @@ DEFAULT_KEYS_DB = os.path.join("data", "keys.sqlite3")
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="unified-api-server keys", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="unified-api-server keys", description=__doc__.split("\n")[0]
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--keys-db",
@@ -25,17 +27,23 @@ def _parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    create = commands.add_parser("create", parents=[common], help="create a key; prints only the key")
+    create = commands.add_parser(
+        "create", parents=[common], help="create a key; prints only the key"
+    )
     create.add_argument("--name", required=True, help="unique name of the key")
     create.add_argument("--scopes", default="read", help="comma-separated: read, write, admin")
     expiry = create.add_mutually_exclusive_group()
     expiry.add_argument("--expires-in", type=float, metavar="DAYS", help="expire after DAYS days")
-    expiry.add_argument("--expires", metavar="ISO", help="expire at this ISO 8601 time (with offset)")
+    expiry.add_argument(
+        "--expires", metavar="ISO", help="expire at this ISO 8601 time (with offset)"
+    )
 
     listing = commands.add_parser("list", parents=[common], help="list keys (never their secrets)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    revoke = commands.add_parser("revoke", parents=[common], help="revoke a key (effective in < 5 s)")
+    revoke = commands.add_parser(
+        "revoke", parents=[common], help="revoke a key (effective in < 5 s)"
+    )
     revoke.add_argument("name")
     delete = commands.add_parser("delete", parents=[common], help="delete a key record for good")
     delete.add_argument("name")
@@ -73,7 +81,9 @@ def main(argv=None):
             expires = expiry_from(args.expires_in, args.expires)
             token = store.create(args.name, args.scopes, expires)
             print(token)
-            print(f"created key {args.name!r}; store it now, it is not shown again", file=sys.stderr)
+            print(
+                f"created key {args.name!r}; store it now, it is not shown again", file=sys.stderr
+            )
         elif args.command == "list":
             records = store.list()
             if args.json:

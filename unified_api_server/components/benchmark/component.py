@@ -13,12 +13,31 @@ from unified_api_server.core import component as core
 PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "mixed")
 
 # A metric name or unit says which way is better; words are matched whole ("ops" not in "stops").
-_HIGHER = re.compile(r"(^|[^a-z])(throughput|ops|qps|fps|accuracy|speedup|per_s(ec)?|"
-                     r"(items|samples|tokens|images|requests)_per_(s|sec|second))($|[^a-z])")
-_LOWER = re.compile(r"(^|[^a-z])(latency|time|duration|memory|mem|size|stddev|iqr|power|"
-                    r"energy|error|loss|load_time)($|[^a-z])")
-_LOWER_UNITS = {"s", "ms", "us", "µs", "ns", "b", "bytes", "kb", "kib", "mb", "mib", "gb", "gib",
-                "w", "j"}
+_HIGHER = re.compile(
+    r"(^|[^a-z])(throughput|ops|qps|fps|accuracy|speedup|per_s(ec)?|"
+    r"(items|samples|tokens|images|requests)_per_(s|sec|second))($|[^a-z])"
+)
+_LOWER = re.compile(
+    r"(^|[^a-z])(latency|time|duration|memory|mem|size|stddev|iqr|power|"
+    r"energy|error|loss|load_time)($|[^a-z])"
+)
+_LOWER_UNITS = {
+    "s",
+    "ms",
+    "us",
+    "µs",
+    "ns",
+    "b",
+    "bytes",
+    "kb",
+    "kib",
+    "mb",
+    "mib",
+    "gb",
+    "gib",
+    "w",
+    "j",
+}
 
 
 def lower_is_better(name, unit=None):
@@ -43,7 +62,9 @@ def _figure(name):
 
 
 def _routes(blueprint, component):
-    from unified_api_server.components.benchmark.pytest_benchmark import register_pytest_benchmark_import
+    from unified_api_server.components.benchmark.pytest_benchmark import (
+        register_pytest_benchmark_import,
+    )
 
     register_pytest_benchmark_import(blueprint, component)
 
@@ -70,8 +91,11 @@ COMPONENT = core.Component(
         _figure("memory_mb"),  # peak
     ),
     children=(
-        core.metric_child("benchmark_metrics", row_defaults=_metric_defaults,
-                          extra=(core.Column("lower_is_better", kind="bool"),)),
+        core.metric_child(
+            "benchmark_metrics",
+            row_defaults=_metric_defaults,
+            extra=(core.Column("lower_is_better", kind="bool"),),
+        ),
         core.metric_child("benchmark_hardware_metrics", key="hardware_metrics"),
         core.metric_child("benchmark_model_metrics", key="model_metrics"),
         core.tag_child("benchmark_run_tags"),
@@ -79,8 +103,10 @@ COMPONENT = core.Component(
     # Across the runs of a group: latency percentiles are over each run's mean latency.
     extra_aggregates=(
         ("latency_ms_mean", "avg(t.latency_ms_mean)"),
-        (("latency_ms_p50", "latency_ms_p90", "latency_ms_p99"),
-         "quantile_cont(t.latency_ms_mean, [0.5, 0.9, 0.99])"),
+        (
+            ("latency_ms_p50", "latency_ms_p90", "latency_ms_p99"),
+            "quantile_cont(t.latency_ms_mean, [0.5, 0.9, 0.99])",
+        ),
         ("throughput_mean", "avg(t.throughput)"),
         ("memory_mb_peak", "max(t.memory_mb)"),
     ),

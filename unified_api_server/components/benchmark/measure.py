@@ -16,8 +16,10 @@ import time
 
 from unified_api_server.core.jobs.child import fail, report, watch_parent
 
-INSTALL = ("PyTorch and transformers are not installed in the benchmark service's environment: "
-           "pip install -e '.[torch]' (or: pip install torch==2.13.0 transformers)")
+INSTALL = (
+    "PyTorch and transformers are not installed in the benchmark service's environment: "
+    "pip install -e '.[torch]' (or: pip install torch==2.13.0 transformers)"
+)
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp64": "float64"}
 
 
@@ -25,11 +27,19 @@ def make_inputs(torch, config, family, batch_size, length, device, dtype):
     """Return the forward arguments of a model of ``family``."""
     if family == "vision":
         size = config.image_size
-        return {"pixel_values": torch.randn(batch_size, config.num_channels, size, size,
-                                            device=device, dtype=dtype)}
+        return {
+            "pixel_values": torch.randn(
+                batch_size, config.num_channels, size, size, device=device, dtype=dtype
+            )
+        }
     if family == "speech":
-        features = torch.randn(batch_size, config.num_mel_bins, 2 * config.max_source_positions,
-                               device=device, dtype=dtype)
+        features = torch.randn(
+            batch_size,
+            config.num_mel_bins,
+            2 * config.max_source_positions,
+            device=device,
+            dtype=dtype,
+        )
         start = torch.full((batch_size, 2), config.decoder_start_token_id, device=device)
         return {"input_features": features, "decoder_input_ids": start}
     ids = torch.randint(3, config.vocab_size, (batch_size, length), device=device)
@@ -49,8 +59,10 @@ def percentile(values, fraction):
 
 def _device(torch, name):
     if name == "cuda" and not torch.cuda.is_available():
-        fail("cuda: no CUDA device is available on this machine (torch.cuda.is_available() is "
-             "false); benchmark on cpu instead")
+        fail(
+            "cuda: no CUDA device is available on this machine (torch.cuda.is_available() is "
+            "false); benchmark on cpu instead"
+        )
     if name == "mps" and not torch.backends.mps.is_available():
         fail("mps: no Apple MPS device is available on this machine")
     return torch.device(name)
@@ -73,8 +85,7 @@ def main(argv=None):
         fail(INSTALL)
     device = _device(torch, spec["hardware"])
     if spec["precision"] not in DTYPES:
-        fail(f"precision {spec['precision']!r} cannot be measured here; use "
-             f"{', '.join(DTYPES)}")
+        fail(f"precision {spec['precision']!r} cannot be measured here; use {', '.join(DTYPES)}")
     dtype = getattr(torch, DTYPES[spec["precision"]])
     torch.manual_seed(0)
     report("progress", progress=0.05, current_step="building the model")
@@ -82,8 +93,9 @@ def main(argv=None):
     config = AutoConfig.for_model(spec["model_type"], **spec["config"])
     model = AutoModel.from_config(config).eval().to(device=device, dtype=dtype)
     build_s = time.perf_counter() - started
-    inputs = make_inputs(torch, config, spec["family"], spec["batch_size"],
-                         spec["sequence_length"], device, dtype)
+    inputs = make_inputs(
+        torch, config, spec["family"], spec["batch_size"], spec["sequence_length"], device, dtype
+    )
     parameters = sum(p.numel() for p in model.parameters())
     warmup, iterations = spec["warmup"], spec["iterations"]
     latencies = []
@@ -99,34 +111,60 @@ def main(argv=None):
             if index % max(1, (warmup + iterations) // 20) == 0 or index == warmup + iterations - 1:
                 phase = "warm-up" if index < warmup else "iteration"
                 number = index + 1 if index < warmup else index - warmup + 1
-                report("progress", progress=0.1 + 0.9 * (index + 1) / (warmup + iterations),
-                       current_step=f"{phase} {number}/{warmup if index < warmup else iterations}")
+                report(
+                    "progress",
+                    progress=0.1 + 0.9 * (index + 1) / (warmup + iterations),
+                    current_step=f"{phase} {number}/{warmup if index < warmup else iterations}",
+                )
     mean = statistics.fmean(latencies)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     if device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
     items_per_s = spec["batch_size"] / (mean / 1000.0)
-    report("update", changes={
-        "latency_ms_mean": mean, "latency_ms_p50": percentile(latencies, 0.5),
-        "latency_ms_p90": percentile(latencies, 0.9), "latency_ms_p99": percentile(latencies, 0.99),
-        "throughput": items_per_s, "memory_mb": peak_mb})
-    report("metrics", metrics={
-        "latency_ms_min": {"value": min(latencies), "unit": "ms"},
-        "latency_ms_max": {"value": max(latencies), "unit": "ms"},
-        "latency_ms_stddev": {"value": statistics.pstdev(latencies), "unit": "ms"},
-        "throughput": {"value": items_per_s, "unit": "items/s"},
-        "memory_mb": {"value": peak_mb, "unit": "MB"},
-        "model_build_s": {"value": build_s, "unit": "s"}})
-    report("metrics", key="model_metrics", metrics={
-        "parameters": {"value": parameters, "unit": "count"},
-        "parameter_mb": {"value": parameters * model.dtype.itemsize / 2**20, "unit": "MB"},
-        "sequence_length": {"value": spec["sequence_length"], "unit": "tokens"}})
-    report("metrics", key="hardware_metrics", metrics={
-        "torch_threads": {"value": torch.get_num_threads(), "unit": "threads"},
-        "cpu_count": {"value": os.cpu_count() or 0, "unit": "cores"}})
+    report(
+        "update",
+        changes={
+            "latency_ms_mean": mean,
+            "latency_ms_p50": percentile(latencies, 0.5),
+            "latency_ms_p90": percentile(latencies, 0.9),
+            "latency_ms_p99": percentile(latencies, 0.99),
+            "throughput": items_per_s,
+            "memory_mb": peak_mb,
+        },
+    )
+    report(
+        "metrics",
+        metrics={
+            "latency_ms_min": {"value": min(latencies), "unit": "ms"},
+            "latency_ms_max": {"value": max(latencies), "unit": "ms"},
+            "latency_ms_stddev": {"value": statistics.pstdev(latencies), "unit": "ms"},
+            "throughput": {"value": items_per_s, "unit": "items/s"},
+            "memory_mb": {"value": peak_mb, "unit": "MB"},
+            "model_build_s": {"value": build_s, "unit": "s"},
+        },
+    )
+    report(
+        "metrics",
+        key="model_metrics",
+        metrics={
+            "parameters": {"value": parameters, "unit": "count"},
+            "parameter_mb": {"value": parameters * model.dtype.itemsize / 2**20, "unit": "MB"},
+            "sequence_length": {"value": spec["sequence_length"], "unit": "tokens"},
+        },
+    )
+    report(
+        "metrics",
+        key="hardware_metrics",
+        metrics={
+            "torch_threads": {"value": torch.get_num_threads(), "unit": "threads"},
+            "cpu_count": {"value": os.cpu_count() or 0, "unit": "cores"},
+        },
+    )
     report("result", changes={})
-    print(f"{spec['model_name']} {spec['hardware']} bs={spec['batch_size']} {spec['precision']}: "
-          f"{mean:.3f} ms mean on {platform.processor() or platform.machine()}")
+    print(
+        f"{spec['model_name']} {spec['hardware']} bs={spec['batch_size']} {spec['precision']}: "
+        f"{mean:.3f} ms mean on {platform.processor() or platform.machine()}"
+    )
 
 
 if __name__ == "__main__":

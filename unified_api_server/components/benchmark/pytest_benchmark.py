@@ -2,7 +2,7 @@
 
 import hashlib
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from flask import jsonify, request
@@ -16,14 +16,30 @@ from unified_api_server.core.web.views import cursor, state
 
 IMPORT_PARAMS = ("model_name", "hardware", "batch_size", "precision", "batch_id")
 # pytest-benchmark's statistics, in seconds except ops (per second) and rounds (a count).
-STATS = {"min": "s", "max": "s", "mean": "s", "stddev": "s", "median": "s", "iqr": "s",
-         "ops": "ops/s", "rounds": "rounds"}
+STATS = {
+    "min": "s",
+    "max": "s",
+    "mean": "s",
+    "stddev": "s",
+    "median": "s",
+    "iqr": "s",
+    "ops": "ops/s",
+    "rounds": "rounds",
+}
 # Machine facts that are numbers become hardware metrics; the descriptive ones become tags.
-HARDWARE_FACTS = (("count", "cpu_count", "cores"), ("hz_actual", "cpu_hz_actual", "Hz"),
-                  ("hz_advertised", "cpu_hz_advertised", "Hz"), ("bits", "cpu_bits", "bits"))
-MACHINE_TAGS = (("node", "machine.node"), ("system", "machine.system"),
-                ("release", "machine.release"), ("python_version", "machine.python_version"),
-                ("python_implementation", "machine.python_implementation"))
+HARDWARE_FACTS = (
+    ("count", "cpu_count", "cores"),
+    ("hz_actual", "cpu_hz_actual", "Hz"),
+    ("hz_advertised", "cpu_hz_advertised", "Hz"),
+    ("bits", "cpu_bits", "bits"),
+)
+MACHINE_TAGS = (
+    ("node", "machine.node"),
+    ("system", "machine.system"),
+    ("release", "machine.release"),
+    ("python_version", "machine.python_version"),
+    ("python_implementation", "machine.python_implementation"),
+)
 CPU_TAGS = (("brand_raw", "cpu.brand"), ("arch", "cpu.arch"), ("vendor_id_raw", "cpu.vendor"))
 
 
@@ -49,27 +65,40 @@ def parse_report(raw):
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"malformed JSON: {exc}") from None
     if not isinstance(report, dict) or not isinstance(report.get("benchmarks"), list):
-        raise ApiError(400, "not a pytest-benchmark report: expected an object with a "
-                            "'benchmarks' list (pytest --benchmark-json)")
+        raise ApiError(
+            400,
+            "not a pytest-benchmark report: expected an object with a "
+            "'benchmarks' list (pytest --benchmark-json)",
+        )
     if not report["benchmarks"]:
         raise ApiError(400, "the report holds no benchmarks")
     for index, bench in enumerate(report["benchmarks"]):
         stats = bench.get("stats") if isinstance(bench, dict) else None
         missing = [k for k in STATS if not isinstance(stats, dict) or _number(stats.get(k)) is None]
         if not isinstance(bench, dict) or not isinstance(bench.get("name"), str) or missing:
-            raise ApiError(400, f"benchmarks[{index}]: needs a name and numeric stats "
-                                f"{', '.join(missing or STATS)}", {"benchmark": index})
+            raise ApiError(
+                400,
+                f"benchmarks[{index}]: needs a name and numeric stats "
+                f"{', '.join(missing or STATS)}",
+                {"benchmark": index},
+            )
     return report
 
 
 def _machine(report):
     machine = report.get("machine_info") if isinstance(report.get("machine_info"), dict) else {}
     cpu = machine.get("cpu") if isinstance(machine.get("cpu"), dict) else {}
-    hardware_metrics = {name: {"value": _number(cpu.get(key)), "unit": unit}
-                        for key, name, unit in HARDWARE_FACTS if _number(cpu.get(key)) is not None}
-    tags = {tag: str(source.get(key))[:512]
-            for source, pairs in ((machine, MACHINE_TAGS), (cpu, CPU_TAGS))
-            for key, tag in pairs if source.get(key) not in (None, "")}
+    hardware_metrics = {
+        name: {"value": _number(cpu.get(key)), "unit": unit}
+        for key, name, unit in HARDWARE_FACTS
+        if _number(cpu.get(key)) is not None
+    }
+    tags = {
+        tag: str(source.get(key))[:512]
+        for source, pairs in ((machine, MACHINE_TAGS), (cpu, CPU_TAGS))
+        for key, tag in pairs
+        if source.get(key) not in (None, "")
+    }
     commit = report.get("commit_info")
     if isinstance(commit, dict) and commit.get("id"):
         tags["commit"] = str(commit["id"])[:512]
@@ -82,15 +111,20 @@ def runs_from_report(report, args):
     if unknown:
         raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
     batch_size = parse_int(args.get("batch_size"), "batch_size", minimum=1, default=1)
-    started_at = (parse_time(report["datetime"], "datetime") if isinstance(
-        report.get("datetime"), str) else datetime.now(timezone.utc))
+    started_at = (
+        parse_time(report["datetime"], "datetime")
+        if isinstance(report.get("datetime"), str)
+        else datetime.now(UTC)
+    )
     hardware_metrics, machine_tags = _machine(report)
     runs = []
     for bench in report["benchmarks"]:
         stats = bench["stats"]
         p90, p99 = _percentiles_ms(stats.get("data"))
-        identity = f"{report.get('datetime')}|{machine_tags.get('machine.node')}|" \
-                   f"{bench.get('fullname') or bench['name']}"
+        identity = (
+            f"{report.get('datetime')}|{machine_tags.get('machine.node')}|"
+            f"{bench.get('fullname') or bench['name']}"
+        )
         parameters = {**(bench.get("params") or {}), **(bench.get("extra_info") or {})}
         tags = {**machine_tags, "benchmark": bench.get("fullname") or bench["name"]}
         if bench.get("group"):
@@ -112,8 +146,9 @@ def runs_from_report(report, args):
             "latency_ms_p90": p90,
             "latency_ms_p99": p99,
             "throughput": stats["ops"] * batch_size,
-            "metrics": {name: {"value": _number(stats[name]), "unit": unit}
-                        for name, unit in STATS.items()},
+            "metrics": {
+                name: {"value": _number(stats[name]), "unit": unit} for name, unit in STATS.items()
+            },
             "hardware_metrics": hardware_metrics,
             "tags": tags,
         }
@@ -140,4 +175,5 @@ def register_pytest_benchmark_import(blueprint, component):
         runs = [state().repository.require(cursor(), run_id) for run_id, _ in results]
         created = sum(1 for _, was_created in results if was_created)
         return jsonify({"runs": runs, "count": len(runs), "created": created}), (
-            201 if created else 200)
+            201 if created else 200
+        )

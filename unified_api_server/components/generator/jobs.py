@@ -15,31 +15,42 @@ from flask import Response, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from unified_api_server.components import families
-from unified_api_server.core.jobs.child import PROJECT_ROOT
+from unified_api_server.components.generator.render import TEMPLATE_FOLDER, template_path
 from unified_api_server.core.config import Setting
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.http import json_body
+from unified_api_server.core.jobs.child import PROJECT_ROOT
 from unified_api_server.core.jobs.manager import JobSpec
 from unified_api_server.core.jobs.status import data_folder
+from unified_api_server.core.web.http import json_body
 from unified_api_server.core.web.jobs import created, detect_hardware, hardware_list, job_blueprint
 from unified_api_server.core.web.views import cursor
-from unified_api_server.components.generator.render import TEMPLATE_FOLDER, template_path
 
 SETTINGS = (
-    Setting("output_dir", str, "", "folder generated modules go to (default: generated/ beside "
-                                   "the database)"),
+    Setting(
+        "output_dir",
+        str,
+        "",
+        "folder generated modules go to (default: generated/ beside the database)",
+    ),
     Setting("templates_dir", str, "", "folder of templates overriding the built-in ones"),
     Setting("generator_timeout", int, 60, "seconds a generation task may take", minimum=1),
 )
-CONTEXT_DEFAULTS = {"sequence_length": 8, "batch_size": 2, "batch_sizes": [1, 2],
-                    "config": {}, "description": ""}
+CONTEXT_DEFAULTS = {
+    "sequence_length": 8,
+    "batch_size": 2,
+    "batch_sizes": [1, 2],
+    "config": {},
+    "description": "",
+}
 _SUB_FOLDER = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 
 
 def _check_name(value):
     if not families.valid_model_name(value):
-        raise ValidationError("must be a model id such as 'bert-base-uncased' or 'org/name' "
-                              "(letters, digits, '.', '_', '-'; no '..', no other '/')")
+        raise ValidationError(
+            "must be a model id such as 'bert-base-uncased' or 'org/name' "
+            "(letters, digits, '.', '_', '-'; no '..', no other '/')"
+        )
 
 
 class _Options(Schema):
@@ -60,8 +71,9 @@ class ModelSchema(_Options):
 class BatchSchema(_Options):
     """The body of ``POST /api/generator/batch``."""
 
-    model_names = fields.List(fields.String(validate=_check_name), required=True,
-                              validate=validate.Length(min=1, max=100))
+    model_names = fields.List(
+        fields.String(validate=_check_name), required=True, validate=validate.Length(min=1, max=100)
+    )
 
     @validates("model_names")
     def _distinct(self, value, **kwargs):
@@ -74,20 +86,25 @@ def check_context(context):
     unknown = sorted(set(context) - set(CONTEXT_DEFAULTS))
     errors = {}
     if unknown:
-        errors["_unknown"] = [f"unknown key(s) {', '.join(unknown)}; use "
-                              f"{', '.join(CONTEXT_DEFAULTS)}"]
+        errors["_unknown"] = [
+            f"unknown key(s) {', '.join(unknown)}; use {', '.join(CONTEXT_DEFAULTS)}"
+        ]
     merged = {**CONTEXT_DEFAULTS, **context}
     for key, top in (("sequence_length", 512), ("batch_size", 64)):
         value = merged[key]
         if type(value) is not int or not 1 <= value <= top:
             errors[key] = [f"must be an integer 1..{top}"]
     sizes = merged["batch_sizes"]
-    if not isinstance(sizes, list) or not sizes or not all(
-            type(b) is int and 1 <= b <= 64 for b in sizes):
+    if (
+        not isinstance(sizes, list)
+        or not sizes
+        or not all(type(b) is int and 1 <= b <= 64 for b in sizes)
+    ):
         errors["batch_sizes"] = ["must be a list of integers 1..64"]
     config = merged["config"]
     if not isinstance(config, dict) or not all(
-            isinstance(v, (int, float, str, bool)) and k.isidentifier() for k, v in config.items()):
+        isinstance(v, (int, float, str, bool)) and k.isidentifier() for k, v in config.items()
+    ):
         errors["config"] = ["must map configuration names to numbers, strings or booleans"]
     if not isinstance(merged["description"], str) or len(merged["description"]) > 2000:
         errors["description"] = ["must be text of at most 2000 characters"]
@@ -101,11 +118,19 @@ def target_folder(root, output_dir):
     if not output_dir:
         return root
     parts = [p for p in output_dir.replace("\\", "/").split("/") if p not in ("", ".")]
-    if output_dir.startswith(("/", "\\", "~")) or not parts or any(
-            p == ".." or not _SUB_FOLDER.match(p) for p in parts):
-        raise ValidationError({"output_dir": [
-            "must be a relative sub-folder of the output folder (letters, digits, '.', '_', '-' "
-            "and '/'; no '..', no absolute path)"]})
+    if (
+        output_dir.startswith(("/", "\\", "~"))
+        or not parts
+        or any(p == ".." or not _SUB_FOLDER.match(p) for p in parts)
+    ):
+        raise ValidationError(
+            {
+                "output_dir": [
+                    "must be a relative sub-folder of the output folder (letters, digits, '.', '_', '-' "
+                    "and '/'; no '..', no absolute path)"
+                ]
+            }
+        )
     folder = os.path.realpath(os.path.join(root, *filter(None, parts)))
     if os.path.commonpath([os.path.realpath(root), folder]) != os.path.realpath(root):
         raise ValidationError({"output_dir": ["escapes the output folder"]})
@@ -130,18 +155,42 @@ def create_blueprint(component, manager, settings):
         folder = target_folder(root, body["output_dir"])
         path = os.path.join(folder, f"test_{families.sanitize(model_name)}.py")
         if os.path.exists(path) and not body["force"]:
-            raise ApiError(409, f"{os.path.relpath(path, root)} exists; pass force=true to "
-                                "overwrite it", {"model_name": model_name})
-        task = {"model_name": model_name, "model_type": model_type, "family": family,
-                "template": template, "context": context, "path": path, "root": root,
-                "force": body["force"], "fix_syntax": body["fix_syntax"],
-                "templates_dir": templates_dir, "tiny_config": families.TINY_CONFIGS[model_type]}
+            raise ApiError(
+                409,
+                f"{os.path.relpath(path, root)} exists; pass force=true to overwrite it",
+                {"model_name": model_name},
+            )
+        task = {
+            "model_name": model_name,
+            "model_type": model_type,
+            "family": family,
+            "template": template,
+            "context": context,
+            "path": path,
+            "root": root,
+            "force": body["force"],
+            "fix_syntax": body["fix_syntax"],
+            "templates_dir": templates_dir,
+            "tiny_config": families.TINY_CONFIGS[model_type],
+        }
         return JobSpec(
-            row={"model_name": model_name, "hardware": hardware, "template_type": template,
-                 "architecture": family, "output_file": path,
-                 "tags": [{"name": "model_type", "value": model_type}]},
-            argv=[sys.executable, "-m", "unified_api_server.components.generator.render", json.dumps(task)],
-            timeout=settings["generator_timeout"], cwd=PROJECT_ROOT)
+            row={
+                "model_name": model_name,
+                "hardware": hardware,
+                "template_type": template,
+                "architecture": family,
+                "output_file": path,
+                "tags": [{"name": "model_type", "value": model_type}],
+            },
+            argv=[
+                sys.executable,
+                "-m",
+                "unified_api_server.components.generator.render",
+                json.dumps(task),
+            ],
+            timeout=settings["generator_timeout"],
+            cwd=PROJECT_ROOT,
+        )
 
     @bp.post("/model")
     def generate_model():
@@ -150,12 +199,18 @@ def create_blueprint(component, manager, settings):
         spec = spec_for(body["model_name"], body, hardware_list(body["hardware"]))
         manager.submit([spec])
         status = manager.require_status(cursor(), spec.item_id)
-        return created({"task_id": spec.item_id, "status": "initializing",
-                        "message": f"generating tests for {body['model_name']} from the "
-                                   f"{spec.row['template_type']} template",
-                        "started_at": status["started_at"], "architecture": spec.row["architecture"],
-                        "template_type": spec.row["template_type"]},
-                       f"/api/generator/status/{spec.item_id}")
+        return created(
+            {
+                "task_id": spec.item_id,
+                "status": "initializing",
+                "message": f"generating tests for {body['model_name']} from the "
+                f"{spec.row['template_type']} template",
+                "started_at": status["started_at"],
+                "architecture": spec.row["architecture"],
+                "template_type": spec.row["template_type"],
+            },
+            f"/api/generator/status/{spec.item_id}",
+        )
 
     @bp.post("/batch")
     def generate_batch():
@@ -164,19 +219,33 @@ def create_blueprint(component, manager, settings):
         hardware = hardware_list(body["hardware"])
         specs = [spec_for(name, body, hardware) for name in body["model_names"]]
         batch_id = str(uuid.uuid4())
-        manager.submit(specs, group_id=batch_id, group={
-            "name": f"generate {len(specs)} models", "metadata": {"model_names": body["model_names"]}})
+        manager.submit(
+            specs,
+            group_id=batch_id,
+            group={
+                "name": f"generate {len(specs)} models",
+                "metadata": {"model_names": body["model_names"]},
+            },
+        )
         status = manager.require_status(cursor(), batch_id)
-        return created({"batch_id": batch_id, "task_ids": [s.item_id for s in specs],
-                        "model_count": len(specs), "started_at": status["started_at"],
-                        "status": "initializing"}, f"/api/generator/status/{batch_id}")
+        return created(
+            {
+                "batch_id": batch_id,
+                "task_ids": [s.item_id for s in specs],
+                "model_count": len(specs),
+                "started_at": status["started_at"],
+                "status": "initializing",
+            },
+            f"/api/generator/status/{batch_id}",
+        )
 
     @bp.get("/result/<task_id>")
     def result(task_id):
         """Return a task with its steps, metrics and output file."""
         item = manager.repository.require(cursor(), task_id)
-        item.update({k: v for k, v in manager.require_status(cursor(), task_id).items()
-                     if k not in item})
+        item.update(
+            {k: v for k, v in manager.require_status(cursor(), task_id).items() if k not in item}
+        )
         path = item.get("output_file")
         item["file_exists"] = bool(path) and os.path.isfile(path)
         return jsonify(item)
@@ -187,11 +256,13 @@ def create_blueprint(component, manager, settings):
         item = manager.repository.require(cursor(), task_id)
         path = item.get("output_file")
         if item["status"] != "completed" or not path:
-            raise ApiError(409, f"task {task_id!r} is {item['status']}; its file exists once it "
-                                "has completed")
+            raise ApiError(
+                409, f"task {task_id!r} is {item['status']}; its file exists once it has completed"
+            )
         real = os.path.realpath(path)
-        if os.path.commonpath([os.path.realpath(root), real]) != os.path.realpath(root) or \
-                not os.path.isfile(real):
+        if os.path.commonpath([os.path.realpath(root), real]) != os.path.realpath(
+            root
+        ) or not os.path.isfile(real):
             raise ApiError(404, f"the file of task {task_id!r} is no longer there")
         with open(real, encoding="utf-8") as handle:
             text = handle.read()
@@ -205,11 +276,22 @@ def create_blueprint(component, manager, settings):
         found = []
         for family, (template, model_types) in families.FAMILIES.items():
             path = template_path(template, templates_dir)
-            found.append({"name": template, "family": family, "model_types": list(model_types),
-                          "custom": bool(path) and not path.startswith(TEMPLATE_FOLDER),
-                          "available": path is not None})
-        return jsonify({"templates": found, "context_keys": CONTEXT_DEFAULTS,
-                        "output_dir": os.path.basename(root)})
+            found.append(
+                {
+                    "name": template,
+                    "family": family,
+                    "model_types": list(model_types),
+                    "custom": bool(path) and not path.startswith(TEMPLATE_FOLDER),
+                    "available": path is not None,
+                }
+            )
+        return jsonify(
+            {
+                "templates": found,
+                "context_keys": CONTEXT_DEFAULTS,
+                "output_dir": os.path.basename(root),
+            }
+        )
 
     @bp.get("/hardware")
     def hardware():

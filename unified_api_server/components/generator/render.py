@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from string import Template
 
 from unified_api_server.core.jobs.child import fail, report, watch_parent
@@ -41,11 +41,15 @@ def render(spec):
     with open(family, encoding="utf-8") as handle:
         family_code = handle.read()
     values = {
-        "model_name": repr(spec["model_name"]), "model_name_text": spec["model_name"],
-        "model_type": repr(spec["model_type"]), "model_type_text": spec["model_type"],
-        "family": spec["family"], "family_literal": repr(spec["family"]),
-        "template": repr(spec["template"]), "template_text": spec["template"],
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model_name": repr(spec["model_name"]),
+        "model_name_text": spec["model_name"],
+        "model_type": repr(spec["model_type"]),
+        "model_type_text": spec["model_type"],
+        "family": spec["family"],
+        "family_literal": repr(spec["family"]),
+        "template": repr(spec["template"]),
+        "template_text": spec["template"],
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "sequence_length": repr(context["sequence_length"]),
         "batch_size": repr(context["batch_size"]),
         "batch_sizes": repr(list(context["batch_sizes"])),
@@ -58,8 +62,14 @@ def render(spec):
 
 def step(name, started, status="completed", message=None, index=1):
     """Report a finished step and the progress it makes."""
-    report("step", name=name, status=status, duration=round(time.perf_counter() - started, 6),
-           completed_at=datetime.now(timezone.utc).isoformat(), message=message)
+    report(
+        "step",
+        name=name,
+        status=status,
+        duration=round(time.perf_counter() - started, 6),
+        completed_at=datetime.now(UTC).isoformat(),
+        message=message,
+    )
     report("progress", progress=index / STEPS, current_step=name)
 
 
@@ -96,8 +106,13 @@ def main(argv=None):
     except FileExistsError:
         fail(f"{os.path.relpath(target, root)} exists; pass force=true to overwrite it")
     step("write file", started, message=os.path.relpath(target, root), index=3)
-    report("metrics", metrics={"source_lines": {"value": source.count("\n") + 1, "unit": "lines"},
-                               "source_bytes": {"value": len(source.encode()), "unit": "bytes"}})
+    report(
+        "metrics",
+        metrics={
+            "source_lines": {"value": source.count("\n") + 1, "unit": "lines"},
+            "source_bytes": {"value": len(source.encode()), "unit": "bytes"},
+        },
+    )
     step("done", time.perf_counter(), index=4)
     report("result", changes={"output_file": target})
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from unified_api_server.core.web.app import main
 from unified_api_server.components.test.component import COMPONENT
+from unified_api_server.core.web.app import main
 
 sys.exit(main(COMPONENT))

@@ -1,7 +1,7 @@
 """The Test Suite API's app factory."""
 
-from unified_api_server.core.web.app import create_app as _create_app
 from unified_api_server.components.test.component import COMPONENT
+from unified_api_server.core.web.app import create_app as _create_app
 
 
 def create_app(config=None):

@@ -1,6 +1,6 @@
 """Import of JUnit XML reports (``pytest --junitxml`` and other runners) as one test run."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
@@ -23,8 +23,15 @@ def _float(value):
 
 def _properties(element):
     node = element.find("properties")
-    return [] if node is None else [(p.get("name"), p.get("value", p.text))
-                                    for p in node.findall("property") if p.get("name")]
+    return (
+        []
+        if node is None
+        else [
+            (p.get("name"), p.get("value", p.text))
+            for p in node.findall("property")
+            if p.get("name")
+        ]
+    )
 
 
 def _case_status(case):
@@ -49,8 +56,11 @@ def parse_report(xml_bytes):
     elif root.tag == "testsuites":
         suites = root.findall(".//testsuite")
     else:
-        raise ApiError(400, f"not a JUnit report: root element is <{root.tag}>, expected "
-                            "<testsuites> or <testsuite>")
+        raise ApiError(
+            400,
+            f"not a JUnit report: root element is <{root.tag}>, expected "
+            "<testsuites> or <testsuite>",
+        )
     steps, properties, starts, duration = [], [], [], 0.0
     for suite in suites:
         properties += _properties(suite)
@@ -60,8 +70,14 @@ def parse_report(xml_bytes):
         for case in suite.findall("testcase"):
             status, message = _case_status(case)
             name = "::".join(filter(None, [case.get("classname"), case.get("name")]))
-            steps.append({"name": name or "unnamed", "status": status,
-                          "duration": _float(case.get("time")), "message": message})
+            steps.append(
+                {
+                    "name": name or "unnamed",
+                    "status": status,
+                    "duration": _float(case.get("time")),
+                    "message": message,
+                }
+            )
             properties += _properties(case)
     return steps, properties, (min(starts) if starts else None), duration
 
@@ -81,9 +97,11 @@ def run_from_report(xml_bytes, args):
             metrics.append({"name": name, "value": number})
         else:
             tags[name] = value
-    counts = {status: sum(1 for s in steps if s["status"] == status)
-              for status in ("passed", "failed", "skipped", "error")}
-    started_at = started_at or datetime.now(timezone.utc)
+    counts = {
+        status: sum(1 for s in steps if s["status"] == status)
+        for status in ("passed", "failed", "skipped", "error")
+    }
+    started_at = started_at or datetime.now(UTC)
     hardware = [h for value in args.getlist("hardware") for h in value.split(",") if h]
     body = {
         "model_name": args["model_name"],
@@ -94,8 +112,12 @@ def run_from_report(xml_bytes, args):
         "started_at": started_at.isoformat(),
         "completed_at": (started_at + timedelta(seconds=duration)).isoformat(),
         "duration": duration,
-        "results": {"tests_passed": counts["passed"], "tests_failed": counts["failed"],
-                    "tests_skipped": counts["skipped"], "tests_errors": counts["error"]},
+        "results": {
+            "tests_passed": counts["passed"],
+            "tests_failed": counts["failed"],
+            "tests_skipped": counts["skipped"],
+            "tests_errors": counts["error"],
+        },
         "steps": [{k: v for k, v in s.items() if v is not None} for s in steps],
         "metrics": metrics,
         "tags": tags,

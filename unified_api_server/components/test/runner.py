@@ -11,8 +11,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
-
+from datetime import UTC, datetime, timedelta
 
 from unified_api_server.core.jobs.child import report as send
 from unified_api_server.core.jobs.child import watch_parent
@@ -72,12 +71,18 @@ class Reporter:
     def pytest_runtest_logreport(self, report):
         """Send a step when a test's outcome is known, with its numeric properties as metrics."""
         outcome = self.outcomes.setdefault(
-            report.nodeid, {"status": None, "duration": 0.0, "message": None})
+            report.nodeid, {"status": None, "duration": 0.0, "message": None}
+        )
         outcome["duration"] += report.duration
         if report.when == "call" or report.failed or report.skipped:
             if outcome["status"] is None or report.failed:
-                status = "passed" if report.passed else "skipped" if report.skipped else (
-                    "failed" if report.when == "call" else "error")
+                status = (
+                    "passed"
+                    if report.passed
+                    else "skipped"
+                    if report.skipped
+                    else ("failed" if report.when == "call" else "error")
+                )
                 outcome["status"] = status
                 if report.skipped and isinstance(report.longrepr, tuple):
                     outcome["message"] = str(report.longrepr[2])
@@ -90,18 +95,29 @@ class Reporter:
         self.counts[key.get(status, "tests_errors")] += 1
         self.done += 1
         name = report.nodeid.split("::", 1)[-1]
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         started = now - timedelta(seconds=outcome["duration"])
-        send("step", name=name, status=status, duration=round(outcome["duration"], 6),
-             started_at=started.isoformat(), completed_at=now.isoformat(),
-             message=outcome["message"])
-        metrics = {prop: {"value": float(value), "unit": _unit(prop)}
-                   for prop, value in report.user_properties
-                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
+        send(
+            "step",
+            name=name,
+            status=status,
+            duration=round(outcome["duration"], 6),
+            started_at=started.isoformat(),
+            completed_at=now.isoformat(),
+            message=outcome["message"],
+        )
+        metrics = {
+            prop: {"value": float(value), "unit": _unit(prop)}
+            for prop, value in report.user_properties
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
         if metrics:
             send("metrics", metrics=metrics)
-        send("progress", current_step=f"{name}: {status}",
-             progress=self.done / self.total if self.total else 1.0)
+        send(
+            "progress",
+            current_step=f"{name}: {status}",
+            progress=self.done / self.total if self.total else 1.0,
+        )
 
     def pytest_sessionfinish(self, session, exitstatus):
         """Send the totals as the job's result (or the reason it could not run)."""
@@ -125,16 +141,32 @@ def main(argv=None):
     try:
         import pytest
     except ImportError:
-        send("error", message="pytest is not installed in the Test Suite's environment: "
-                              "pip install -e . (it is a dependency of the Test Suite)")
+        send(
+            "error",
+            message="pytest is not installed in the Test Suite's environment: "
+            "pip install -e . (it is a dependency of the Test Suite)",
+        )
         return 2
     started = time.monotonic()
     send("progress", progress=0.0, current_step="starting pytest")
     folder = os.path.dirname(os.path.abspath(args.module))
     code = pytest.main(
-        [args.module, "-c", args.ini, "--rootdir", folder, "--confcutdir", folder, "-q",
-         "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
-        plugins=[Reporter(args.test_type, args.hardware.split(","))])
+        [
+            args.module,
+            "-c",
+            args.ini,
+            "--rootdir",
+            folder,
+            "--confcutdir",
+            folder,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore::DeprecationWarning",
+        ],
+        plugins=[Reporter(args.test_type, args.hardware.split(","))],
+    )
     seconds = time.monotonic() - started
     send("metrics", metrics={"pytest_seconds": {"value": seconds, "unit": "s"}})
     return 0 if int(code) in (0, 1) else int(code)

@@ -8,7 +8,7 @@ a slow one falls behind, its oldest events are dropped and counted (the socket r
 
 import threading
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -19,7 +19,7 @@ FILTER_FIELDS = ("model", "status", "id")
 
 
 def _now():
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Event:
@@ -50,10 +50,13 @@ class EventFilter:
         """Build a filter from query parameters ``model``, ``status`` and ``id`` (repeatable)."""
         unknown = sorted(set(args) - set(FILTER_FIELDS) - {"api_key"})
         if unknown:
-            raise ApiError(400, f"unknown filter(s) {', '.join(unknown)}; use "
-                                f"{', '.join(FILTER_FIELDS)}")
-        values = {name: [v for raw in args.getlist(name) for v in raw.split(",") if v]
-                  for name in FILTER_FIELDS}
+            raise ApiError(
+                400, f"unknown filter(s) {', '.join(unknown)}; use {', '.join(FILTER_FIELDS)}"
+            )
+        values = {
+            name: [v for raw in args.getlist(name) for v in raw.split(",") if v]
+            for name in FILTER_FIELDS
+        }
         return cls(values["model"], values["status"], values["id"])
 
     def matches(self, fields):
@@ -62,9 +65,7 @@ class EventFilter:
             return False
         if self.models and not self._any(fields, "model_name", "model_names", self.models):
             return False
-        if self.statuses and not self._any(fields, "status", "statuses", self.statuses):
-            return False
-        return True
+        return not (self.statuses and not self._any(fields, "status", "statuses", self.statuses))
 
     @staticmethod
     def _any(fields, single, many, wanted):
@@ -178,9 +179,17 @@ class ChangeFeed:
             subscribers = self._subscribers
         if not subscribers:
             return None
-        event = Event({"type": "change", "action": action, "component": self.component.name,
-                       "entity": fields.pop("entity", self.component.entity), **fields,
-                       "timestamp": _now(), "seq": sequence})
+        event = Event(
+            {
+                "type": "change",
+                "action": action,
+                "component": self.component.name,
+                "entity": fields.pop("entity", self.component.entity),
+                **fields,
+                "timestamp": _now(),
+                "seq": sequence,
+            }
+        )
         for subscription in subscribers:
             subscription.offer(event)
         return event
@@ -196,6 +205,10 @@ class ChangeFeed:
                 return []
             return sorted(v for v in pc.unique(table[name]).to_pylist() if v is not None)[:limit]
 
-        return self.publish("bulk_created", count=table.num_rows,
-                            model_names=distinct("model_name"), statuses=distinct("status"),
-                            batch_ids=distinct("batch_id"))
+        return self.publish(
+            "bulk_created",
+            count=table.num_rows,
+            model_names=distinct("model_name"),
+            statuses=distinct("status"),
+            batch_ids=distinct("batch_id"),
+        )

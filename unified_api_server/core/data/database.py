@@ -151,7 +151,9 @@ class Database:
             "name VARCHAR NOT NULL, checksum VARCHAR NOT NULL, "
             "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
-        applied = dict(connection.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+        applied = dict(
+            connection.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+        )
         for version, name, sql in self._migrations:
             checksum = hashlib.sha256(sql.encode("utf-8")).hexdigest()
             if version in applied:

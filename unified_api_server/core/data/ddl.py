@@ -75,9 +75,12 @@ def job_tables(table, id, batches, steps="", metrics="", tags="", hardware="list
     if hardware not in _HARDWARE:
         raise IncludeError(f"hardware must be one of {', '.join(_HARDWARE)}, got {hardware!r}")
     hardware_type, hardware_default = _HARDWARE[hardware]
-    parts = [_BATCHES.substitute(batches=batches),
-             _MAIN.substitute(table=table, id=id, hardware_type=hardware_type,
-                              hardware_default=hardware_default)]
+    parts = [
+        _BATCHES.substitute(batches=batches),
+        _MAIN.substitute(
+            table=table, id=id, hardware_type=hardware_type, hardware_default=hardware_default
+        ),
+    ]
     for kind, names in (("steps", steps), ("metrics", metrics), ("tags", tags)):
         for child in filter(None, names.split(",")):
             parts.append(_CHILD.substitute(child=child, id=id, columns=_CHILD_COLUMNS[kind]))

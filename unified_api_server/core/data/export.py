@@ -22,18 +22,29 @@ def export_query(component, filters, table):
     """Return ``(sql, params, name)`` selecting ``table`` ('<entities>', 'batches' or a child)."""
     id_column = component.id_column
     if table in (None, component.entities):
-        return (f"SELECT t.* EXCLUDE (content_hash) FROM {component.table} t {filters.where} "
-                f"ORDER BY t.started_at, t.{id_column}", filters.params, component.table)
+        return (
+            f"SELECT t.* EXCLUDE (content_hash) FROM {component.table} t {filters.where} "
+            f"ORDER BY t.started_at, t.{id_column}",
+            filters.params,
+            component.table,
+        )
     if table == "batches":
-        return (f"SELECT * FROM {component.batch_table} ORDER BY created_at, batch_id", [],
-                component.batch_table)
+        return (
+            f"SELECT * FROM {component.batch_table} ORDER BY created_at, batch_id",
+            [],
+            component.batch_table,
+        )
     child = component.child_by_key.get(table)
     if child is None:
         choices = [component.entities, "batches", *component.child_by_key]
         raise ApiError(400, f"table: must be one of {', '.join(choices)}", {"table": table})
-    return (f"SELECT c.* FROM {child.table} c WHERE c.{id_column} IN "
-            f"(SELECT t.{id_column} FROM {component.table} t {filters.where}) "
-            f"ORDER BY c.{id_column}, c.id", filters.params, child.table)
+    return (
+        f"SELECT c.* FROM {child.table} c WHERE c.{id_column} IN "
+        f"(SELECT t.{id_column} FROM {component.table} t {filters.where}) "
+        f"ORDER BY c.{id_column}, c.id",
+        filters.params,
+        child.table,
+    )
 
 
 def _csv_ready(batch):
@@ -41,8 +52,10 @@ def _csv_ready(batch):
     columns, fields = [], []
     for field, column in zip(batch.schema, batch.columns):
         if pa.types.is_nested(field.type):
-            column = pa.array([None if v is None else orjson.dumps(v).decode()
-                               for v in column.to_pylist()], pa.string())
+            column = pa.array(
+                [None if v is None else orjson.dumps(v).decode() for v in column.to_pylist()],
+                pa.string(),
+            )
             field = pa.field(field.name, pa.string())
         columns.append(column)
         fields.append(field)

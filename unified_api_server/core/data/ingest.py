@@ -23,13 +23,23 @@ _ARROW_TYPES = {
     "str_list": pa.list_(pa.string()),
     "json": pa.string(),
 }
-_PYTHON_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
-                 "ts": (str,), "str_list": (list,), "json": (dict,)}
+_PYTHON_TYPES = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "ts": (str,),
+    "str_list": (list,),
+    "json": (dict,),
+}
 
 
 def _row_error(index, message, status=400):
-    return ApiError(status, f"row {index + 1}: {message}; nothing was stored",
-                    {"row": index + 1, "reason": message})
+    return ApiError(
+        status,
+        f"row {index + 1}: {message}; nothing was stored",
+        {"row": index + 1, "reason": message},
+    )
 
 
 def parse_rows(raw):
@@ -71,19 +81,30 @@ def _column_array(column, values):
         raise _row_error(_first(values, lambda v: type(v) is bool), f"{column.name}: not a number")
     if kind == "json":
         if not all(v is None or type(v) is dict for v in values):
-            raise _row_error(_first(values, lambda v: v is not None and type(v) is not dict),
-                             f"{column.name}: must be a JSON object")
+            raise _row_error(
+                _first(values, lambda v: v is not None and type(v) is not dict),
+                f"{column.name}: must be a JSON object",
+            )
         values = [None if v is None else orjson.dumps(v).decode() for v in values]
     try:
         return pa.array(values, _ARROW_TYPES[kind])
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        bad = _first(values, lambda v: v is not None and (not isinstance(v, allowed) or (
-            kind == "str_list" and not all(type(x) is str for x in v))))
+        bad = _first(
+            values,
+            lambda v: (
+                v is not None
+                and (
+                    not isinstance(v, allowed)
+                    or (kind == "str_list" and not all(type(x) is str for x in v))
+                )
+            ),
+        )
         raise _row_error(bad, f"{column.name}: expected {kind}, got {values[bad]!r}") from None
 
 
 def _check_values(column, array):
     """Check a whole column at once; name the first bad row when it fails."""
+
     def fail(mask, message):
         index = pc.index(mask, True).as_py()
         raise _row_error(index, f"{column.name}: {message}, got {array[index].as_py()!r}")
@@ -118,7 +139,8 @@ def _arrow_schema(component):
         fields.append(pa.field(column.name, _ARROW_TYPES[column.kind]))
         if column.group:
             groups.setdefault(column.group, []).append(
-                pa.field(column.name, _ARROW_TYPES[column.kind]))
+                pa.field(column.name, _ARROW_TYPES[column.kind])
+            )
     fields += [pa.field(group, pa.struct(members)) for group, members in groups.items()]
     return pa.schema(fields)
 
@@ -134,16 +156,19 @@ def ndjson_to_table(component, raw):
         return None
     json_columns = {c.name for c in component.columns if c.kind == "json"}
     schema = _arrow_schema(component)
-    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior=(
-        "infer" if json_columns else "error"))
+    options = pa_json.ParseOptions(
+        explicit_schema=schema, unexpected_field_behavior=("infer" if json_columns else "error")
+    )
     try:
         table = pa_json.read_json(io.BytesIO(raw), parse_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     if set(table.column_names) - set(schema.names) - json_columns:
         return None  # an unknown field: the slow path names it
-    if not all(_faithful_json(table.column(n).combine_chunks())
-               for n in json_columns & set(table.column_names)):
+    if not all(
+        _faithful_json(table.column(n).combine_chunks())
+        for n in json_columns & set(table.column_names)
+    ):
         return None
     groups = {c.group for c in component.columns if c.group}
     arrays, names = [], []
@@ -172,8 +197,7 @@ def _faithful_json(array, top=True):
         return True
     if pa.types.is_struct(array.type):
         members = array.flatten()
-        return all(m.null_count == array.null_count and _faithful_json(m, False)
-                   for m in members)
+        return all(m.null_count == array.null_count and _faithful_json(m, False) for m in members)
     if top:
         return False  # not an object: the slow path rejects the row by number
     if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
@@ -199,14 +223,19 @@ def rows_to_table(component, rows):
     unknown = keys - allowed
     if unknown:
         name = sorted(unknown)[0]
-        nested = " (bulk rows are flat; send nested items to the single-item endpoint)" if (
-            name in component.child_by_key) else ""
+        nested = (
+            " (bulk rows are flat; send nested items to the single-item endpoint)"
+            if (name in component.child_by_key)
+            else ""
+        )
         raise _row_error(_first(rows, lambda r: name in r), f"unknown field {name!r}{nested}")
     id_column = component.id_column
     ids = [r.get(id_column) for r in rows]
     if not all(v is None or type(v) is str for v in ids):
-        raise _row_error(_first(ids, lambda v: v is not None and type(v) is not str),
-                         f"{id_column}: {ID_MESSAGE}")
+        raise _row_error(
+            _first(ids, lambda v: v is not None and type(v) is not str),
+            f"{id_column}: {ID_MESSAGE}",
+        )
     arrays, names = [pa.array(ids, pa.string())], [id_column]
     for column in component.columns:
         if column.name in keys or column.required:
@@ -234,9 +263,13 @@ def _finish_table(component, arrays, names):
 
 
 def _column_defaults(cursor, table):
-    return dict(cursor.execute(
-        "SELECT column_name, column_default FROM duckdb_columns() "
-        "WHERE table_name = ? AND column_default IS NOT NULL", [table]).fetchall())
+    return dict(
+        cursor.execute(
+            "SELECT column_name, column_default FROM duckdb_columns() "
+            "WHERE table_name = ? AND column_default IS NOT NULL",
+            [table],
+        ).fetchall()
+    )
 
 
 def _conflict(cursor, sql, params, message):
@@ -257,39 +290,61 @@ def bulk_insert(component, database, table):
             for name in (n for n in table.column_names if kinds.get(n) == "ts"):
                 found = cursor.execute(
                     f"SELECT _row, {name} FROM incoming WHERE {name} IS NOT NULL AND "
-                    f"TRY_CAST({name} AS TIMESTAMPTZ) IS NULL ORDER BY _row LIMIT 1").fetchall()
+                    f"TRY_CAST({name} AS TIMESTAMPTZ) IS NULL ORDER BY _row LIMIT 1"
+                ).fetchall()
                 if found:
                     row, value = found[0]
                     raise _row_error(row - 1, f"{name}: not an ISO 8601 time: {value!r}")
-            _conflict(cursor, f"SELECT min(_row), {id_column} FROM incoming WHERE {id_column} "
-                      f"IS NOT NULL GROUP BY {id_column} HAVING count(*) > 1 ORDER BY 1 LIMIT 1",
-                      [], f"{id_column} {{!r}} appears more than once in this upload")
-            _conflict(cursor, f"SELECT i._row, i.{id_column} FROM incoming i JOIN "
-                      f"{component.table} t USING ({id_column}) ORDER BY 1 LIMIT 1", [],
-                      f"{component.entity} {{!r}} already exists")
+            _conflict(
+                cursor,
+                f"SELECT min(_row), {id_column} FROM incoming WHERE {id_column} "
+                f"IS NOT NULL GROUP BY {id_column} HAVING count(*) > 1 ORDER BY 1 LIMIT 1",
+                [],
+                f"{id_column} {{!r}} appears more than once in this upload",
+            )
+            _conflict(
+                cursor,
+                f"SELECT i._row, i.{id_column} FROM incoming i JOIN "
+                f"{component.table} t USING ({id_column}) ORDER BY 1 LIMIT 1",
+                [],
+                f"{component.entity} {{!r}} already exists",
+            )
             if "batch_id" in table.column_names:
-                _conflict(cursor, f"SELECT _row, batch_id FROM incoming WHERE batch_id IS NOT NULL "
-                          f"AND batch_id NOT IN (SELECT batch_id FROM {component.batch_table}) "
-                          "ORDER BY 1 LIMIT 1", [], "batch {!r} does not exist; create it first")
+                _conflict(
+                    cursor,
+                    f"SELECT _row, batch_id FROM incoming WHERE batch_id IS NOT NULL "
+                    f"AND batch_id NOT IN (SELECT batch_id FROM {component.batch_table}) "
+                    "ORDER BY 1 LIMIT 1",
+                    [],
+                    "batch {!r} does not exist; create it first",
+                )
             defaults = _column_defaults(cursor, component.table)
             targets, expressions = [], []
             for name in table.column_names:
                 if name == "_row":
                     continue
-                expression = {"ts": f"CAST({name} AS TIMESTAMPTZ)",
-                              "json": f"CAST({name} AS JSON)"}.get(kinds.get(name), name)
+                expression = {
+                    "ts": f"CAST({name} AS TIMESTAMPTZ)",
+                    "json": f"CAST({name} AS JSON)",
+                }.get(kinds.get(name), name)
                 if name == id_column:
-                    expression = f"coalesce({name}, uuidv7()::VARCHAR)"  # time-ordered: cheap index inserts
+                    expression = (
+                        f"coalesce({name}, uuidv7()::VARCHAR)"  # time-ordered: cheap index inserts
+                    )
                 elif name in defaults:
                     expression = f"coalesce({expression}, {defaults[name]})"
                 targets.append(name)
                 expressions.append(expression)
             if "duration" not in targets and {"started_at", "completed_at"} <= set(targets):
                 targets.append("duration")
-                expressions.append("epoch(CAST(completed_at AS TIMESTAMPTZ)) - "
-                                   "epoch(CAST(started_at AS TIMESTAMPTZ))")
-            cursor.execute(f"INSERT INTO {component.table} ({', '.join(targets)}) "
-                           f"SELECT {', '.join(expressions)} FROM incoming")
+                expressions.append(
+                    "epoch(CAST(completed_at AS TIMESTAMPTZ)) - "
+                    "epoch(CAST(started_at AS TIMESTAMPTZ))"
+                )
+            cursor.execute(
+                f"INSERT INTO {component.table} ({', '.join(targets)}) "
+                f"SELECT {', '.join(expressions)} FROM incoming"
+            )
         finally:
             cursor.unregister("incoming")
         return table.num_rows

@@ -2,7 +2,7 @@
 
 import hashlib
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -17,7 +17,7 @@ def to_json_value(value):
     """Convert a DuckDB value to its JSON form (times as ISO 8601 with offset)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.isoformat()
     return value
 
@@ -38,7 +38,8 @@ class Repository:
         self.changes = changes  # a ChangeFeed told of every committed write, or None
         self.id = component.id_column
         self.select_list = ", ".join(
-            [f"t.{self.id}"] + [f"t.{c.name}" for c in component.columns]
+            [f"t.{self.id}"]
+            + [f"t.{c.name}" for c in component.columns]
             + [f"t.{b}" for b in BOOKKEEPING]
         )
         self._json_columns = [c.name for c in component.columns if c.kind == "json"]
@@ -66,8 +67,10 @@ class Repository:
         clauses, params = list(filters.clauses), list(filters.params)
         if after:
             started, last_id = decode_cursor(after)
-            clauses.append(f"(t.started_at < ?::TIMESTAMPTZ OR "
-                           f"(t.started_at = ?::TIMESTAMPTZ AND t.{self.id} < ?))")
+            clauses.append(
+                f"(t.started_at < ?::TIMESTAMPTZ OR "
+                f"(t.started_at = ?::TIMESTAMPTZ AND t.{self.id} < ?))"
+            )
             params += [started, started, last_id]
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         items = self._query(
@@ -85,7 +88,9 @@ class Repository:
     def get(self, cursor, item_id, *, children=True):
         """Return one item with its children, or None."""
         found = self._query(
-            cursor, f"SELECT {self.select_list} FROM {self.c.table} t WHERE t.{self.id} = ?", [item_id]
+            cursor,
+            f"SELECT {self.select_list} FROM {self.c.table} t WHERE t.{self.id} = ?",
+            [item_id],
         )
         if not found:
             return None
@@ -104,8 +109,11 @@ class Repository:
 
     def _children(self, cursor, child, item_id):
         names = ", ".join(child.names)
-        rows = rows_to_dicts(cursor.execute(
-            f"SELECT {names} FROM {child.table} WHERE {self.id} = ? ORDER BY id", [item_id]))
+        rows = rows_to_dicts(
+            cursor.execute(
+                f"SELECT {names} FROM {child.table} WHERE {self.id} = ? ORDER BY id", [item_id]
+            )
+        )
         if child.shape == "tags":
             return {r["name"]: r["value"] for r in rows}
         if child.shape == "named":
@@ -121,7 +129,8 @@ class Repository:
         """
         children = {child.key: data.pop(child.key, []) for child in self.c.children}
         digest = hashlib.sha256(
-            orjson.dumps([data, children], option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+            orjson.dumps([data, children], option=orjson.OPT_SORT_KEYS, default=str)
+        ).hexdigest()
         item_id = data.pop(self.id, None) or str(uuid.uuid4())
 
         def work(cur):
@@ -148,8 +157,13 @@ class Repository:
 
         created = self.db.run_write(work)
         if created:
-            self._publish("created", id=item_id, model_name=data.get("model_name"),
-                          status=data.get("status"), batch_id=data.get("batch_id"))
+            self._publish(
+                "created",
+                id=item_id,
+                model_name=data.get("model_name"),
+                status=data.get("status"),
+                batch_id=data.get("batch_id"),
+            )
         return item_id, created
 
     def _publish(self, action, **fields):
@@ -163,9 +177,13 @@ class Repository:
         return value
 
     def _check_batch(self, cur, batch_id):
-        if batch_id is not None and cur.execute(
-            f"SELECT 1 FROM {self.c.batch_table} WHERE batch_id = ?", [batch_id]
-        ).fetchone() is None:
+        if (
+            batch_id is not None
+            and cur.execute(
+                f"SELECT 1 FROM {self.c.batch_table} WHERE batch_id = ?", [batch_id]
+            ).fetchone()
+            is None
+        ):
             raise ApiError(409, f"batch {batch_id!r} does not exist; create it first")
 
     def _insert_children(self, cur, child, item_id, rows):
@@ -174,7 +192,9 @@ class Repository:
         if child.shape == "tags":
             cur.execute(
                 f"DELETE FROM {child.table} WHERE {self.id} = ? AND name IN "
-                f"({', '.join(['?'] * len(rows))})", [item_id, *[r["name"] for r in rows]])
+                f"({', '.join(['?'] * len(rows))})",
+                [item_id, *[r["name"] for r in rows]],
+            )
         names = child.names
         # One multi-row INSERT per call: executemany is 10x slower in DuckDB.
         placeholders = ", ".join(["(" + ", ".join(["?"] * (len(names) + 1)) + ")"] * len(rows))
@@ -190,7 +210,9 @@ class Repository:
     @staticmethod
     def _child_param(child, name, value):
         column = next(c for c in child.columns if c.name == name)
-        return orjson.dumps(value).decode() if column.kind == "json" and value is not None else value
+        return (
+            orjson.dumps(value).decode() if column.kind == "json" and value is not None else value
+        )
 
     def patch(self, item_id, changes):
         """Apply ``changes`` to one item; a finished item's status cannot change (409)."""
@@ -198,7 +220,8 @@ class Repository:
         def work(cur):
             row = cur.execute(
                 f"SELECT status, started_at, model_name, batch_id FROM {self.c.table} "
-                f"WHERE {self.id} = ?", [item_id]
+                f"WHERE {self.id} = ?",
+                [item_id],
             ).fetchone()
             if row is None:
                 raise ApiError(404, f"{self.c.entity} {item_id!r} not found")
@@ -208,7 +231,7 @@ class Repository:
                 raise ApiError(409, f"{self.c.entity} {item_id!r} is already {status}")
             values = dict(changes)
             if new_status in FINISHED_STATUSES and status not in FINISHED_STATUSES:
-                values.setdefault("completed_at", datetime.now(timezone.utc))
+                values.setdefault("completed_at", datetime.now(UTC))
                 if new_status == "completed":
                     values.setdefault("progress", 1.0)
             if values.get("completed_at") and "duration" not in values and started_at:
@@ -221,57 +244,82 @@ class Repository:
             return values, model_name, batch_id, values.get("status") or status
 
         values, model_name, batch_id, status = self.db.run_write(work)
-        self._publish("updated", id=item_id, model_name=model_name, batch_id=batch_id,
-                      status=status, changes=values)
+        self._publish(
+            "updated",
+            id=item_id,
+            model_name=model_name,
+            batch_id=batch_id,
+            status=status,
+            changes=values,
+        )
 
     def add_children(self, item_id, key, rows):
         """Append rows to one child table of an existing item."""
 
         def work(cur):
-            if cur.execute(
-                f"SELECT 1 FROM {self.c.table} WHERE {self.id} = ?", [item_id]
-            ).fetchone() is None:
+            if (
+                cur.execute(
+                    f"SELECT 1 FROM {self.c.table} WHERE {self.id} = ?", [item_id]
+                ).fetchone()
+                is None
+            ):
                 raise ApiError(404, f"{self.c.entity} {item_id!r} not found")
             self._insert_children(cur, self.c.child_by_key[key], item_id, rows)
             return cur.execute(
                 f"UPDATE {self.c.table} SET updated_at = now() WHERE {self.id} = ? "
-                "RETURNING model_name, batch_id, status", [item_id]).fetchone()
+                "RETURNING model_name, batch_id, status",
+                [item_id],
+            ).fetchone()
 
         model_name, batch_id, status = self.db.run_write(work)
-        self._publish("updated", id=item_id, model_name=model_name, batch_id=batch_id,
-                      status=status, child=key, rows=rows)
+        self._publish(
+            "updated",
+            id=item_id,
+            model_name=model_name,
+            batch_id=batch_id,
+            status=status,
+            child=key,
+            rows=rows,
+        )
 
     def _delete_items(self, cur, where, params):
         for child in self.c.children:
             cur.execute(
                 f"DELETE FROM {child.table} WHERE {self.id} IN "
-                f"(SELECT {self.id} FROM {self.c.table} WHERE {where})", params)
-        return cur.execute(
-            f"DELETE FROM {self.c.table} WHERE {where}", params).fetchone()[0]
+                f"(SELECT {self.id} FROM {self.c.table} WHERE {where})",
+                params,
+            )
+        return cur.execute(f"DELETE FROM {self.c.table} WHERE {where}", params).fetchone()[0]
 
     def delete(self, item_id):
         """Delete one item and its children; raise 404 when it does not exist."""
 
         def work(cur):
-            row = cur.execute(f"SELECT model_name, batch_id, status FROM {self.c.table} "
-                              f"WHERE {self.id} = ?", [item_id]).fetchone()
+            row = cur.execute(
+                f"SELECT model_name, batch_id, status FROM {self.c.table} WHERE {self.id} = ?",
+                [item_id],
+            ).fetchone()
             if row is None or not self._delete_items(cur, f"{self.id} = ?", [item_id]):
                 raise ApiError(404, f"{self.c.entity} {item_id!r} not found")
             return row
 
         model_name, batch_id, status = self.db.run_write(work)
-        self._publish("deleted", id=item_id, model_name=model_name, batch_id=batch_id,
-                      status=status)
+        self._publish(
+            "deleted", id=item_id, model_name=model_name, batch_id=batch_id, status=status
+        )
 
     # -- batches ---------------------------------------------------------------------------
     def _batch_select(self):
         counts = ", ".join(
             f"count(r.{self.id}) FILTER (WHERE r.status = '{s}') AS {self.c.count_name(s)}"
-            for s in ("completed", "failed", "running"))
-        return (f"SELECT b.batch_id, b.name, b.description, b.metadata, b.created_at, "
-                f"count(r.{self.id}) AS {self.c.count_name()}, {counts}, "
-                f"min(r.started_at) AS started_at, max(r.completed_at) AS completed_at "
-                f"FROM {self.c.batch_table} b LEFT JOIN {self.c.table} r USING (batch_id) ")
+            for s in ("completed", "failed", "running")
+        )
+        return (
+            f"SELECT b.batch_id, b.name, b.description, b.metadata, b.created_at, "
+            f"count(r.{self.id}) AS {self.c.count_name()}, {counts}, "
+            f"min(r.started_at) AS started_at, max(r.completed_at) AS completed_at "
+            f"FROM {self.c.batch_table} b LEFT JOIN {self.c.table} r USING (batch_id) "
+        )
 
     @staticmethod
     def _shape_batch(row):
@@ -284,12 +332,18 @@ class Repository:
         where, params = "", []
         if after:
             created, last_id = decode_cursor(after)
-            where = ("WHERE (b.created_at < ?::TIMESTAMPTZ OR "
-                     "(b.created_at = ?::TIMESTAMPTZ AND b.batch_id < ?))")
+            where = (
+                "WHERE (b.created_at < ?::TIMESTAMPTZ OR "
+                "(b.created_at = ?::TIMESTAMPTZ AND b.batch_id < ?))"
+            )
             params = [created, created, last_id]
-        rows = rows_to_dicts(cursor.execute(
-            self._batch_select() + f"{where} GROUP BY ALL "
-            "ORDER BY b.created_at DESC, b.batch_id DESC LIMIT ?", params + [limit + 1]))
+        rows = rows_to_dicts(
+            cursor.execute(
+                self._batch_select() + f"{where} GROUP BY ALL "
+                "ORDER BY b.created_at DESC, b.batch_id DESC LIMIT ?",
+                params + [limit + 1],
+            )
+        )
         batches = [self._shape_batch(r) for r in rows]
         next_cursor = None
         if len(batches) > limit:
@@ -299,8 +353,9 @@ class Repository:
 
     def get_batch(self, cursor, batch_id):
         """Return one batch with its counts, or raise 404."""
-        rows = rows_to_dicts(cursor.execute(
-            self._batch_select() + "WHERE b.batch_id = ? GROUP BY ALL", [batch_id]))
+        rows = rows_to_dicts(
+            cursor.execute(self._batch_select() + "WHERE b.batch_id = ? GROUP BY ALL", [batch_id])
+        )
         if not rows:
             raise ApiError(404, f"batch {batch_id!r} not found")
         return self._shape_batch(rows[0])
@@ -310,15 +365,21 @@ class Repository:
         batch_id = data.get("batch_id") or str(uuid.uuid4())
 
         def work(cur):
-            if cur.execute(f"SELECT 1 FROM {self.c.batch_table} WHERE batch_id = ?",
-                           [batch_id]).fetchone():
+            if cur.execute(
+                f"SELECT 1 FROM {self.c.batch_table} WHERE batch_id = ?", [batch_id]
+            ).fetchone():
                 raise ApiError(409, f"batch {batch_id!r} already exists")
             metadata = data.get("metadata")
             cur.execute(
                 f"INSERT INTO {self.c.batch_table} (batch_id, name, description, metadata) "
                 "VALUES (?, ?, ?, ?)",
-                [batch_id, data.get("name"), data.get("description"),
-                 None if metadata is None else orjson.dumps(metadata).decode()])
+                [
+                    batch_id,
+                    data.get("name"),
+                    data.get("description"),
+                    None if metadata is None else orjson.dumps(metadata).decode(),
+                ],
+            )
 
         self.db.run_write(work)
         self._publish("created", entity="batch", id=batch_id, batch_id=batch_id)
@@ -333,13 +394,21 @@ class Repository:
             else:
                 affected = cur.execute(
                     f"UPDATE {self.c.table} SET batch_id = NULL, updated_at = now() "
-                    "WHERE batch_id = ?", [batch_id]).fetchone()[0]
-            if not cur.execute(f"DELETE FROM {self.c.batch_table} WHERE batch_id = ?",
-                               [batch_id]).fetchone()[0]:
+                    "WHERE batch_id = ?",
+                    [batch_id],
+                ).fetchone()[0]
+            if not cur.execute(
+                f"DELETE FROM {self.c.batch_table} WHERE batch_id = ?", [batch_id]
+            ).fetchone()[0]:
                 raise ApiError(404, f"batch {batch_id!r} not found")
             return affected
 
         affected = self.db.run_write(work)
-        self._publish("deleted", entity="batch", id=batch_id, batch_id=batch_id,
-                      members_deleted=affected if delete_members else 0)
+        self._publish(
+            "deleted",
+            entity="batch",
+            id=batch_id,
+            batch_id=batch_id,
+            members_deleted=affected if delete_members else 0,
+        )
         return affected

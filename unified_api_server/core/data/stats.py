@@ -34,9 +34,11 @@ def _list_alias(index):
 def _finish(component, rows):
     """Spread list-valued aggregates (quantile lists) over their named fields."""
     spread = [(("p50_duration", "p95_duration"), "_duration_q")]
-    spread += [(alias, _list_alias(index))
-               for index, (alias, _) in enumerate(component.extra_aggregates)
-               if isinstance(alias, tuple)]
+    spread += [
+        (alias, _list_alias(index))
+        for index, (alias, _) in enumerate(component.extra_aggregates)
+        if isinstance(alias, tuple)
+    ]
     for row in rows:
         for names, source in spread:
             row.update(zip(names, row.pop(source) or [None] * len(names)))
@@ -46,8 +48,10 @@ def _finish(component, rows):
 def _source(component, filters, *, per_device=False):
     """Return the FROM clause (aliased ``t``) with filters applied, unnested per device if asked."""
     if per_device and component.hardware_is_list:
-        return (f"(SELECT t.* EXCLUDE (hardware), unnest(t.hardware) AS hardware "
-                f"FROM {component.table} t {filters.where}) t")
+        return (
+            f"(SELECT t.* EXCLUDE (hardware), unnest(t.hardware) AS hardware "
+            f"FROM {component.table} t {filters.where}) t"
+        )
     return f"{component.table} t {filters.where}"
 
 
@@ -57,8 +61,10 @@ def grouped_stats(cursor, component, filters, key):
     source = _source(component, filters, per_device="hardware" in keys)
     columns = ", ".join(f"t.{k}" for k in keys)
     total = component.count_name()
-    sql = (f"SELECT {columns}, {aggregates(component)} FROM {source} "
-           f"GROUP BY {columns} ORDER BY {total} DESC, {columns}")
+    sql = (
+        f"SELECT {columns}, {aggregates(component)} FROM {source} "
+        f"GROUP BY {columns} ORDER BY {total} DESC, {columns}"
+    )
     return _finish(component, rows_to_dicts(cursor.execute(sql, filters.params)))
 
 
@@ -71,11 +77,13 @@ def summary_stats(cursor, component, filters):
 def daily_stats(cursor, component, filters):
     """Return per-day counts and mean duration, oldest first."""
     n = component.count_name
-    sql = (f"SELECT strftime(date_trunc('day', t.started_at), '%Y-%m-%d') AS day, "
-           f"count(*) AS {n()}, count(*) FILTER (WHERE t.status = 'completed') AS {n('completed')}, "
-           f"count(*) FILTER (WHERE t.status = 'failed') AS {n('failed')}, "
-           f"avg(t.duration) AS avg_duration FROM {component.table} t {filters.where} "
-           "GROUP BY ALL ORDER BY day")
+    sql = (
+        f"SELECT strftime(date_trunc('day', t.started_at), '%Y-%m-%d') AS day, "
+        f"count(*) AS {n()}, count(*) FILTER (WHERE t.status = 'completed') AS {n('completed')}, "
+        f"count(*) FILTER (WHERE t.status = 'failed') AS {n('failed')}, "
+        f"avg(t.duration) AS avg_duration FROM {component.table} t {filters.where} "
+        "GROUP BY ALL ORDER BY day"
+    )
     return rows_to_dicts(cursor.execute(sql, filters.params))
 
 
@@ -84,9 +92,11 @@ def metric_stats(cursor, component, filters):
     child = component.child_by_key.get("metrics")
     if child is None:
         return []
-    sql = (f"SELECT m.name, m.unit, count(*) AS count, avg(m.value) AS mean, min(m.value) AS min, "
-           f"max(m.value) AS max FROM {child.table} m JOIN {component.table} t "
-           f"USING ({component.id_column}) {filters.where} GROUP BY ALL ORDER BY m.name, m.unit")
+    sql = (
+        f"SELECT m.name, m.unit, count(*) AS count, avg(m.value) AS mean, min(m.value) AS min, "
+        f"max(m.value) AS max FROM {child.table} m JOIN {component.table} t "
+        f"USING ({component.id_column}) {filters.where} GROUP BY ALL ORDER BY m.name, m.unit"
+    )
     return rows_to_dicts(cursor.execute(sql, filters.params))
 
 
@@ -99,12 +109,16 @@ def _score(component, child_tags):
         exact = 100 if column.name == "model_name" else 90
         partial = 20 if column.name == "model_name" else 10
         if column.kind == "str_list":
-            cases.append(f"CASE WHEN list_contains(list_transform(t.{column.name}, lambda x: lower(x)), "
-                         f"$q) THEN {exact} WHEN contains(lower(array_to_string(t.{column.name}, "
-                         f"' ')), $q) THEN {partial} ELSE 0 END")
+            cases.append(
+                f"CASE WHEN list_contains(list_transform(t.{column.name}, lambda x: lower(x)), "
+                f"$q) THEN {exact} WHEN contains(lower(array_to_string(t.{column.name}, "
+                f"' ')), $q) THEN {partial} ELSE 0 END"
+            )
         else:
-            cases.append(f"CASE WHEN lower(t.{column.name}) = $q THEN {exact} "
-                         f"WHEN contains(lower(t.{column.name}), $q) THEN {partial} ELSE 0 END")
+            cases.append(
+                f"CASE WHEN lower(t.{column.name}) = $q THEN {exact} "
+                f"WHEN contains(lower(t.{column.name}), $q) THEN {partial} ELSE 0 END"
+            )
     if child_tags is not None:
         cases.append(
             f"coalesce((SELECT max(CASE WHEN lower(g.name) = $q OR lower(g.value) = $q THEN 90 "
@@ -122,9 +136,11 @@ def search(cursor, repository, query, limit, filters):
     uses = score.count("$q")
     score = score.replace("$q", "?")
     where = f"{filters.where} {'AND' if filters.clauses else 'WHERE'} score > 0"
-    sql = (f"SELECT * FROM (SELECT {repository.select_list}, {score} AS score "
-           f"FROM {component.table} t) t {where} "
-           f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column} LIMIT ?")
+    sql = (
+        f"SELECT * FROM (SELECT {repository.select_list}, {score} AS score "
+        f"FROM {component.table} t) t {where} "
+        f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column} LIMIT ?"
+    )
     params = [query.lower()] * uses + list(filters.params) + [limit]
     rows = rows_to_dicts(cursor.execute(sql, params))
     return [repository.shape(r) for r in rows]

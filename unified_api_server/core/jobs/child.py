@@ -22,7 +22,9 @@ FD_VARIABLE = "UAS_JOB_FD"
 PARENT_VARIABLE = "UAS_JOB_PARENT"
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 # The folder holding the project package: children run ``python -m unified_api_server...`` from it.
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PROJECT_ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
 
 
 class ChildProcess:
@@ -32,15 +34,28 @@ class ChildProcess:
         read_fd, write_fd = os.pipe()
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         self.log_path = log_path
-        environment = {**os.environ, **(env or {}), FD_VARIABLE: str(write_fd),
-                       PARENT_VARIABLE: str(os.getpid()), "PYTHONUNBUFFERED": "1"}
+        environment = {
+            **os.environ,
+            **(env or {}),
+            FD_VARIABLE: str(write_fd),
+            PARENT_VARIABLE: str(os.getpid()),
+            "PYTHONUNBUFFERED": "1",
+        }
         # Every child imports the project, wherever it runs and however the project is installed.
         environment["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [PROJECT_ROOT, environment.get("PYTHONPATH")]))
+            filter(None, [PROJECT_ROOT, environment.get("PYTHONPATH")])
+        )
         try:
             self.process = subprocess.Popen(
-                argv, cwd=cwd, env=environment, stdin=subprocess.DEVNULL, stdout=self._log,
-                stderr=subprocess.STDOUT, pass_fds=(write_fd,), start_new_session=True)
+                argv,
+                cwd=cwd,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
         finally:
             os.close(write_fd)
         self.pid = self.process.pid

@@ -19,14 +19,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from marshmallow import ValidationError
 
-from unified_api_server.core.jobs import status as jobstore
-from unified_api_server.core.jobs.child import ChildProcess
 from unified_api_server.core.config import Setting
 from unified_api_server.core.errors import ApiError
+from unified_api_server.core.jobs import status as jobstore
+from unified_api_server.core.jobs.child import ChildProcess
 from unified_api_server.core.web.schemas import ChildRows, flatten_groups
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ class JobManager:
         self.c = component
         self.db = database
         self.repository = repository
-        self.jobs_dir = os.path.join(jobstore.data_folder(settings, "jobs_dir", "jobs"),
-                                     component.name)
+        self.jobs_dir = os.path.join(
+            jobstore.data_folder(settings, "jobs_dir", "jobs"), component.name
+        )
         self._queue = queue.Queue(maxsize=settings["job_queue"])
         self._jobs = {}  # item id or group id -> list of JobSpec
         self._lock = threading.Lock()
@@ -78,28 +79,39 @@ class JobManager:
     def submit(self, specs, group_id=None, group=None):
         """Store the rows of ``specs`` (as a batch when ``group_id``) and queue them; return ids."""
         if self._queue.full():
-            raise ApiError(503, "too many jobs are waiting; try again later",
-                           headers={"Retry-After": "5"})
+            raise ApiError(
+                503, "too many jobs are waiting; try again later", headers={"Retry-After": "5"}
+            )
         with self._lock:
             while self._workers:
                 self._workers -= 1
-                threading.Thread(target=self._work, name=f"{self.c.name}-job-{self._workers}",
-                                 daemon=True).start()
-        now = datetime.now(timezone.utc)
+                threading.Thread(
+                    target=self._work, name=f"{self.c.name}-job-{self._workers}", daemon=True
+                ).start()
+        now = datetime.now(UTC)
         if group_id:
             self.repository.create_batch({"batch_id": group_id, **(group or {})})
         for spec in specs:
-            row = {**spec.row, self.c.id_column: spec.item_id, "status": "initializing",
-                   "progress": 0.0, "current_step": "queued", "started_at": now,
-                   "tags": [*spec.row.get("tags", ()), dict(zip(("name", "value"),
-                                                                jobstore.EXECUTOR_TAG))]}
+            row = {
+                **spec.row,
+                self.c.id_column: spec.item_id,
+                "status": "initializing",
+                "progress": 0.0,
+                "current_step": "queued",
+                "started_at": now,
+                "tags": [
+                    *spec.row.get("tags", ()),
+                    dict(zip(("name", "value"), jobstore.EXECUTOR_TAG)),
+                ],
+            }
             if group_id:
                 row["batch_id"] = group_id
             self.repository.create(row)
         with self._lock:
             if len(self._jobs) > 1000:  # forget finished jobs: their rows say everything
-                self._jobs = {k: v for k, v in self._jobs.items()
-                              if any(spec.state != "done" for spec in v)}
+                self._jobs = {
+                    k: v for k, v in self._jobs.items() if any(spec.state != "done" for spec in v)
+                }
             for spec in specs:
                 self._jobs[spec.item_id] = [spec]
             if group_id:
@@ -110,8 +122,9 @@ class JobManager:
             for spec in specs:
                 spec.state = "done"
                 self._finish(spec, "failed", "too many jobs were waiting")
-            raise ApiError(503, "too many jobs are waiting; try again later",
-                           headers={"Retry-After": "5"}) from None
+            raise ApiError(
+                503, "too many jobs are waiting; try again later", headers={"Retry-After": "5"}
+            ) from None
         return [spec.item_id for spec in specs]
 
     def cancel(self, job_id):
@@ -144,7 +157,7 @@ class JobManager:
                     spec.state = "running"
                 try:
                     self._run(spec)
-                except Exception:  # noqa: BLE001 - a job's failure must not end its worker thread
+                except Exception:
                     log.exception("job %s failed unexpectedly", spec.item_id)
                     self._finish(spec, "failed", "internal error while running the job")
                 finally:
@@ -152,8 +165,12 @@ class JobManager:
                         spec.state = "done"
 
     def _run(self, spec):
-        self._write(spec, self.repository.patch, spec.item_id,
-                    {"status": "running", "current_step": "starting"})
+        self._write(
+            spec,
+            self.repository.patch,
+            spec.item_id,
+            {"status": "running", "current_step": "starting"},
+        )
         os.makedirs(self.jobs_dir, exist_ok=True)
         log_path = os.path.join(self.jobs_dir, f"{spec.item_id}.log")
         started = time.monotonic()
@@ -161,8 +178,9 @@ class JobManager:
         log.info("job %s started pid %s: %s", spec.item_id, child.pid, " ".join(spec.argv[:6]))
         error, result = None, None
         try:
-            for message in child.messages(deadline=started + spec.timeout,
-                                          stop=spec.cancelled.is_set):
+            for message in child.messages(
+                deadline=started + spec.timeout, stop=spec.cancelled.is_set
+            ):
                 kind = message.get("type")
                 if kind == "error":
                     error = str(message.get("message"))[:65536]
@@ -181,17 +199,28 @@ class JobManager:
         if child.outcome == "stopped":
             self._finish(spec, "cancelled", "cancelled by request")
         elif child.outcome == "timeout":
-            self._finish(spec, "timeout", f"timed out after {spec.timeout:g} s; the job's "
-                                          "processes were killed")
+            self._finish(
+                spec,
+                "timeout",
+                f"timed out after {spec.timeout:g} s; the job's processes were killed",
+            )
         elif code == 0 and error is None:
             result = result or {}
-            self._finish(spec, result.get("status") or "completed", result.get("error"),
-                         result.get("changes"))
+            self._finish(
+                spec,
+                result.get("status") or "completed",
+                result.get("error"),
+                result.get("changes"),
+            )
         else:
             reason = error or f"exited with code {code}: {child.output_tail(2000)}"
             self._finish(spec, "failed", reason, (result or {}).get("changes"))
-        log.info("job %s ended (%s) after %.1f s", spec.item_id, child.outcome,
-                 time.monotonic() - started)
+        log.info(
+            "job %s ended (%s) after %.1f s",
+            spec.item_id,
+            child.outcome,
+            time.monotonic() - started,
+        )
 
     def _apply(self, spec, kind, message):
         """Store one child message: progress, a step, metrics or column updates."""
@@ -210,16 +239,20 @@ class JobManager:
     def _columns(self, message):
         """Return the column changes of a child message (groups flattened, unknown names dropped)."""
         changes = flatten_groups(self.c, dict(message.get("changes") or {}))
-        return {name: value for name, value in changes.items()
-                if name in self.c.column_by_name and name not in _OWN_COLUMNS}
+        return {
+            name: value
+            for name, value in changes.items()
+            if name in self.c.column_by_name and name not in _OWN_COLUMNS
+        }
 
     def _add(self, spec, key, rows):
         field_ = self._child_rows.get(key)
         if field_ is None or not rows:
             return
         try:
-            self._write(spec, self.repository.add_children, spec.item_id, key,
-                        field_.deserialize(rows))
+            self._write(
+                spec, self.repository.add_children, spec.item_id, key, field_.deserialize(rows)
+            )
         except ValidationError as exc:
             log.warning("job %s: ignored invalid %s: %s", spec.item_id, key, exc.messages)
 
@@ -241,8 +274,11 @@ class JobManager:
         self._record_end(spec, status, error, changes)
 
     def _record_end(self, spec, status, error=None, changes=None):
-        final = {**self._columns({"changes": changes or {}}), "status": status,
-                 "current_step": status}
+        final = {
+            **self._columns({"changes": changes or {}}),
+            "status": status,
+            "current_step": status,
+        }
         if error:
             final["error"] = str(error)[:65536]
         try:
@@ -256,8 +292,9 @@ class JobManager:
         stale = jobstore.active_job_ids(self.db, self.c)
         for item_id in stale:
             try:
-                self.repository.patch(item_id, {"status": "failed", "error": reason,
-                                                "current_step": "failed"})
+                self.repository.patch(
+                    item_id, {"status": "failed", "error": reason, "current_step": "failed"}
+                )
             except ApiError:
                 pass
         if stale:

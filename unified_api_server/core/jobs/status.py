@@ -6,7 +6,7 @@ benchmark run over several models) is an ordinary batch whose members are such r
 """
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from unified_api_server.core.component import ACTIVE_STATUSES, FINISHED_STATUSES
 from unified_api_server.core.data.repository import rows_to_dicts
@@ -34,7 +34,8 @@ def active_job_ids(database, component):
             f"JOIN {_tag_table(component)} g USING ({component.id_column}) "
             f"WHERE g.name = ? AND g.value = ? AND t.status IN "
             f"({', '.join(['?'] * len(ACTIVE_STATUSES))})",
-            [*EXECUTOR_TAG, *ACTIVE_STATUSES]).fetchall()
+            [*EXECUTOR_TAG, *ACTIVE_STATUSES],
+        ).fetchall()
     finally:
         cursor.close()
     return [row[0] for row in rows]
@@ -43,12 +44,20 @@ def active_job_ids(database, component):
 def group_members(repository, cursor, batch_id):
     """Return the batch's member rows (oldest first), or None when there is no such batch."""
     component = repository.c
-    if cursor.execute(f"SELECT 1 FROM {component.batch_table} WHERE batch_id = ?",
-                      [batch_id]).fetchone() is None:
+    if (
+        cursor.execute(
+            f"SELECT 1 FROM {component.batch_table} WHERE batch_id = ?", [batch_id]
+        ).fetchone()
+        is None
+    ):
         return None
-    rows = rows_to_dicts(cursor.execute(
-        f"SELECT {repository.select_list} FROM {component.table} t WHERE t.batch_id = ? "
-        f"ORDER BY t.created_at, t.{component.id_column}", [batch_id]))
+    rows = rows_to_dicts(
+        cursor.execute(
+            f"SELECT {repository.select_list} FROM {component.table} t WHERE t.batch_id = ? "
+            f"ORDER BY t.created_at, t.{component.id_column}",
+            [batch_id],
+        )
+    )
     return [repository.shape(row) for row in rows]
 
 
@@ -56,7 +65,7 @@ def _seconds_since(started_at, until=None):
     if not started_at:
         return None
     start = datetime.fromisoformat(started_at)
-    end = datetime.fromisoformat(until) if until else datetime.now(timezone.utc)
+    end = datetime.fromisoformat(until) if until else datetime.now(UTC)
     return round(max(0.0, (end - start).total_seconds()), 3)
 
 
@@ -109,8 +118,17 @@ def group_status(component, batch_id, batch_started, members):
     status = group_state(statuses) if members else "failed"
     finished = [m for m in members if m["status"] in FINISHED_STATUSES]
     total = len(members)
-    progress = (sum(1.0 if m["status"] in FINISHED_STATUSES else (m.get("progress") or 0.0)
-                    for m in members) / total) if total else 0.0
+    progress = (
+        (
+            sum(
+                1.0 if m["status"] in FINISHED_STATUSES else (m.get("progress") or 0.0)
+                for m in members
+            )
+            / total
+        )
+        if total
+        else 0.0
+    )
     ends = [m.get("completed_at") for m in members]
     ended = max(ends) if status in FINISHED_STATUSES and all(ends) else None
     elapsed = _seconds_since(batch_started, ended)

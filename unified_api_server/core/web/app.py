@@ -10,15 +10,20 @@ from types import SimpleNamespace
 
 from flask import Flask, jsonify
 
-from unified_api_server.core.jobs import manager as jobs
-from unified_api_server.core.web import sockets
-from unified_api_server.core.data.changes import ChangeFeed
 from unified_api_server.core.config import ConfigError, Setting, load_settings, redacted
-from unified_api_server.core.data.database import Database, DatabaseLockedError, load_migrations, open_connection
-from unified_api_server.core.errors import register_error_handlers
-from unified_api_server.core.web.http import OrjsonProvider
-from unified_api_server.core.logs import configure_logging
+from unified_api_server.core.data.changes import ChangeFeed
+from unified_api_server.core.data.database import (
+    Database,
+    DatabaseLockedError,
+    load_migrations,
+    open_connection,
+)
 from unified_api_server.core.data.repository import Repository
+from unified_api_server.core.errors import register_error_handlers
+from unified_api_server.core.jobs import manager as jobs
+from unified_api_server.core.logs import configure_logging
+from unified_api_server.core.web import sockets
+from unified_api_server.core.web.http import OrjsonProvider
 from unified_api_server.core.web.views import close_cursor, create_blueprint
 
 log = logging.getLogger(__name__)
@@ -43,12 +48,17 @@ def component_settings(component):
 
 def _base_settings(component):
     return (
-        Setting("host", str, "127.0.0.1", "address to listen on (loopback: only the gateway "
-                                          "should reach a component)"),
+        Setting(
+            "host",
+            str,
+            "127.0.0.1",
+            "address to listen on (loopback: only the gateway should reach a component)",
+        ),
         Setting("port", int, component.default_port, "port to listen on", minimum=1, maximum=65535),
         Setting("db_path", str, f"data/{component.name}.duckdb", "DuckDB database file"),
-        Setting("log_level", str, "INFO", "log level",
-                choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        Setting(
+            "log_level", str, "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+        ),
         # Each open WebSocket holds a thread under gthread: room for sockets and requests.
         Setting("threads", int, 32, "request threads of the single worker", minimum=1, maximum=256),
         Setting("timeout", int, 120, "seconds before a stuck worker is restarted", minimum=5),
@@ -65,15 +75,23 @@ def create_app(component, config=None):
     app = Flask(component.name)
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings["max_body_mb"] * 1024 * 1024
-    database = Database(settings["db_path"], load_migrations(component.migrations_package),
-                        threads=settings["duckdb_threads"],
-                        memory_limit=settings["duckdb_memory_limit"])
+    database = Database(
+        settings["db_path"],
+        load_migrations(component.migrations_package),
+        threads=settings["duckdb_threads"],
+        memory_limit=settings["duckdb_memory_limit"],
+    )
     database.connection  # open now: a locked or broken file fails the worker at boot
     changes = ChangeFeed(component)
     repository = Repository(component, database, changes)
     app.extensions["component"] = SimpleNamespace(
-        component=component, database=database, repository=repository, changes=changes,
-        settings=settings, jobs=None)
+        component=component,
+        database=database,
+        repository=repository,
+        changes=changes,
+        settings=settings,
+        jobs=None,
+    )
     register_error_handlers(app)
     app.teardown_appcontext(close_cursor)
     app.register_blueprint(create_blueprint(component))
@@ -94,20 +112,33 @@ def create_app(component, config=None):
             cur.execute("SELECT 1").fetchone()
         finally:
             cur.close()
-        return jsonify({"status": "ok", "service": component.name, "title": component.title,
-                        "database": database.path, "change_subscribers": changes.subscriber_count})
+        return jsonify(
+            {
+                "status": "ok",
+                "service": component.name,
+                "title": component.title,
+                "database": database.path,
+                "change_subscribers": changes.subscriber_count,
+            }
+        )
 
     return app
 
 
 def parse_args(component, argv):
     """Parse the component command line; flags not given stay None (they override nothing)."""
-    parser = argparse.ArgumentParser(prog=f"python -m services.{component.name}_api",
-                                     description=f"Run the {component.title} under gunicorn.")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m services.{component.name}_api",
+        description=f"Run the {component.title} under gunicorn.",
+    )
     parser.add_argument("--config", help="JSON file of settings")
     for setting in component_settings(component):
-        parser.add_argument(f"--{setting.name.replace('_', '-')}", dest=setting.name,
-                            default=None, help=f"{setting.help} (default {setting.default})")
+        parser.add_argument(
+            f"--{setting.name.replace('_', '-')}",
+            dest=setting.name,
+            default=None,
+            help=f"{setting.help} (default {setting.default})",
+        )
     return parser.parse_args(argv)
 
 
@@ -118,8 +149,12 @@ def main(component, argv=None):
     args = parse_args(component, argv)
     overrides = {k: v for k, v in vars(args).items() if k != "config"}
     try:
-        settings = load_settings(component_settings(component), env_prefix=component.env_prefix,
-                                 config_file=args.config, overrides=overrides)
+        settings = load_settings(
+            component_settings(component),
+            env_prefix=component.env_prefix,
+            config_file=args.config,
+            overrides=overrides,
+        )
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -130,11 +165,18 @@ def main(component, argv=None):
     except DatabaseLockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:  # noqa: BLE001 - any open failure is reported the same way
+    except Exception as exc:
         print(f"error: cannot open database {settings['db_path']}: {exc}", file=sys.stderr)
         return 1
-    serve(lambda: create_app(component, settings), host=settings["host"], port=settings["port"],
-          worker_class="gthread", workers=1, threads=settings["threads"],
-          timeout=settings["timeout"], log_level=settings["log_level"],
-          name=f"uas-{component.name}-api")
+    serve(
+        lambda: create_app(component, settings),
+        host=settings["host"],
+        port=settings["port"],
+        worker_class="gthread",
+        workers=1,
+        threads=settings["threads"],
+        timeout=settings["timeout"],
+        log_level=settings["log_level"],
+        name=f"uas-{component.name}-api",
+    )
     return 0

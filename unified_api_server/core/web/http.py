@@ -22,7 +22,8 @@ class OrjsonProvider(JSONProvider):
         """Build a JSON response without re-encoding through str."""
         obj = self._prepare_response_obj(args, kwargs)
         return self._app.response_class(
-            orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS), mimetype="application/json")
+            orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS), mimetype="application/json"
+        )
 
 
 def json_body(*, required=True, kind=dict):
@@ -33,7 +34,9 @@ def json_body(*, required=True, kind=dict):
             raise ApiError(400, "request body required: send a JSON object")
         return kind()
     if request.mimetype and request.mimetype != "application/json":
-        raise ApiError(415, f"send JSON with Content-Type: application/json, not {request.mimetype}")
+        raise ApiError(
+            415, f"send JSON with Content-Type: application/json, not {request.mimetype}"
+        )
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -24,10 +24,18 @@ def job_blueprint(component, manager):
         body = manager.require_status(cursor(), job_id)
         cancelled = manager.cancel(job_id)
         if not cancelled:
-            raise ApiError(409, f"{job_id!r} is {body['status']}, not a queued or running job "
-                                "of this component")
-        return jsonify({component.id_column: job_id, "status": "cancelled",
-                        "cancelled": cancelled, "message": "cancel requested; processes killed"})
+            raise ApiError(
+                409,
+                f"{job_id!r} is {body['status']}, not a queued or running job of this component",
+            )
+        return jsonify(
+            {
+                component.id_column: job_id,
+                "status": "cancelled",
+                "cancelled": cancelled,
+                "message": "cancel requested; processes killed",
+            }
+        )
 
     return bp
 
@@ -50,8 +58,9 @@ def hardware_list(value, available=HARDWARE):
         raise ValidationError({"hardware": ["must be a device or a list of them"]})
     unknown = sorted(set(value) - set(available))
     if unknown:
-        raise ValidationError({"hardware": [
-            f"unknown device(s) {', '.join(unknown)}; use {', '.join(available)}"]})
+        raise ValidationError(
+            {"hardware": [f"unknown device(s) {', '.join(unknown)}; use {', '.join(available)}"]}
+        )
     return list(dict.fromkeys(value))
 
 
@@ -64,8 +73,14 @@ def detect_hardware():
     mps = platform.system() == "Darwin" and platform.machine() == "arm64"
     return [
         {"name": "cpu", "available": True},
-        {"name": "cuda", "available": cuda,
-         **({} if cuda else {"reason": "no NVIDIA GPU or driver on this machine"})},
-        {"name": "mps", "available": mps,
-         **({} if mps else {"reason": "Apple GPUs (MPS) exist only on Apple silicon"})},
+        {
+            "name": "cuda",
+            "available": cuda,
+            **({} if cuda else {"reason": "no NVIDIA GPU or driver on this machine"}),
+        },
+        {
+            "name": "mps",
+            "available": mps,
+            **({} if mps else {"reason": "Apple GPUs (MPS) exist only on Apple silicon"}),
+        },
     ]

@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -19,7 +19,7 @@ def parse_time(value, name):
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         raise ApiError(400, f"{name}: not an ISO 8601 time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_int(value, name, *, minimum=None, maximum=None, default=None):
@@ -49,8 +49,11 @@ def decode_cursor(token):
     """Decode a ``(time, id)`` keyset cursor made by ``encode_cursor``, or raise a 400."""
     try:
         values = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(values, list) or len(values) != 2 or not all(
-                isinstance(v, str) for v in values):
+        if (
+            not isinstance(values, list)
+            or len(values) != 2
+            or not all(isinstance(v, str) for v in values)
+        ):
             raise ValueError
         position = datetime.fromisoformat(values[0])
         if position.tzinfo is None:
@@ -94,8 +97,10 @@ class Filters:
         tag_child = component.child_by_key.get("tags")
         for tag in args.getlist("tag") if tag_child else ():
             name, sep, value = tag.partition(":")
-            sql = (f"EXISTS (SELECT 1 FROM {tag_child.table} g WHERE "
-                   f"g.{component.id_column} = t.{component.id_column} AND g.name = ?")
+            sql = (
+                f"EXISTS (SELECT 1 FROM {tag_child.table} g WHERE "
+                f"g.{component.id_column} = t.{component.id_column} AND g.name = ?"
+            )
             if sep:
                 self.add(sql + " AND g.value = ?)", name, value)
             else:

@@ -1,7 +1,7 @@
 """Marshmallow schemas derived from a component's columns: create, patch, batch and child rows."""
 
 import re
-from datetime import timezone
+from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -66,7 +66,7 @@ def column_field(column, *, for_patch=False):
     if column.kind == "bool":
         return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
     if column.kind == "ts":
-        return fields.AwareDateTime(default_timezone=timezone.utc, **kwargs)
+        return fields.AwareDateTime(default_timezone=UTC, **kwargs)
     if column.kind == "str_list":
         return StrList(**kwargs)
     if column.kind == "json":
@@ -105,8 +105,10 @@ class ChildRows(fields.Field):
         elif isinstance(value, list):
             rows = value
         else:
-            raise ValidationError("must be a list of objects" + (
-                " or an object of {name: {value, unit}}" if self.child.shape == "named" else ""))
+            raise ValidationError(
+                "must be a list of objects"
+                + (" or an object of {name: {value, unit}}" if self.child.shape == "named" else "")
+            )
         errors = {}
         loaded = []
         for index, row in enumerate(rows):

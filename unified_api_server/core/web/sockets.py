@@ -17,13 +17,18 @@ import orjson
 from flask import current_app, request
 from flask_sock import ConnectionClosed, Sock
 
-from unified_api_server.core.data.changes import DaemonThread, EventFilter, WakeEvent
 from unified_api_server.core.config import Setting
+from unified_api_server.core.data.changes import DaemonThread, EventFilter, WakeEvent
 from unified_api_server.core.errors import ApiError
 
 SETTINGS = (
-    Setting("ws_ping_interval", float, 20.0, "seconds between WebSocket pings (keep below the "
-                                             "proxy's read timeout)", minimum=1.0),
+    Setting(
+        "ws_ping_interval",
+        float,
+        20.0,
+        "seconds between WebSocket pings (keep below the proxy's read timeout)",
+        minimum=1.0,
+    ),
     Setting("max_websockets", int, 0, "open WebSockets at most (0: half the threads)", minimum=0),
 )
 IDLE_POLL = 5.0  # seconds a handler sleeps when nothing happens (wake-ups come sooner)
@@ -59,8 +64,11 @@ def serve(ws, subscription, on_events, on_message):
 def register_sockets(app, component):
     """Add the component's two WebSocket routes to ``app``."""
     settings = app.extensions["component"].settings
-    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": settings["ws_ping_interval"],
-                                         "event_class": WakeEvent, "thread_class": DaemonThread}
+    app.config["SOCK_SERVER_OPTIONS"] = {
+        "ping_interval": settings["ws_ping_interval"],
+        "event_class": WakeEvent,
+        "thread_class": DaemonThread,
+    }
     limit = settings["max_websockets"] or max(1, settings["threads"] // 2)
     slots = threading.BoundedSemaphore(limit)
     sock = Sock(app)
@@ -92,9 +100,17 @@ def register_sockets(app, component):
             ws.close(POLICY_VIOLATION, exc.message[:120])
             return
         subscription = state.changes.subscribe(event_filter)
-        _send(ws, {"type": "subscribed", "component": component.name,
-                   "filter": {k: sorted(getattr(event_filter, a)) for k, a in
-                              (("model", "models"), ("status", "statuses"), ("id", "ids"))}})
+        _send(
+            ws,
+            {
+                "type": "subscribed",
+                "component": component.name,
+                "filter": {
+                    k: sorted(getattr(event_filter, a))
+                    for k, a in (("model", "models"), ("status", "statuses"), ("id", "ids"))
+                },
+            },
+        )
 
         def on_events(events):
             for event in events:
@@ -133,8 +149,9 @@ def register_sockets(app, component):
             elif command == "cancel":
                 _send(ws, _cancel(state, job_id))
             else:
-                _send(ws, {"error": f"unknown message {message[:64]!r}; send ping, status or "
-                                    "cancel"})
+                _send(
+                    ws, {"error": f"unknown message {message[:64]!r}; send ping, status or cancel"}
+                )
 
         try:
             serve(ws, subscription, on_events, on_message)

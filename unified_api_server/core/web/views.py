@@ -46,8 +46,11 @@ def create_blueprint(component):
     """Return the blueprint of ``component``'s database API under ``/api/<name>/db``."""
     bp = Blueprint(f"{component.name}_db", __name__, url_prefix=f"/api/{component.name}/db")
     entity, entities, id_name = component.entity, component.entities, component.id_column
-    creator, patcher, batch_schema = create_schema(component)(), patch_schema(component)(), \
-        BatchSchema()
+    creator, patcher, batch_schema = (
+        create_schema(component)(),
+        patch_schema(component)(),
+        BatchSchema(),
+    )
     child_fields = {child.key: ChildRows(child) for child in component.children}
 
     def location(item_id):
@@ -59,9 +62,11 @@ def create_blueprint(component):
         filters = Filters(component, request.args, allowed=("limit", "cursor"))
         limit = parse_limit(request.args.get("limit"))
         items, next_cursor = state().repository.list(
-            cursor(), filters, limit, request.args.get("cursor"))
-        return jsonify({entities: items, "count": len(items), "limit": limit,
-                        "next_cursor": next_cursor})
+            cursor(), filters, limit, request.args.get("cursor")
+        )
+        return jsonify(
+            {entities: items, "count": len(items), "limit": limit, "next_cursor": next_cursor}
+        )
 
     @bp.post(f"/{entities}")
     def create_item():
@@ -108,8 +113,9 @@ def create_blueprint(component):
         """Append steps, metrics or tags to an existing item."""
         child = component.child_by_key.get(key)
         if child is None:
-            raise ApiError(404, f"no child collection {key!r}; one of "
-                                f"{', '.join(component.child_by_key)}")
+            raise ApiError(
+                404, f"no child collection {key!r}; one of {', '.join(component.child_by_key)}"
+            )
         body = json_body(kind=(dict, list))
         if child.shape == "list" and isinstance(body, dict):
             body = [body]
@@ -125,9 +131,11 @@ def create_blueprint(component):
             raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
         limit = parse_limit(request.args.get("limit"))
         batches, next_cursor = state().repository.list_batches(
-            cursor(), limit, request.args.get("cursor"))
-        return jsonify({"batches": batches, "count": len(batches), "limit": limit,
-                        "next_cursor": next_cursor})
+            cursor(), limit, request.args.get("cursor")
+        )
+        return jsonify(
+            {"batches": batches, "count": len(batches), "limit": limit, "next_cursor": next_cursor}
+        )
 
     @bp.post("/batches")
     def create_batch():
@@ -145,7 +153,8 @@ def create_blueprint(component):
         filters = Filters(component, MultiDict({"batch_id": batch_id}))
         limit = parse_limit(request.args.get("limit"))
         batch[entities], batch["next_cursor"] = state().repository.list(
-            cursor(), filters, limit, request.args.get("cursor"))
+            cursor(), filters, limit, request.args.get("cursor")
+        )
         return jsonify(batch)
 
     @bp.delete("/batch/<batch_id>")
@@ -160,8 +169,12 @@ def create_blueprint(component):
     def model_stats():
         """Return statistics per model over all matching data."""
         filters = Filters(component, request.args)
-        return jsonify({"models": stats.grouped_stats(cursor(), component, filters, "model_name"),
-                        "summary": stats.summary_stats(cursor(), component, filters)})
+        return jsonify(
+            {
+                "models": stats.grouped_stats(cursor(), component, filters, "model_name"),
+                "summary": stats.summary_stats(cursor(), component, filters),
+            }
+        )
 
     @bp.get("/hardware/stats")
     def hardware_stats():
@@ -181,14 +194,16 @@ def create_blueprint(component):
         filters = Filters(component, args)
         filters.add("t.started_at >= now() - to_days(?::INTEGER)", days)
         latest, _ = state().repository.list(cursor(), filters, 10)
-        return jsonify({
-            "days": days,
-            "daily_stats": stats.daily_stats(cursor(), component, filters),
-            "model_stats": stats.grouped_stats(cursor(), component, filters, "model_name"),
-            "hardware_stats": stats.grouped_stats(cursor(), component, filters, "hardware"),
-            f"latest_{entities}": latest,
-            "metrics": stats.metric_stats(cursor(), component, filters),
-        })
+        return jsonify(
+            {
+                "days": days,
+                "daily_stats": stats.daily_stats(cursor(), component, filters),
+                "model_stats": stats.grouped_stats(cursor(), component, filters, "model_name"),
+                "hardware_stats": stats.grouped_stats(cursor(), component, filters, "hardware"),
+                f"latest_{entities}": latest,
+                "metrics": stats.metric_stats(cursor(), component, filters),
+            }
+        )
 
     @bp.route("/search", methods=["GET", "POST"])
     def search():
@@ -201,8 +216,9 @@ def create_blueprint(component):
         if not isinstance(query, str) or not query.strip() or len(query) > 256:
             raise ApiError(400, "query: give a search text of 1-256 characters")
         limit = parse_limit(params.pop("limit", None))
-        filters = Filters(component, MultiDict(
-            (k, str(v)) for k, values in params.lists() for v in values))
+        filters = Filters(
+            component, MultiDict((k, str(v)) for k, values in params.lists() for v in values)
+        )
         results = stats.search(cursor(), state().repository, query.strip(), limit, filters)
         return jsonify({"query": query, "results": results, "count": len(results)})
 
@@ -216,11 +232,13 @@ def create_blueprint(component):
         if fmt not in export.FORMATS:
             raise ApiError(400, f"format: must be one of {', '.join(export.FORMATS)}")
         if "path" in params or "output_path" in params:
-            raise ApiError(400, "path: exports are streamed in the response, never written "
-                                "to a server path")
+            raise ApiError(
+                400, "path: exports are streamed in the response, never written to a server path"
+            )
         table = params.pop("table", None)
-        filters = Filters(component, MultiDict(
-            (k, str(v)) for k, values in params.lists() for v in values))
+        filters = Filters(
+            component, MultiDict((k, str(v)) for k, values in params.lists() for v in values)
+        )
         sql, sql_params, name = export.export_query(component, filters, table)
         json_columns = [c.name for c in component.columns if c.kind == "json"] + ["metadata"]
         body = export.stream(state().database, sql, sql_params, fmt, json_columns)
@@ -241,9 +259,14 @@ def create_blueprint(component):
 def _register_group_stats(bp, component, route, keys):
     def group_stats():
         filters = Filters(component, request.args)
-        return jsonify({"group_by": list(keys),
-                        "groups": stats.grouped_stats(cursor(), component, filters, keys)})
+        return jsonify(
+            {
+                "group_by": list(keys),
+                "groups": stats.grouped_stats(cursor(), component, filters, keys),
+            }
+        )
 
     group_stats.__doc__ = f"Return statistics per {' x '.join(keys)} over all matching data."
-    bp.add_url_rule(f"/{route}", f"group_stats_{route.replace('/', '_')}", group_stats,
-                    methods=["GET"])
+    bp.add_url_rule(
+        f"/{route}", f"group_stats_{route.replace('/', '_')}", group_stats, methods=["GET"]
+    )
