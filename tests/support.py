@@ -1,5 +1,11 @@
-"""Start real service processes on free ports for tests, and stop them without leftovers."""
+"""The one way tests start real processes, wait for things, and speak raw HTTP.
 
+:class:`ServiceProcess` runs ``python -m unified_api_server ...`` (a component, the gateway) or
+any module as a real subprocess (gunicorn and all) on a free port, in its own process group,
+and stops the whole group. :func:`wait_until` is the one polling loop.
+"""
+
+import http.client
 import os
 import signal
 import socket
@@ -10,31 +16,40 @@ from contextlib import contextmanager
 
 import requests
 
-COMPONENT_MODULES = {
-    "test": "unified_api_server.components.test",
-    "generator": "unified_api_server.components.generator",
-    "benchmark": "unified_api_server.components.benchmark",
-}
+from unified_api_server.registry import COMPONENTS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = tuple(c.name for c in COMPONENTS)
 
 
 def free_port():
     """Return a TCP port that is free on the loopback interface right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def free_ports(count):
     """Return ``count`` distinct TCP ports free on the loopback interface right now."""
-    sockets = []
+    probes = []
     for _ in range(count):
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
-        sockets.append(probe)
-    ports = [probe.getsockname()[1] for probe in sockets]
-    for probe in sockets:
+        probes.append(probe)
+    ports = [probe.getsockname()[1] for probe in probes]
+    for probe in probes:
         probe.close()
     return ports
+
+
+def wait_until(predicate, timeout=30.0, interval=0.1, message="condition"):
+    """Return ``predicate()``'s first truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not reached after {timeout} s")
+        time.sleep(interval)
 
 
 def processes_mentioning(text):
@@ -57,66 +72,128 @@ def processes_mentioning(text):
 
 def wait_gone(text, timeout=10.0):
     """Wait until no process mentions ``text``; return what is left."""
-    deadline = time.monotonic() + timeout
-    left = processes_mentioning(text)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.2)
-        left = processes_mentioning(text)
-    return left
+    try:
+        wait_until(lambda: not processes_mentioning(text), timeout, 0.2)
+    except AssertionError:
+        pass
+    return processes_mentioning(text)
+
+
+def raw_request(port, method, target, headers=None, body=None, timeout=10):
+    """Send ``target`` exactly as given (no normalisation); return (status, headers, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        if body is not None:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def rss_kb(pid):
+    """Return the resident set size of ``pid`` in KiB."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 class ServiceProcess:
-    """A service started as a real subprocess (gunicorn and all), stopped as a process group."""
+    """A service run as a real subprocess on ``port``, in its own process group."""
 
     def __init__(self, args, port, log_path, env=None):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        self._log = open(log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, *args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
+        self.log_path = str(log_path)
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
 
     @classmethod
-    def component(cls, name, data_dir, port=None, extra_args=()):
+    def component(cls, name, data_dir, port=None, extra_args=(), env=None):
         """Start component ``name`` on its own DuckDB file in ``data_dir``."""
         port = port or free_port()
         args = [
+            "-m", "unified_api_server", "component", name, "--host", "127.0.0.1",
+            "--port", str(port), "--db-path", str(data_dir / f"{name}.duckdb"), *extra_args,
+        ]  # fmt: skip
+        return cls(args, port, data_dir / f"{name}-{port}.log", env)
+
+    @classmethod
+    def gateway(cls, urls, keys_db, log_path, env=None, **settings):
+        """Start a gateway in front of ``urls`` (component name -> base URL)."""
+        port = free_port()
+        args = [
             "-m",
-            COMPONENT_MODULES[name],
-            "--host",
-            "127.0.0.1",
+            "unified_api_server",
+            "gateway",
             "--port",
             str(port),
-            "--db-path",
-            str(data_dir / f"{name}.duckdb"),
-            *extra_args,
+            "--keys-db",
+            str(keys_db),
         ]
-        return cls(args, port, data_dir / f"{name}-{port}.log")
+        for name, url in urls.items():
+            args += [f"--{name}-url", url]
+        for name, value in settings.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
+        return cls(args, port, log_path, env)
 
-    def wait_healthy(self, path="/health", timeout=30.0):
-        """Wait until ``path`` answers 200; raise with the log tail if the process dies."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_ready(self, path="/health", statuses=(200,), timeout=60.0):
+        """Wait until ``path`` answers one of ``statuses``; fail with the log if it exits."""
+
+        def ready():
             if self.process.poll() is not None:
                 raise RuntimeError(f"service exited {self.process.returncode}:\n{self.log_tail()}")
             try:
-                if requests.get(self.url + path, timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"service not healthy after {timeout}s:\n{self.log_tail()}")
+                return raw_request(self.port, "GET", path, timeout=2)[0] in statuses
+            except OSError:
+                return False
 
-    def log_tail(self, lines=30):
+        try:
+            wait_until(ready, timeout, message=f"{self.url}{path} answering {statuses}")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"not ready:\n{self.log_tail()}") from None
+        return self
+
+    def get(self, path, **kwargs):
+        """GET ``path`` from the service with requests."""
+        kwargs.setdefault("timeout", 30)
+        return requests.get(self.url + path, **kwargs)
+
+    def log_tail(self, lines=40):
         """Return the last lines of the service's log."""
-        self._log.flush()
-        with open(self.log_path, "rb") as handle:
-            return b"\n".join(handle.read().splitlines()[-lines:]).decode(errors="replace")
+        try:
+            with open(self.log_path, "rb") as handle:
+                return b"\n".join(handle.read().splitlines()[-lines:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def child_pids(self):
+        """Return the pids of the process's direct children (gunicorn workers)."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                        fields = handle.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == self.process.pid:
+                    pids.append(int(entry))
+        return pids
 
     def signal(self, signum):
         """Send ``signum`` to the whole process group (gunicorn master and workers)."""
@@ -135,7 +212,6 @@ class ServiceProcess:
                 self.signal(signal.SIGKILL)
                 self.process.wait(5)
         self.signal(signal.SIGKILL)  # stray workers, if any
-        self._log.close()
 
 
 @contextmanager
@@ -149,3 +225,8 @@ def all_started(start, names):
     finally:
         for service in started.values():
             service.stop()
+
+
+def dead_url():
+    """Return a loopback URL where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"

@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from tests.stats_support import quantile
-from unified_api_server.components.benchmark.component import lower_is_better
+from unified_api_server.components.benchmark.figures import lower_is_better
 
 BASE = "/api/benchmark/db"
 # (model, hardware, batch_size, precision, status, latency_ms_mean, throughput, memory_mb)

@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from tests.contract.components import assert_error
+from tests.contract.api import assert_error
 
 
 def _rows(api, count):

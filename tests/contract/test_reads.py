@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.contract.components import assert_error
+from tests.contract.api import assert_error, make_api
 from unified_api_server.core.component import SQL_TYPES
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -130,8 +130,9 @@ def test_migrations_are_listed(api):
     assert len(migrations[0]["checksum"]) == 64
 
 
-def test_tables_agree_with_the_declaration(api):
+def test_tables_agree_with_the_declaration(component_name, tmp_path):
     """Every declared column exists in the migrated tables with its declared type."""
+    api = make_api(component_name, tmp_path / "schema.duckdb")
     database = api.client.application.extensions["component"].database
     cursor = database.cursor()
     try:

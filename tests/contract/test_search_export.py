@@ -7,7 +7,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from tests.contract.components import assert_error
+from tests.contract.api import assert_error
 
 
 def test_search_ranks_exact_above_partial(api):

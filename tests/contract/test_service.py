@@ -2,21 +2,24 @@
 
 import requests
 
-from tests.contract.components import COMPONENTS
+from tests.contract.api import valid_item
 from tests.support import ServiceProcess
+from unified_api_server.registry import BY_NAME
 
 
 def test_real_service_round_trip_and_file_lock(component_name, data_dir):
     """Serve health and a round trip; a second process on the same file exits non-zero."""
-    component, make_item = COMPONENTS[component_name]
+    component = BY_NAME[component_name]
     service = ServiceProcess.component(component_name, data_dir)
     try:
-        service.wait_healthy()
+        service.wait_ready()
         health = requests.get(f"{service.url}/health", timeout=5).json()
         assert health["status"] == "ok" and health["service"] == component_name
         assert health["database"].endswith(f"{component_name}.duckdb")
         base = f"{service.url}/api/{component_name}/db"
-        created = requests.post(f"{base}/{component.entities}", json=make_item("bert"), timeout=5)
+        created = requests.post(
+            f"{base}/{component.entities}", json=valid_item(component, "bert"), timeout=5
+        )
         assert created.status_code == 201
         item_id = created.json()[component.id_column]
         assert (

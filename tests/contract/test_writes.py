@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.contract.components import assert_error, make_api
+from tests.contract.api import assert_error, make_api
 
 
 def _count(api):

@@ -36,7 +36,7 @@ def test_an_applied_migration_that_changed_is_refused(tmp_path):
 
 def test_a_second_process_on_the_same_file_is_refused_clearly(tmp_path):
     path = str(tmp_path / "test.duckdb")
-    holder = ServiceProcess.component("test", tmp_path).wait_healthy()
+    holder = ServiceProcess.component("test", tmp_path).wait_ready()
     try:
         with pytest.raises(DatabaseLockedError, match="in use by another process"):
             Database(path, []).connection
@@ -53,7 +53,7 @@ def test_db_path_is_honoured(tmp_path):
     target = tmp_path / "elsewhere" / "chosen.duckdb"
     service = ServiceProcess.component("test", tmp_path, extra_args=["--db-path", str(target)])
     try:
-        service.wait_healthy()
+        service.wait_ready()
         response = requests.post(
             f"{service.url}/api/test/db/runs",
             json={"model_name": "bert", "run_id": "r1"},

@@ -4,7 +4,6 @@ The suite starts once per session on free ports in a temporary data dir, loads a
 set through nginx, and is stopped at the end; its teardown fails if any process is left behind.
 """
 
-import importlib.util
 import json
 import os
 import shutil
@@ -12,27 +11,20 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import xmlrpc.client
 from dataclasses import dataclass, field
 
 import pytest
 import requests
 
-from tests.support import free_ports, wait_gone
+from tests.support import free_ports, wait_gone, wait_until
+from unified_api_server.registry import COMPONENTS as REGISTERED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COMPONENTS = ("test_api", "generator_api", "benchmark_api")
+COMPONENTS = tuple(c.service for c in REGISTERED)
 DEMO_SEED = 7
 DEMO_SCALE = "small"
 NGINX_MISSING = "nginx is not installed (scripts/install-system-deps installs it)"
-
-
-def component_available(name):
-    """Tell whether the component package exists (its ``__main__`` can be run)."""
-    return (
-        importlib.util.find_spec(f"unified_api_server.components.{name[:-4]}.__main__") is not None
-    )
 
 
 @dataclass
@@ -43,7 +35,6 @@ class Suite:
     data_dir: str
     ports: dict
     admin_key: str
-    enabled: dict
     output: list = field(default_factory=list)
     keys: dict = field(default_factory=dict)
 
@@ -86,16 +77,15 @@ class Suite:
         )
 
     def wait_healthy(self, service, timeout=30.0):
-        """Wait until ``service``'s /health answers 200; return the seconds it took."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
+        """Wait until ``service``'s /health answers 200."""
+
+        def healthy():
             try:
-                if requests.get(self.url(service) + "/health", timeout=2).status_code == 200:
-                    return time.monotonic() - started
+                return requests.get(self.url(service) + "/health", timeout=2).status_code == 200
             except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{service} not healthy after {timeout} s")
+                return False
+
+        wait_until(healthy, timeout, 0.2, message=f"{service} healthy")
 
 
 def _read_output(process, lines, ready):
@@ -111,16 +101,14 @@ def _start_suite(data_dir, tmp_root):
     if shutil.which("nginx"):
         names.append("nginx")
     ports = dict(zip(names, free_ports(len(names))))
-    enabled = {name: component_available(name) for name in COMPONENTS}
-    config = {name: {"enabled": on, "port": ports[name]} for name, on in enabled.items()}
-    config["gateway"] = {"port": ports["gateway"]}
+    config = {name: {"port": ports[name]} for name in ("gateway", *COMPONENTS)}
     config_path = os.path.join(tmp_root, "suite.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle)
     argv = [
         sys.executable,
         "-m",
-        "unified_api_server.cli",
+        "unified_api_server",
         "run",
         "--config",
         config_path,
@@ -146,7 +134,7 @@ def _start_suite(data_dir, tmp_root):
             stderr = handle.read()
         raise RuntimeError(f"suite did not start:\n{''.join(lines)}\n{stderr}")
     key = next(line.strip() for line in lines if line.strip().startswith("uas_"))
-    return Suite(process, data_dir, ports, key, enabled, lines)
+    return Suite(process, data_dir, ports, key, lines)
 
 
 def _stop_suite(suite):
@@ -180,41 +168,20 @@ def suite(tmp_path_factory):
             "read": store.create("e2e-reader", "read"),
             "write": store.create("e2e-writer", "read,write"),
         }
-        if all(suite.enabled.values()):
-            entry = suite.url("nginx" if suite.has_nginx else "gateway")
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "unified_api_server.cli",
-                    "demo-data",
-                    "--url",
-                    entry,
-                    "--key",
-                    suite.admin_key,
-                    "--scale",
-                    DEMO_SCALE,
-                    "--seed",
-                    str(DEMO_SEED),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=180,
-                check=False,
-            )
-            assert result.returncode == 0, result.stderr
+        entry = suite.url("nginx" if suite.has_nginx else "gateway")
+        argv = ["demo-data", "--url", entry, "--data-dir", suite.data_dir]
+        argv += ["--scale", DEMO_SCALE, "--seed", str(DEMO_SEED)]
+        result = subprocess.run(
+            [sys.executable, "-m", "unified_api_server", *argv],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
         yield suite
     finally:
         _stop_suite(suite)
-
-
-@pytest.fixture
-def needs_all_components(suite):
-    """Skip a test whose data needs all three components while one is not built yet."""
-    missing = [name for name, on in suite.enabled.items() if not on]
-    if missing:
-        pytest.fail(f"components not available: {', '.join(missing)}")
-    return suite
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from unified_api_server.registry import COMPONENTS
 from unified_api_server.tools.demo_data import SCALES, DemoData
 
 from .conftest import DEMO_SCALE, DEMO_SEED
@@ -30,12 +31,12 @@ def prepared(name, tmp_path, base_url, key):
 @pytest.fixture(scope="module")
 def expected():
     """Rows the demo data set holds for the example's model."""
-    return DemoData(DEMO_SEED, SCALES[DEMO_SCALE]).expected_counts("bert-base-uncased")
+    data = DemoData(DEMO_SEED, SCALES[DEMO_SCALE])
+    return {c.name: data.expected_count(c, "bert-base-uncased") for c in COMPONENTS}
 
 
 @pytest.mark.parametrize("entry", ["gateway", "nginx"])
-def test_python_example(needs_all_components, tmp_path, expected, entry):
-    suite = needs_all_components
+def test_python_example(suite, tmp_path, expected, entry):
     if entry == "nginx" and not suite.has_nginx:
         pytest.skip("nginx is not installed")
     script = prepared("seed_client.py", tmp_path, suite.url(entry), suite.keys["read"])
@@ -54,8 +55,7 @@ def test_python_example(needs_all_components, tmp_path, expected, entry):
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 @pytest.mark.parametrize("entry", ["gateway", "nginx"])
-def test_javascript_example(needs_all_components, tmp_path, entry):
-    suite = needs_all_components
+def test_javascript_example(suite, tmp_path, entry):
     if entry == "nginx" and not suite.has_nginx:
         pytest.skip("nginx is not installed")
     script = prepared("seed_client.js", tmp_path, suite.url(entry), suite.keys["read"])

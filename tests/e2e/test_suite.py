@@ -12,6 +12,11 @@ import uuid
 import pytest
 import requests
 
+from tests.support import wait_until
+from unified_api_server.gateway.keys import KeyStore
+
+from .conftest import COMPONENTS
+
 ENTRIES = ["gateway", "nginx"]
 
 
@@ -120,32 +125,19 @@ def test_bypass_spellings_do_not_widen_a_read_key(suite, entry, target):
 
 def test_revoked_key_stops_within_five_seconds(suite):
     entry = "nginx" if suite.has_nginx else "gateway"
-    from unified_api_server.gateway.keys import KeyStore
-
     store = KeyStore(os.path.join(suite.data_dir, "keys.sqlite3"))
     key = store.create(f"e2e-revoke-{entry}", "read")
     target = "/api/db/test/runs?limit=1"
     assert raw_request(suite, entry, "GET", target, key)[0] == 200
+    argv = ["keys", "revoke", f"e2e-revoke-{entry}", "--data-dir", suite.data_dir]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "unified_api_server.cli",
-            "keys",
-            "revoke",
-            f"e2e-revoke-{entry}",
-            "--keys-db",
-            os.path.join(suite.data_dir, "keys.sqlite3"),
-        ],
+        [sys.executable, "-m", "unified_api_server", *argv],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    revoked_at = time.monotonic()
-    while raw_request(suite, entry, "GET", target, key)[0] == 200:
-        assert time.monotonic() - revoked_at < 5.0, "revoked key still accepted after 5 s"
-        time.sleep(0.1)
+    time.sleep(5)  # the promise: 5 s after revoking, the key works nowhere
     assert raw_request(suite, entry, "GET", target, key)[0] == 401
 
 
@@ -157,25 +149,24 @@ def _run_total(suite, service="test_api"):
 
 def test_kill_9_component_comes_back_with_its_data(suite):
     before = _run_total(suite)
-    assert before > 0 or not all(suite.enabled.values())
+    assert before > 0
     old_pid = suite.rpc().getProcessInfo("test_api")["pid"]
     os.kill(old_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while True:
+
+    def restarted():
         info = suite.rpc().getProcessInfo("test_api")
-        if info["statename"] == "RUNNING" and info["pid"] not in (0, old_pid):
-            break
-        assert time.monotonic() < deadline, f"test_api not restarted: {info}"
-        time.sleep(0.2)
+        return info["statename"] == "RUNNING" and info["pid"] not in (0, old_pid)
+
+    wait_until(restarted, message="test_api restarted by supervisord")
     suite.wait_healthy("test_api", timeout=30)
-    deadline = time.monotonic() + 30
-    while True:  # the killed master's orphaned worker may hold the database for a moment
+
+    def readable():  # the killed master's orphaned worker may hold the database for a moment
         try:
-            assert _run_total(suite) == before
-            break
+            return _run_total(suite) == before
         except requests.HTTPError:
-            assert time.monotonic() < deadline, "test data unreadable after restart"
-            time.sleep(0.5)
+            return False
+
+    wait_until(readable, message="test data readable after the restart")
     status, _ = raw_request(
         suite, "gateway", "GET", "/api/db/test/runs?limit=1", suite.keys["read"]
     )
@@ -210,7 +201,7 @@ def test_stopped_component_gives_an_incomplete_overview(suite):
 
 def test_supervisord_runs_one_program_per_process(suite):
     infos = {info["name"]: info for info in suite.rpc().getAllProcessInfo()}
-    expected = {name for name, on in suite.enabled.items() if on} | {"gateway"}
+    expected = {*COMPONENTS, "gateway"}
     if suite.has_nginx:
         expected.add("nginx")
     assert set(infos) == expected

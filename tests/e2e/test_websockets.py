@@ -13,9 +13,8 @@ def _socket(base, path):
 
 
 @pytest.mark.parametrize("entry", ["gateway", "nginx"])
-def test_change_stream_with_a_browser_key(needs_all_components, entry):
+def test_change_stream_with_a_browser_key(suite, entry):
     """A browser-style client (key in ?api_key=) follows /api/db/ws and /api/test/ws."""
-    suite = needs_all_components
     if entry == "nginx" and not suite.has_nginx:
         pytest.skip("nginx is not installed")
     base, key = suite.url(entry), suite.keys["read"]
@@ -40,9 +39,8 @@ def test_change_stream_with_a_browser_key(needs_all_components, entry):
 
 
 @pytest.mark.parametrize("entry", ["gateway", "nginx"])
-def test_job_socket_of_an_unknown_id(needs_all_components, entry):
+def test_job_socket_of_an_unknown_id(suite, entry):
     """An unknown job id: an error message, then the component's close code 1008."""
-    suite = needs_all_components
     if entry == "nginx" and not suite.has_nginx:
         pytest.skip("nginx is not installed")
     ws = _socket(suite.url(entry), f"/api/test/ws/no-such-run?api_key={suite.keys['read']}")
@@ -54,16 +52,15 @@ def test_job_socket_of_an_unknown_id(needs_all_components, entry):
         ws.close()
 
 
-def test_websocket_without_a_key_is_refused(needs_all_components):
+def test_websocket_without_a_key_is_refused(suite):
     """No key, no socket: 401 before the upgrade."""
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        _socket(needs_all_components.url("gateway"), "/api/db/ws")
+        _socket(suite.url("gateway"), "/api/db/ws")
     assert refused.value.status_code == 401
 
 
-def test_a_browser_key_never_reaches_the_nginx_access_log(needs_all_components):
+def test_a_browser_key_never_reaches_the_nginx_access_log(suite):
     """The ?api_key= of a WebSocket opening is masked in nginx's log (headers are never logged)."""
-    suite = needs_all_components
     if not suite.has_nginx:
         pytest.skip("nginx is not installed")
     key = suite.keys["read"]

@@ -5,63 +5,29 @@ from gevent import monkey
 if not monkey.is_module_patched("socket"):  # the suite's root conftest normally did this already
     monkey.patch_all()
 
-import importlib.util
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from tests.gateway.servers import FaultServer, Service, free_port
-from tests.support import all_started
+from tests.gateway.servers import FaultServer
+from tests.support import NAMES, ServiceProcess, all_started
 from unified_api_server.gateway.keys import KeyStore
+from unified_api_server.registry import BY_NAME
 
-COMPONENT_MODULES = {
-    "test": "unified_api_server.components.test",
-    "generator": "unified_api_server.components.generator",
-    "benchmark": "unified_api_server.components.benchmark",
-}
-
-
-def _exists(module):
-    try:
-        return importlib.util.find_spec(module + ".__main__") is not None
-    except ModuleNotFoundError:
-        return False
-
-
-AVAILABLE = [name for name, module in COMPONENT_MODULES.items() if _exists(module)]
-ENTITY = {"test": "runs", "generator": "tasks", "benchmark": "runs"}
+ENTITY = {name: BY_NAME[name].entities for name in NAMES}
 
 
 def start_component(name, tmp_dir):
-    """Start component ``name`` on a free port with a fresh DuckDB file; return the Service."""
-    port = free_port()
-    args = [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--db-path",
-        str(tmp_dir / f"{name}.duckdb"),
-    ]
-    service = Service(COMPONENT_MODULES[name], args, port, str(tmp_dir / f"{name}.log"))
-    return service.start()
+    """Start component ``name`` on a free port with a fresh DuckDB file; return it when ready."""
+    return ServiceProcess.component(name, tmp_dir).wait_ready()
 
 
 def start_gateway(tmp_dir, urls, keys_db, label="gateway", **settings):
-    """Start ``python -m gateway`` against ``urls`` (component -> base URL); return the Service."""
-    port = free_port()
-    args = ["--host", "127.0.0.1", "--port", str(port), "--keys-db", str(keys_db), "--workers", "2"]
-    for name, url in urls.items():
-        args += [f"--{name}-url", url]
-    for name, value in settings.items():
-        args += [f"--{name.replace('_', '-')}", str(value)]
-    return Service("unified_api_server.gateway", args, port, str(tmp_dir / f"{label}.log")).start()
-
-
-def dead_url():
-    """Return a loopback URL where nothing listens."""
-    return f"http://127.0.0.1:{free_port()}"
+    """Start a gateway (2 workers) against ``urls``; return it once it answers /health."""
+    log_path = tmp_dir / f"{label}.log"
+    service = ServiceProcess.gateway(urls, keys_db, log_path, **{"workers": 2, **settings})
+    return service.wait_ready(statuses=(200, 503))
 
 
 @pytest.fixture(scope="session")
@@ -97,14 +63,14 @@ def keys(store):
 @pytest.fixture(scope="session")
 def components(work_dir):
     """Start every component that exists; return name -> Service."""
-    with all_started(lambda name: start_component(name, work_dir), AVAILABLE) as started:
+    with all_started(lambda name: start_component(name, work_dir), NAMES) as started:
         yield started
 
 
 @pytest.fixture(scope="session")
 def gateway(work_dir, components, keys_db, keys):
     """Start a gateway in front of the real components (missing ones point nowhere)."""
-    urls = {name: (components[name].url if name in components else dead_url()) for name in ENTITY}
+    urls = {name: components[name].url for name in NAMES}
     service = start_gateway(work_dir, urls, keys_db, view_budget=3)
     yield service
     service.stop()
@@ -113,10 +79,7 @@ def gateway(work_dir, components, keys_db, keys):
 @pytest.fixture(scope="session")
 def faults(components):
     """Start one FaultServer per component, forwarding to it when it exists; name -> server."""
-    servers = {
-        name: FaultServer(components[name].url if name in components else None).start()
-        for name in ENTITY
-    }
+    servers = {name: FaultServer(components[name].url).start() for name in NAMES}
     yield servers
     for server in servers.values():
         server.stop()
@@ -135,11 +98,15 @@ def fault_gateway(work_dir, faults, keys_db, keys):
 
 @pytest.fixture(autouse=True)
 def _reset_faults(request):
-    """Clear injected delays after each test that used the fault servers."""
-    yield
-    if "faults" in request.fixturenames:
+    """End injected delays, and forget recorded calls, around each test using the fault servers."""
+    uses_faults = "faults" in request.fixturenames
+    if uses_faults:
         for server in request.getfixturevalue("faults").values():
-            server.delay = 0.0
+            server.reset()
+    yield
+    if uses_faults:
+        for server in request.getfixturevalue("faults").values():
+            server.reset()
 
 
 @pytest.fixture()
@@ -161,8 +128,3 @@ def client(service, key=None):
 
     session.call = call
     return session
-
-
-def pytest_report_header(config):
-    """Say which components the gateway tests run against."""
-    return f"gateway tests against components: {', '.join(AVAILABLE) or 'none'}"

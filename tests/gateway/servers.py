@@ -1,133 +1,15 @@
-"""Real processes and real HTTP servers for the gateway tests (no mocks of our own code).
+"""A real HTTP server standing in front of a component to inject faults (no mocks of our code).
 
-``Service`` runs a component or gateway as a subprocess on a free port. ``FaultServer`` is a small
-HTTP server run inside the test process that stands in front of a component to inject faults for
-real: it delays answers, echoes what it received, swallows huge uploads, and serves huge downloads.
+``FaultServer`` runs inside the test process: it delays answers, echoes what it received,
+swallows huge uploads, serves huge downloads, and records when each request came and went.
 """
 
 import hashlib
 import http.client
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    """Return a TCP port that is free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def raw_request(port, method, target, headers=None, body=None, timeout=10):
-    """Send ``target`` exactly as given (no client-side normalisation); return (status, headers, body)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.putrequest(method, target, skip_accept_encoding=True)
-        for name, value in (headers or {}).items():
-            connection.putheader(name, value)
-        if body is not None:
-            connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
-
-
-class Service:
-    """A subprocess (``python -m module args``) listening on ``port``, started in its own group."""
-
-    def __init__(self, module, args, port, log_path, env=None):
-        self.module = module
-        self.args = list(args)
-        self.port = port
-        self.log_path = log_path
-        self.env = {**os.environ, **(env or {})}
-        self.process = None
-
-    @property
-    def url(self):
-        """Return the base URL."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, ready_path="/health", timeout=40):
-        """Start the process and wait until ``ready_path`` answers (any status below 500 or 503)."""
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, *self.args],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.module} exited early:\n{self.log_tail()}")
-            try:
-                status, _, _ = raw_request(self.port, "GET", ready_path, timeout=2)
-                if status in (200, 503):
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.module} did not become ready:\n{self.log_tail()}")
-
-    def log_tail(self, lines=40):
-        """Return the end of the process's log."""
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
-                return "".join(handle.readlines()[-lines:])
-        except OSError:
-            return ""
-
-    def child_pids(self):
-        """Return the pids of the process's direct children (gunicorn workers)."""
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
-                        fields = handle.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == self.process.pid:
-                    pids.append(int(entry))
-        return pids
-
-    def stop(self):
-        """Stop the process group this service started (SIGTERM, then SIGKILL)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-
-
-def rss_kb(pid):
-    """Return the resident set size of ``pid`` in KiB."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -165,6 +47,14 @@ class _Handler(BaseHTTPRequestHandler):
         return size, digest.hexdigest()
 
     def _handle(self):
+        call = [self.path, time.monotonic(), None]  # path, arrived, answered
+        self.server.calls.append(call)
+        try:
+            self._answer()
+        finally:
+            call[2] = time.monotonic()
+
+    def _answer(self):
         server = self.server
         size, digest = self._read_body()
         path, _, query = self.path.partition("?")
@@ -179,9 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(block[: min(total, len(block))])
                 total -= len(block)
             return
-        delay = server.delay
-        if delay:
-            time.sleep(delay)
+        if server.delay:
+            server.release.wait(server.delay)
         if path.endswith("/echo") or server.target is None:
             body = json.dumps(
                 {
@@ -218,13 +107,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FaultServer(ThreadingHTTPServer):
-    """A real HTTP server that delays answers (``delay`` seconds) and forwards GETs to ``target``."""
+    """A real HTTP server that delays answers (``delay`` s) and forwards GETs to ``target``."""
 
     daemon_threads = True
 
     def __init__(self, target_url=None, delay=0.0):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.delay = delay
+        self.release = threading.Event()  # set to end every injected delay at once
+        self.calls = []
         self.target = None
         if target_url:
             host, _, port = target_url.split("://", 1)[1].rstrip("/").partition(":")
@@ -235,6 +126,17 @@ class FaultServer(ThreadingHTTPServer):
     def url(self):
         """Return the base URL."""
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def reset(self):
+        """End every delay in progress, inject none from now on, and forget the calls."""
+        self.delay = 0.0
+        self.release.set()
+        self.release = threading.Event()
+        self.calls = []
+
+    def pending(self, fragment):
+        """Return the calls whose path holds ``fragment`` and that are still unanswered."""
+        return [call for call in self.calls if fragment in call[0] and call[2] is None]
 
     def start(self):
         """Serve in the background."""

@@ -1,25 +1,16 @@
-"""Faults injected for real: slow components, a stopped component, timeouts (ORIGIN defects 2, 3)."""
+"""Faults injected for real: slow, stopped and missing components (ORIGIN defects 2, 3).
 
-import time
+No test bounds wall-clock time: concurrency shows in the fault servers' own records (every
+component's call was in flight at once), and "answered within the budget" shows as an answer
+that arrived while the slow component was still working on its call.
+"""
 
 import pytest
 
-from tests.gateway.conftest import (
-    AVAILABLE,
-    ENTITY,
-    client,
-    dead_url,
-    start_component,
-    start_gateway,
-)
+from tests.gateway.conftest import ENTITY, client, start_component, start_gateway
+from tests.support import NAMES, dead_url
 
-DELAY = 1.2  # each component's injected delay; three in series would take 3.6 s
-
-
-def _timed(session, method, path, **kwargs):
-    started = time.monotonic()
-    response = session.call(method, path, **kwargs)
-    return response, time.monotonic() - started
+SLOW = 60.0  # a component slower than any budget; the fault servers release it after the test
 
 
 @pytest.fixture()
@@ -28,59 +19,67 @@ def fault_api(fault_gateway, keys):
     return client(fault_gateway, keys["read"])
 
 
-def test_views_fan_out_concurrently(faults, fault_api):
-    """Three components slowed by the same delay answer in about one delay, not three."""
+def _overlapping(calls):
+    """Tell whether the calls were all in flight at one moment (they ran concurrently)."""
+    return max(arrived for _, arrived, _ in calls) < min(answered for _, _, answered in calls)
+
+
+@pytest.mark.parametrize("path", ["/api/db/overview", "/api/db/model/bert"])
+def test_views_fan_out_concurrently(faults, fault_api, path):
+    """With every component slowed, each one's call arrives before any is answered."""
     for server in faults.values():
-        server.delay = DELAY
-    for path in ("/api/db/overview", "/api/db/model/bert"):
-        response, elapsed = _timed(fault_api, "GET", path)
-        assert response.status_code == 200
-        assert DELAY <= elapsed < DELAY * 2, f"{path} took {elapsed:.2f}s"
-        for name, block in response.json()["components"].items():
-            assert block["latency_ms"] >= DELAY * 1000 * 0.95, (name, block)
+        server.delay = 1.0
+    response = fault_api.call("GET", path)
+    assert response.status_code == 200
+    calls = [server.calls[0] for server in faults.values()]
+    assert _overlapping(calls), calls
+    for name, block in response.json()["components"].items():
+        assert block["ok"] is True and block["latency_ms"] >= 1000, (name, block)
 
 
 def test_health_fans_out_concurrently(faults, fault_gateway):
     """/health probes the components concurrently too."""
     for server in faults.values():
-        server.delay = DELAY
-    response, elapsed = _timed(client(fault_gateway), "GET", "/health")
-    assert DELAY <= elapsed < DELAY * 2
+        server.delay = 1.0
+    response = client(fault_gateway).call("GET", "/health")
     assert set(response.json()["components"]) == set(ENTITY)
+    assert _overlapping([server.calls[0] for server in faults.values()])
 
 
-def test_component_slow_past_budget_gives_200_within_budget(faults, fault_api):
-    """A component slower than the 2 s budget is marked, the rest is served, answer in ~2 s."""
-    faults["test"].delay = 6.0
-    response, elapsed = _timed(fault_api, "GET", "/api/db/overview")
+def test_component_slow_past_budget_is_left_out(faults, fault_api):
+    """A component slower than the budget is marked 504 and left empty; the rest is served."""
+    faults["test"].delay = SLOW
+    response = fault_api.call("GET", "/api/db/overview")
+    assert faults["test"].pending("/models/stats"), "the answer waited for the slow component"
     assert response.status_code == 200
-    assert elapsed < 3.5, f"overview took {elapsed:.2f}s with a 2 s budget"
     body = response.json()
     assert body["completed"] is False
     assert body["test_stats"] is None
     block = body["components"]["test"]
     assert block["ok"] is False and block["status_code"] == 504 and block["error"]
-    for name in AVAILABLE:
+    for name in NAMES:
         if name != "test":
             assert body["components"][name]["ok"] is True
             assert body[f"{name}_stats"] is not None
 
 
 def test_search_slow_past_budget(faults, fault_api):
-    """Search also answers within the budget with the slow part empty."""
-    faults["test"].delay = 6.0
-    response, elapsed = _timed(fault_api, "POST", "/api/db/search?query=bert")
-    assert response.status_code == 200 and elapsed < 3.5
+    """Search also answers with the slow part empty, before the slow component does."""
+    faults["test"].delay = SLOW
+    response = fault_api.call("POST", "/api/db/search?query=bert")
+    assert faults["test"].pending("/search")
+    assert response.status_code == 200
     body = response.json()
     assert body["test_results"] == [] and body["result_counts"]["test"] == 0
     assert body["completed"] is False and body["components"]["test"]["ok"] is False
 
 
 def test_forward_read_timeout_gives_504_naming_the_component(faults, fault_api):
-    """A forwarded call slower than the read timeout (1.5 s) answers 504 in the shared shape."""
-    faults["generator"].delay = 4.0
-    response, elapsed = _timed(fault_api, "GET", "/api/db/generator/echo")
-    assert response.status_code == 504 and elapsed < 3.5
+    """A forwarded call slower than the read timeout answers 504 in the shared shape."""
+    faults["generator"].delay = SLOW
+    response = fault_api.call("GET", "/api/db/generator/echo")
+    assert faults["generator"].pending("/echo")
+    assert response.status_code == 504
     error = response.json()["error"]
     assert error["code"] == "gateway_timeout" and "generator" in error["message"]
     assert error["details"]["component"] == "generator"
@@ -105,12 +104,11 @@ def test_forward_to_unreachable_component_gives_502(work_dir, keys_db, keys):
         gateway.stop()
 
 
-@pytest.mark.skipif("test" not in AVAILABLE, reason="needs the Test Suite component")
 def test_stopped_component_gives_200_incomplete(work_dir, keys_db, keys, components):
     """A component process killed mid-life: views 200 with completed false, forwarding 502."""
     (work_dir / "doomed").mkdir(exist_ok=True)
     doomed = start_component("test", work_dir / "doomed")  # its own process and database
-    urls = {name: (components[name].url if name in components else dead_url()) for name in ENTITY}
+    urls = {name: components[name].url for name in NAMES}
     urls["test"] = doomed.url
     gateway = start_gateway(work_dir, urls, keys_db, label="stop-gateway", view_budget=2)
     try:
@@ -119,8 +117,8 @@ def test_stopped_component_gives_200_incomplete(work_dir, keys_db, keys, compone
         assert before["components"]["test"]["ok"] is True
         doomed.stop()
         for path in ("/api/db/overview", "/api/db/model/bert"):
-            response, elapsed = _timed(session, "GET", path)
-            assert response.status_code == 200 and elapsed < 3
+            response = session.call("GET", path)
+            assert response.status_code == 200
             body = response.json()
             assert body["completed"] is False
             assert body["components"]["test"]["ok"] is False

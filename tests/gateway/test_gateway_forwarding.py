@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from tests.gateway.conftest import AVAILABLE, ENTITY, client
-from tests.gateway.servers import rss_kb
+from tests.gateway.conftest import ENTITY, client
+from tests.support import rss_kb
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -122,7 +122,6 @@ def test_streamed_chunked_upload_and_large_download_stay_out_of_memory(fault_gat
     assert after - before < 40 * 1024, f"gateway worker grew {after - before} KiB"
 
 
-@pytest.mark.skipif("test" not in AVAILABLE, reason="needs the Test Suite component")
 def test_real_component_crud_and_filters_through_the_gateway(api):
     """Create, bulk-ingest, filter, patch and delete test runs through both prefixes."""
     model = f"fwd-{uuid.uuid4().hex[:8]}"
@@ -158,7 +157,6 @@ def test_real_component_crud_and_filters_through_the_gateway(api):
     assert missing.status_code == 404 and missing.json()["error"]["status"] == 404
 
 
-@pytest.mark.skipif("test" not in AVAILABLE, reason="needs the Test Suite component")
 def test_export_streams_through_the_gateway(api):
     """The streaming export arrives complete through the gateway."""
     model = f"exp-{uuid.uuid4().hex[:8]}"

@@ -5,9 +5,10 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 
 from unified_api_server.gateway.keys import KeyStore, ensure_admin_key
-from unified_api_server.tools import keys as keys_cli
+from unified_api_server.tools.keys import keys as keys_cli
 
 
 @pytest.fixture()
@@ -18,9 +19,8 @@ def db(tmp_path):
 
 def run(capsys, *argv):
     """Run the keys CLI; return (exit status, stdout, stderr)."""
-    status = keys_cli.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+    result = CliRunner().invoke(keys_cli, list(argv))
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_create_prints_only_the_key(capsys, db):
@@ -68,7 +68,7 @@ def test_revoke_and_errors(capsys, db):
         ["create", "--name", "e", "--expires-in", "-1"],
     ):
         status, out, err = run(capsys, *argv, "--keys-db", db)
-        assert status == 1 and out == "" and err.startswith("error:"), argv
+        assert status == 1 and out == "" and err.startswith("Error:"), argv
 
 
 def test_expiry_and_authentication(capsys, db):

@@ -5,8 +5,8 @@ import json
 import pytest
 import simple_websocket
 
-from tests.gateway.conftest import ENTITY, dead_url, start_gateway
-from tests.gateway.servers import Service, free_port
+from tests.gateway.conftest import ENTITY, start_gateway
+from tests.support import ServiceProcess, dead_url, free_port
 from unified_api_server.gateway.relay import RelayClient
 
 
@@ -14,8 +14,8 @@ from unified_api_server.gateway.relay import RelayClient
 def ws_gateway(work_dir, keys_db, keys):
     """Run a real flask-sock stand-in for a component and a gateway in front of it."""
     port = free_port()
-    upstream = Service("tests.gateway.ws_upstream", [str(port)], port, str(work_dir / "ws.log"))
-    upstream.start()
+    args = ["-m", "tests.gateway.ws_upstream", str(port)]
+    upstream = ServiceProcess(args, port, work_dir / "ws.log").wait_ready()
     urls = {name: dead_url() for name in ENTITY}
     urls["test"] = upstream.url
     gateway = start_gateway(work_dir, urls, keys_db, label="ws-gateway")

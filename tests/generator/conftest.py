@@ -2,12 +2,13 @@
 
 import pytest
 
-from unified_api_server.components.generator.app import create_app
+from unified_api_server.core.web.app import create_app
+from unified_api_server.registry import BY_NAME
 
 
 @pytest.fixture
 def client(tmp_path):
     """Return a test client of the Generator API."""
-    app = create_app({"db_path": str(tmp_path / "generator.duckdb")})
+    app = create_app(BY_NAME["generator"], {"db_path": str(tmp_path / "generator.duckdb")})
     yield app.test_client()
     app.extensions["component"].database.close()

@@ -7,13 +7,12 @@ tests folder holds small hand-written modules whose tests take known times, and 
 
 import json
 import os
-import time
 
 import pytest
 import requests
 import websocket
 
-from tests.support import ServiceProcess, all_started, free_port
+from tests.support import NAMES, ServiceProcess, all_started, wait_until
 from unified_api_server.gateway.keys import KeyStore
 
 SLOW_MODULE = """
@@ -61,19 +60,13 @@ def jobs_dir(tmp_path_factory):
 
 def start_component(name, data_dir, *extra):
     """Start component ``name`` on ``data_dir`` and wait until it is healthy."""
-    service = ServiceProcess.component(name, data_dir, extra_args=extra)
-    try:
-        return service.wait_healthy(timeout=60)
-    except RuntimeError:
-        service.stop()
-        raise
+    return ServiceProcess.component(name, data_dir, extra_args=extra).wait_ready()
 
 
 @pytest.fixture(scope="session")
 def components(jobs_dir):
     """Start the three components on one data folder; return name -> ServiceProcess."""
-    names = ("test", "generator", "benchmark")
-    with all_started(lambda name: start_component(name, jobs_dir), names) as started:
+    with all_started(lambda name: start_component(name, jobs_dir), NAMES) as started:
         yield started
 
 
@@ -86,24 +79,11 @@ def api_key(jobs_dir):
 @pytest.fixture(scope="session")
 def gateway(jobs_dir, components, api_key):
     """Start a gateway (one gevent worker) in front of the components."""
-    port = free_port()
-    args = [
-        "-m",
-        "unified_api_server.gateway",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--keys-db",
-        str(jobs_dir / "keys.sqlite3"),
-    ]
-    for name, service in components.items():
-        args += [f"--{name}-url", service.url]
-    service = ServiceProcess(args, port, jobs_dir / "gateway.log")
+    urls = {name: service.url for name, service in components.items()}
+    keys_db = jobs_dir / "keys.sqlite3"
+    service = ServiceProcess.gateway(urls, keys_db, jobs_dir / "gateway.log", workers=1)
     try:
-        yield service.wait_healthy(timeout=60)
+        yield service.wait_ready()
     finally:
         service.stop()
 
@@ -140,13 +120,12 @@ class Api:
         self, component, job_id, timeout=120, until=("completed", "failed", "cancelled", "timeout")
     ):
         """Poll a job's status until it is in ``until``; return the status body."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def ended():
             body = self.get(f"/api/{component}/status/{job_id}").json()
-            if body["status"] in until:
-                return body
-            time.sleep(0.1)
-        raise AssertionError(f"{component} job {job_id} still {body['status']} after {timeout}s")
+            return body if body["status"] in until else None
+
+        return wait_until(ended, timeout, message=f"{component} job {job_id} in {until}")
 
 
 @pytest.fixture(scope="session")
@@ -160,28 +139,29 @@ def receive_json(ws):
     return json.loads(ws.recv())
 
 
+def _gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
 def process_gone(pid, timeout=10.0):
     """Wait until process ``pid`` no longer exists (or is a zombie); return whether it went."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-                if handle.read().split(") ", 1)[1].startswith("Z"):
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.1)
-    return False
+    try:
+        return wait_until(lambda: _gone(pid), timeout, message=f"process {pid} gone")
+    except AssertionError:
+        return False
 
 
 def read_pids(path, timeout=30.0):
     """Wait for the hanging test module to write its pids; return them."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(path) and os.path.getsize(path):
-            return [int(p) for p in open(path).read().split()]
-        time.sleep(0.1)
-    raise AssertionError("the hanging test never started")
+    wait_until(
+        lambda: os.path.exists(path) and os.path.getsize(path), timeout, message="hanging test"
+    )
+    with open(path) as handle:
+        return [int(p) for p in handle.read().split()]
 
 
 def close_frame(ws):

@@ -1,14 +1,13 @@
 """Change streams: at a component, through the gateway, merged, filtered, and when one is down."""
 
 import json
-import time
 
 import pytest
 import requests
 import websocket
 
 from tests.jobs.conftest import close_frame, receive_json, until
-from tests.support import ServiceProcess, free_port
+from tests.support import ServiceProcess, dead_url
 
 
 def ndjson(rows):
@@ -117,38 +116,12 @@ def test_websocket_needs_a_key(api):
 @pytest.fixture
 def half_gateway(jobs_dir, components):
     """A gateway whose benchmark component is down (nothing listens at its URL)."""
-    port = free_port()
-    args = [
-        "-m",
-        "unified_api_server.gateway",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--keys-db",
-        str(jobs_dir / "keys.sqlite3"),
-        "--test-url",
-        components["test"].url,
-        "--generator-url",
-        components["generator"].url,
-        "--benchmark-url",
-        f"http://127.0.0.1:{free_port()}",
-    ]
-    service = ServiceProcess(args, port, jobs_dir / "half-gateway.log")
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # /health answers 503 while a component is down: any answer means "up"
-            try:
-                requests.get(service.url + "/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline and service.process.poll() is None, (
-                    service.log_tail()
-                )
-                time.sleep(0.1)
-        yield service
+    urls = {name: service.url for name, service in components.items()}
+    urls["benchmark"] = dead_url()
+    keys_db = jobs_dir / "keys.sqlite3"
+    service = ServiceProcess.gateway(urls, keys_db, jobs_dir / "half-gateway.log", workers=1)
+    try:  # /health answers 503 while a component is down
+        yield service.wait_ready(statuses=(200, 503))
     finally:
         service.stop()
 

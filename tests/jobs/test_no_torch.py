@@ -1,10 +1,8 @@
 """Without torch the benchmark fails at once, saying how to install it."""
 
-import time
-
 import requests
 
-from tests.support import ServiceProcess, free_port
+from tests.support import ServiceProcess, wait_until
 
 
 def test_benchmark_without_torch_says_how_to_install(tmp_path):
@@ -12,36 +10,22 @@ def test_benchmark_without_torch_says_how_to_install(tmp_path):
     hidden = tmp_path / "hide-torch" / "torch"
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text('raise ImportError("torch is hidden for this test")\n')
-    port = free_port()
-    service = ServiceProcess(
-        [
-            "-m",
-            "unified_api_server.components.benchmark",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--db-path",
-            str(tmp_path / "benchmark.duckdb"),
-        ],
-        port,
-        tmp_path / "benchmark.log",
-        env={"PYTHONPATH": str(hidden.parent)},
+    service = ServiceProcess.component(
+        "benchmark", tmp_path, env={"PYTHONPATH": str(hidden.parent)}
     )
     try:
-        service.wait_healthy(timeout=60)
+        service.wait_ready()
         run = requests.post(
             service.url + "/api/benchmark/run",
             json={"models": ["gpt2"], "batch_sizes": [1]},
             timeout=10,
         ).json()
-        for _ in range(300):
-            status = requests.get(
-                f"{service.url}/api/benchmark/status/{run['run_id']}", timeout=10
-            ).json()
-            if status["status"] not in ("initializing", "running"):
-                break
-            time.sleep(0.1)
+
+        def ended():
+            status = service.get(f"/api/benchmark/status/{run['run_id']}").json()
+            return status if status["status"] not in ("initializing", "running") else None
+
+        status = wait_until(ended, message="the benchmark to end")
         assert status["status"] == "failed", status
         assert "pip install -e '.[torch]'" in status["error"]
         assert "torch==2.13.0" in status["error"]

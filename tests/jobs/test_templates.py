@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from unified_api_server.components.generator.app import create_app
+from unified_api_server.core.web.app import create_app
+from unified_api_server.registry import BY_NAME
 
 
 @pytest.fixture
@@ -14,7 +15,8 @@ def generator(tmp_path):
     templates.mkdir()
     (templates / "bert.py.tmpl").write_text("def make_inputs(torch, config, batch_size, device)\n")
     app = create_app(
-        {"db_path": str(tmp_path / "generator.duckdb"), "templates_dir": str(templates)}
+        BY_NAME["generator"],
+        {"db_path": str(tmp_path / "generator.duckdb"), "templates_dir": str(templates)},
     )
     yield app.test_client()
     app.extensions["component"].database.close()

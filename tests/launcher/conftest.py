@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def launcher_command(*args):
     """Return the argv running the launcher with ``args``."""
-    return [sys.executable, "-m", "unified_api_server.cli", *args]
+    return [sys.executable, "-m", "unified_api_server", *args]
 
 
 @pytest.fixture

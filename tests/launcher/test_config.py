@@ -1,13 +1,13 @@
-"""Launcher config: deep merge, flag precedence, enabled false, args (ORIGIN defects 8, 9)."""
+"""Launcher config: the original file, precedence, enabled false, args (ORIGIN defects 8, 9)."""
 
 import json
 import logging
 
 import pytest
 
-from unified_api_server.core.config import ConfigError
-from unified_api_server.launcher import build_parser
-from unified_api_server.launcher.config import load, resolve
+from unified_api_server.cli import run
+from unified_api_server.core.settings import ConfigError
+from unified_api_server.launcher.config import load, with_shorthands
 from unified_api_server.launcher.render import service_commands
 
 # The configuration file of the seed document, verbatim (old module names and all).
@@ -49,9 +49,12 @@ def config_file(tmp_path):
     return write
 
 
-def plan_from(argv, cwd):
-    """Parse launcher flags the way main() does and resolve the plan."""
-    return load(vars(build_parser().parse_args(argv)), cwd=str(cwd))
+def plan_from(argv, cwd, environ=None):
+    """Parse launcher flags as ``unified-api-server run`` does and resolve the plan."""
+    params = run.make_context("run", list(argv)).params
+    config_file, host, nginx = params.pop("config_file"), params.pop("host"), params.pop("nginx")
+    flags = with_shorthands(params, host, nginx)
+    return load(config_file, flags, cwd=str(cwd), environ=environ or {})
 
 
 def test_defaults(tmp_path):
@@ -115,11 +118,12 @@ def test_seed_config_loads_with_warnings(tmp_path, config_file, caplog):
     with caplog.at_level(logging.WARNING):
         plan = plan_from(["--config", path], tmp_path)
     commands = service_commands(plan, "python")
-    assert commands["test_api"][:3] == ["python", "-m", "unified_api_server.components.test"]
+    assert commands["test_api"][:5] == ["python", "-m", "unified_api_server", "component", "test"]
     assert "--server" not in commands["test_api"]
     assert plan["benchmark_api"]["db_path"] == "/path/to/benchmark_db.duckdb"
     assert plan["gateway"]["host"] == "0.0.0.0"
     assert "ignoring module 'refactored_test_suite" in caplog.text
+    assert all("refactored" not in " ".join(argv) for argv in commands.values())
     assert "ignoring obsolete argument --server" in caplog.text
 
 
@@ -143,14 +147,17 @@ def test_gateway_command_points_at_the_components(tmp_path):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"gateway": {"port": 8000}}, "gateway.port 8000 is also the port of test_api"),
-        ({"test_api": {"port": "eighty"}}, "test_api.port: expected an integer"),
-        ({"test_api": {"port": 70000}}, "test_api.port: expected an integer 1..65535"),
-        ({"test_api": {"enabled": "yes"}}, "test_api.enabled: expected true or false"),
+        ({"gateway": {"port": 8000}}, "gateway_port 8000 is also the port of test_api"),
+        ({"test_api": {"port": "eighty"}}, "test_api_port: expected int, got 'eighty'"),
+        ({"test_api": {"port": 70000}}, "test_api_port: must be <= 65535, got 70000"),
+        ({"test_api": {"enabled": "perhaps"}}, "test_api_enabled: expected bool"),
+        ({"test_api": {"port": True}}, "test_api_port: expected int, got True"),
         ({"test_api": {"prot": 1}}, "test_api: unknown keys prot"),
-        ({"tests_api": {}}, "unknown entries tests_api"),
+        ({"tests_api": {}}, "unknown settings tests_api"),
         ({"test_api": {"args": ["--db-path"]}}, "--db-path needs a value"),
         ({"log_level": "loud"}, "log_level: must be one of"),
+        ({"start_timeout": 0}, "start_timeout: must be >= 1"),
+        ({"workers": 2}, "unknown settings workers"),
         ({"generator_api": {"args": ["--db-path", "data/test.duckdb"]}}, "is also used by"),
         ({"gateway": {"enabled": False}, "nginx": {"enabled": True}}, "nginx needs the gateway"),
     ],
@@ -168,5 +175,23 @@ def test_unreadable_config_file(tmp_path):
         plan_from(["--config", str(tmp_path / "bad.json")], tmp_path)
 
 
-def test_resolve_without_file_is_the_defaults(tmp_path):
-    assert resolve(cwd=str(tmp_path)) == plan_from([], tmp_path)
+def test_environment_sits_between_file_and_flags(tmp_path, config_file):
+    """UAS_* variables override the file; a flag given overrides both."""
+    path = config_file({"gateway": {"port": 9080}})
+    environ = {"UAS_GATEWAY_PORT": "9180", "UAS_TEST_API_PORT": "9100"}
+    plan = plan_from(["--config", path], tmp_path, environ)
+    assert (plan["gateway"]["port"], plan["test_api"]["port"]) == (9180, 9100)
+    plan = plan_from(["--config", path, "--gateway-port", "9280"], tmp_path, environ)
+    assert plan["gateway"]["port"] == 9280
+
+
+def test_every_setting_has_a_flag(tmp_path):
+    """Each launcher setting is a flag of ``run``, named after it."""
+    names = {option.name for option in run.params}
+    from unified_api_server.launcher.config import LAUNCHER
+
+    assert {s.name for s in LAUNCHER.settings} <= names
+    argv = ["--test-api-host", "127.0.0.2", "--no-benchmark-api-enabled", "--start-timeout", "9"]
+    plan = plan_from(argv, tmp_path)
+    assert plan["test_api"]["host"] == "127.0.0.2" and not plan["benchmark_api"]["enabled"]
+    assert plan["start_timeout"] == 9.0

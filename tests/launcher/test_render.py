@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from supervisor.options import ServerOptions
 
-from unified_api_server.launcher.config import resolve
+from unified_api_server.launcher.config import load
 from unified_api_server.launcher.render import render_deploy_files, render_nginx
 
 from .conftest import ROOT
@@ -40,12 +40,13 @@ def test_deploy_supervisord_conf_is_valid_for_supervisord(tmp_path):
         assert program.autorestart, name
     benchmark = programs["benchmark_api"].command
     assert "--db-path /var/lib/unified-api-server/benchmark.duckdb" in benchmark
-    assert "-m unified_api_server.gateway " in programs["gateway"].command
+    assert "-m unified_api_server gateway " in programs["gateway"].command
+    assert "-m unified_api_server component test " in programs["test_api"].command
 
 
 def test_launcher_and_deploy_nginx_differ_only_in_filled_values():
     deploy = render_deploy_files()["nginx.conf"].splitlines()
-    plan = resolve({"nginx": {"enabled": True, "port": 18088}, "gateway": {"port": 18080}})
+    plan = load(flags={"nginx_enabled": True, "nginx_port": 18088, "gateway_port": 18080})
     launcher = render_nginx(plan).splitlines()
     assert len(deploy) == len(launcher)
     differing = [(a, b) for a, b in zip(deploy, launcher) if a != b]
@@ -59,7 +60,7 @@ def test_launcher_and_deploy_nginx_differ_only_in_filled_values():
     reason="nginx is not installed (scripts/install-system-deps installs it)",
 )
 def test_launcher_nginx_conf_passes_nginx_t(tmp_path):
-    plan = resolve({"nginx": {"enabled": True, "port": 18088}})
+    plan = load(flags={"nginx_enabled": True, "nginx_port": 18088}, environ={})
     conf = tmp_path / "nginx.conf"
     conf.write_text(render_nginx(plan))
     result = subprocess.run(

@@ -2,13 +2,14 @@
 
 import pytest
 
-from unified_api_server.components.test.app import create_app
+from unified_api_server.core.web.app import create_app
+from unified_api_server.registry import BY_NAME
 
 
 @pytest.fixture
 def app(data_dir):
     """Return a Test Suite app on its own DuckDB file."""
-    app = create_app({"db_path": str(data_dir / "test.duckdb")})
+    app = create_app(BY_NAME["test"], {"db_path": str(data_dir / "test.duckdb")})
     yield app
     app.extensions["component"].database.close()
 

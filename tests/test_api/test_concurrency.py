@@ -10,7 +10,7 @@ from tests.support import ServiceProcess
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     """Start the Test Suite API as a real gunicorn process."""
-    process = ServiceProcess.component("test", tmp_path_factory.mktemp("data")).wait_healthy()
+    process = ServiceProcess.component("test", tmp_path_factory.mktemp("data")).wait_ready()
     yield process
     process.stop()
 

@@ -6,6 +6,8 @@ Nothing here imports torch or transformers: the model itself is built in a job's
 
 import re
 
+from marshmallow import ValidationError, fields
+
 # family -> (canonical template name, HF model types of that family, head-less Auto class)
 FAMILIES = {
     "encoder-only": ("bert", ("bert", "roberta", "distilbert", "albert", "electra")),
@@ -152,3 +154,20 @@ def sanitize(model_name):
     text = model_name.lower().replace("/", "__")
     text = re.sub(r"[^a-z0-9_]+", "_", text).strip("_")
     return text[:120] or "model"
+
+
+MODEL_NAME_MESSAGE = (
+    "must be a model id such as 'bert-base-uncased' or 'org/name' "
+    "(letters, digits, '.', '_', '-'; no '..')"
+)
+
+
+def check_model_name(value):
+    """Raise a marshmallow ValidationError unless ``value`` is a model id."""
+    if not valid_model_name(value):
+        raise ValidationError(MODEL_NAME_MESSAGE)
+
+
+def model_name_field(**kwargs):
+    """Return the marshmallow field of a model id, as every job request takes it."""
+    return fields.String(validate=check_model_name, **kwargs)

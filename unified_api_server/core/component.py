@@ -1,8 +1,9 @@
-"""Declarative description of a component: its main collection, child tables, batches and stats.
+"""Declarative description of a component: its collection, child tables, stats, jobs, importers.
 
-A component package builds one ``Component``; the shared core derives from it the marshmallow
-schemas, the SQL of every list/detail/stats/search/export query, the bulk-ingest Arrow schema and
-the HTTP routes. A fourth component is a new ``Component``, not a copy.
+A component package builds one ``Component`` and the registry lists it; the shared core derives
+from it the marshmallow schemas, the SQL of every list/detail/stats/search/export query, the
+bulk-ingest Arrow schema, the HTTP routes, its settings, and its place in the gateway, the
+launcher and the deployment files. A fourth component is a new ``Component``, not a copy.
 """
 
 from dataclasses import dataclass, field
@@ -78,7 +79,14 @@ class Component:
     extra_aggregates: tuple = ()
     # (route, (key, ...)): GET /<route> returns the shared statistics grouped by those columns
     group_stats: tuple = ()
-    extra_routes: object = None  # callable(blueprint, component) adding component-only routes
+    # A database route whose list the gateway's model view adds as "<name>_summary"
+    # (the benchmark's per-device figures: "hardware/stats").
+    model_summary: str = ""
+    # What the component runs (a core.jobs.executor.Jobs), the report formats it imports,
+    # and its part of the demo data set (a Demo).
+    jobs: object = None
+    importers: tuple = ()
+    demo: object = None
     default_port: int = 8000
     env_prefix: str = ""
     child_by_key: dict = field(init=False, repr=False, compare=False)
@@ -97,6 +105,11 @@ class Component:
         object.__setattr__(self, "child_by_key", {c.key: c for c in self.children})
 
     @property
+    def service(self):
+        """Return the launcher's name of the component's process, e.g. ``test_api``."""
+        return f"{self.name}_api"
+
+    @property
     def id_column(self):
         """Return the primary-key column name, e.g. ``run_id``."""
         return f"{self.entity}_id"
@@ -109,6 +122,37 @@ class Component:
     def count_name(self, status=None):
         """Return a stats field name such as ``total_runs`` or ``completed_tasks``."""
         return f"{status or 'total'}_{self.entities}"
+
+
+@dataclass(frozen=True)
+class Importer:
+    """A report format a component imports at ``POST /api/<name>/db/import/<format>``.
+
+    ``parse(raw_bytes, args)`` returns the create bodies of the items the report holds; every
+    one is validated before any is stored, and all are stored in one transaction. ``single``
+    answers with the one item (a JUnit report is one run) instead of a list.
+    """
+
+    format: str
+    parse: object
+    params: tuple = ()
+    required: tuple = ()
+    single: bool = False
+    description: str = ""
+    items_key: str = "items"  # where a many-item report's validation errors are reported
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A component's part of the demo data set: items in a full set, and how one is filled.
+
+    ``fill(item)`` gets a demo item (its random source, model, start time and status, see
+    ``unified_api_server.tools.demo_data.DemoItem``) and returns ``(columns, children)``: the
+    component's own columns (and any common ones it changes) and its child rows by key.
+    """
+
+    size: int = 1000
+    fill: object = None
 
 
 def common_columns(*, hardware_kind="str_list"):

@@ -1,4 +1,8 @@
-"""One JSON error shape for every service: ``{"error": {"status", "code", "message", "details"?}}``."""
+"""One JSON error shape for every service and every socket.
+
+HTTP: ``{"error": {"status", "code", "message", "details"?}}``; a WebSocket message carries
+the same fields (see :func:`socket_error`).
+"""
 
 import logging
 
@@ -43,6 +47,16 @@ def error_body(status, message, details=None):
     if details is not None:
         body["details"] = details
     return {"error": body}
+
+
+def socket_error(status, message, details=None):
+    """Return an error message for a WebSocket: the envelope's fields, and ``error`` as text.
+
+    A socket has no status line, so the envelope's inner fields (``status``, ``code``,
+    ``message``, ``details``) travel in the message itself, marked ``type: "error"``; ``error``
+    repeats the message text, which is what the original job-socket protocol's clients read.
+    """
+    return {"type": "error", **error_body(status, message, details)["error"], "error": message}
 
 
 def error_response(status, message, details=None, headers=None):

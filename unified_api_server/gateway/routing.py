@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
-COMPONENTS = ("test", "generator", "benchmark")
+from unified_api_server.registry import NAMES as COMPONENTS
+
 SCOPES = ("read", "write", "admin")
 
 # Paths that answer without a key (GET/HEAD only).

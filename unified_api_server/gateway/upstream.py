@@ -18,7 +18,8 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from unified_api_server.gateway.settings import COMPONENT_URL_SETTINGS
+from unified_api_server.gateway.settings import url_setting
+from unified_api_server.registry import COMPONENTS
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,12 @@ def log_call(component, method, path_qs, status, started, request_id, extra=""):
 def build_upstreams(settings):
     """Create one :class:`Upstream` per component from the settings."""
     return {
-        name: Upstream(
-            name,
-            settings[key],
+        component.name: Upstream(
+            component.name,
+            settings[url_setting(component)],
             settings["connect_timeout"],
             settings["read_timeout"],
             settings["pool_size"],
         )
-        for name, key in COMPONENT_URL_SETTINGS.items()
+        for component in COMPONENTS
     }

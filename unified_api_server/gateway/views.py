@@ -1,9 +1,9 @@
 """The gateway's own routes: the index, health, and the cross-component views.
 
-The views read component data only through the components' HTTP APIs, all components at once
-(:func:`unified_api_server.gateway.fanout.fan_out`), each within ``view_budget`` seconds. A component that is down or
-slow leaves its part empty (``null`` or ``[]``), its status block says why, and ``completed`` is false;
-the answer is still 200.
+The views read component data only through the components' HTTP APIs, all registered
+components at once (:func:`~unified_api_server.gateway.fanout.fan_out`), each within
+``view_budget`` seconds. A component that is down or slow leaves its part empty (``null`` or
+``[]``), its status block says why, and ``completed`` is false; the answer is still 200.
 """
 
 import json
@@ -16,21 +16,16 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from unified_api_server.core.errors import ApiError
 from unified_api_server.gateway.fanout import fan_out, merge_status
-from unified_api_server.gateway.routing import COMPONENTS
+from unified_api_server.registry import COMPONENTS
 
+NAMES = tuple(c.name for c in COMPONENTS)
 bp = Blueprint("gateway", __name__)
 
-# Each component's entity: its list route, the list key in its answers, and the total's field.
-ENTITIES = {
-    "test": ("runs", "runs", "total_runs"),
-    "generator": ("tasks", "tasks", "total_tasks"),
-    "benchmark": ("runs", "runs", "total_runs"),
-}
-_OVERVIEW_NAMES = {
-    "test": ("total_test_runs", "test_success_rate", "recent_test_runs"),
-    "generator": ("total_generator_tasks", "generator_success_rate", "recent_generator_tasks"),
-    "benchmark": ("total_benchmark_runs", "benchmark_success_rate", "recent_benchmark_runs"),
-}
+
+def overview_names(component):
+    """Return the model view's field names for ``component``: total, success rate, recent."""
+    name, entities = component.name, component.entities
+    return f"total_{name}_{entities}", f"{name}_success_rate", f"recent_{name}_{entities}"
 
 
 class SearchSchema(Schema):
@@ -110,7 +105,7 @@ def index():
             "database_prefix": f"/api/db/{name}",
             "upstream": settings[f"{name}_url"],
         }
-        for name in COMPONENTS
+        for name in NAMES
     }
     endpoints = {
         "GET /health": "gateway and component health (no key needed)",
@@ -138,13 +133,13 @@ def health():
     """Report the gateway's and each component's health: 200 when all are up, else 503."""
     state = _state()
     budget = state.settings["health_timeout"]
-    outcomes = fan_out({name: _get(name, "/health", budget) for name in COMPONENTS}, budget)
+    outcomes = fan_out({name: _get(name, "/health", budget) for name in NAMES}, budget)
     key_store = {"ok": True, "error": None}
     try:
         state.store.ping()
     except Exception as exc:
         key_store = {"ok": False, "error": type(exc).__name__}
-    components = {name: outcomes[name].status_block() for name in COMPONENTS}
+    components = {name: outcomes[name].status_block() for name in NAMES}
     healthy = all(block["ok"] for block in components.values()) and key_store["ok"]
     body = {
         "status": "ok" if healthy else "degraded",
@@ -160,12 +155,10 @@ def health():
 def overview():
     """Return each component's model statistics, fetched concurrently."""
     budget = _state().settings["view_budget"]
-    calls = {name: _get(name, f"/api/{name}/db/models/stats", budget) for name in COMPONENTS}
+    calls = {name: _get(name, f"/api/{name}/db/models/stats", budget) for name in NAMES}
     outcomes = fan_out(calls, budget)
-    body = {
-        f"{name}_stats": outcomes[name].body if outcomes[name].ok else None for name in COMPONENTS
-    }
-    body["components"] = {name: outcomes[name].status_block() for name in COMPONENTS}
+    body = {f"{name}_stats": outcomes[name].body if outcomes[name].ok else None for name in NAMES}
+    body["components"] = {name: outcomes[name].status_block() for name in NAMES}
     body["completed"] = all(outcome.ok for outcome in outcomes.values())
     body["timestamp"] = _now()
     return jsonify(body)
@@ -173,39 +166,37 @@ def overview():
 
 @bp.get("/api/db/model/<path:model_name>")
 def model(model_name):
-    """Return one model's true totals, success rates, recent runs/tasks and benchmark summary."""
+    """Return one model's true totals, success rates, recent runs/tasks and summaries."""
     options = ModelViewSchema().load(request.args.to_dict())
     budget = _state().settings["view_budget"]
     name_qs = urlencode({"model_name": model_name})
+    recent_qs = urlencode({"model_name": model_name, "limit": options["limit"]})
     calls = {}
-    for component, (collection, _, _) in ENTITIES.items():
-        calls[f"{component}.stats"] = _get(
-            component, f"/api/{component}/db/models/stats?{name_qs}", budget
-        )
-        recent_qs = urlencode({"model_name": model_name, "limit": options["limit"]})
-        calls[f"{component}.recent"] = _get(
-            component, f"/api/{component}/db/{collection}?{recent_qs}", budget
-        )
-    calls["benchmark.hardware"] = _get(
-        "benchmark", f"/api/benchmark/db/hardware/stats?{name_qs}", budget
-    )
+    for c in COMPONENTS:
+        base = f"/api/{c.name}/db"
+        calls[f"{c.name}.stats"] = _get(c.name, f"{base}/models/stats?{name_qs}", budget)
+        calls[f"{c.name}.recent"] = _get(c.name, f"{base}/{c.entities}?{recent_qs}", budget)
+        if c.model_summary:
+            calls[f"{c.name}.summary"] = _get(c.name, f"{base}/{c.model_summary}?{name_qs}", budget)
     outcomes = fan_out(calls, budget)
     body = {"model_name": model_name, "overview": {}}
     grouped = {}
-    for component, (_, list_key, total_field) in ENTITIES.items():
-        total_name, rate_name, recent_name = _OVERVIEW_NAMES[component]
-        stats, recent = outcomes[f"{component}.stats"], outcomes[f"{component}.recent"]
+    for c in COMPONENTS:
+        total_name, rate_name, recent_name = overview_names(c)
+        stats, recent = outcomes[f"{c.name}.stats"], outcomes[f"{c.name}.recent"]
         total, rate, row = (
-            model_totals(stats.body, model_name, total_field) if stats.ok else (None,) * 3
+            model_totals(stats.body, model_name, c.count_name()) if stats.ok else (None,) * 3
         )
         body["overview"][total_name] = total
         body["overview"][rate_name] = rate
-        body[f"{component}_model_stats"] = row
-        body[recent_name] = extract_list(recent.body, list_key) if recent.ok else []
-        grouped[component] = [stats, recent]
-    hardware = outcomes["benchmark.hardware"]
-    grouped["benchmark"].append(hardware)
-    body["benchmark_summary"] = extract_list(hardware.body, "hardware") if hardware.ok else []
+        body[f"{c.name}_model_stats"] = row
+        body[recent_name] = extract_list(recent.body, c.entities) if recent.ok else []
+        grouped[c.name] = [stats, recent]
+        summary = outcomes.get(f"{c.name}.summary")
+        if summary is not None:
+            grouped[c.name].append(summary)
+            key = c.model_summary.split("/")[0]
+            body[f"{c.name}_summary"] = extract_list(summary.body, key) if summary.ok else []
     body["components"] = _components_block(grouped)
     body["completed"] = all(outcome.ok for outcome in outcomes.values())
     body["timestamp"] = _now()
@@ -233,20 +224,18 @@ def search():
     query = _search_input()
     budget = _state().settings["view_budget"]
     payload = {"query": query["query"], "limit": query["limit"]}
-    calls = {
-        name: _get(name, f"/api/{name}/db/search", budget, "POST", payload) for name in COMPONENTS
-    }
+    calls = {name: _get(name, f"/api/{name}/db/search", budget, "POST", payload) for name in NAMES}
     outcomes = fan_out(calls, budget)
     body = {"query": query["query"], "limit": query["limit"]}
     counts = {}
-    for name in COMPONENTS:
+    for name in NAMES:
         outcome = outcomes[name]
-        results = extract_list(outcome.body, *ENTITIES[name][1:2]) if outcome.ok else []
+        results = extract_list(outcome.body, "results") if outcome.ok else []
         body[f"{name}_results"] = results
         counts[name] = len(results)
     counts["total"] = sum(counts.values())
     body["result_counts"] = counts
-    body["components"] = {name: outcomes[name].status_block() for name in COMPONENTS}
+    body["components"] = {name: outcomes[name].status_block() for name in NAMES}
     body["completed"] = all(outcome.ok for outcome in outcomes.values())
     body["timestamp"] = _now()
     return jsonify(body)

@@ -1,121 +1,93 @@
-"""Launcher configuration: defaults, deep-merged with a JSON file, then the flags given."""
+"""The launcher's settings and the launch plan they make.
 
-import copy
+The launcher uses the same settings system as every process (defaults, file, ``UAS_*``
+environment, flags given). Each service has ``<service>_enabled``, ``_host``, ``_port`` and,
+for the Python services, ``_args`` (more flags for its command line); so ``--test-api-port``
+and ``--gateway-port`` are generated like every other flag. The original configuration file,
+one object per service (``{"test_api": {"port": 8000, "args": [...]}, ...}``), is read into
+those same settings, so it keeps working; its ``module`` keys name the old system's modules
+and are ignored with a warning.
+"""
+
 import logging
 import os
-import shlex
 
-from unified_api_server.core.config import ConfigError, read_json_object
+from unified_api_server.core.settings import (
+    DATA_DIR,
+    LOG_LEVEL,
+    ConfigError,
+    Setting,
+    SettingsGroup,
+    read_json_object,
+)
+from unified_api_server.registry import COMPONENTS
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("test_api", "generator_api", "benchmark_api")
-SERVICES = COMPONENTS + ("gateway", "nginx")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-# Python modules that serve each entry; the seed's config named modules of the old system.
-MODULES = {
-    "test_api": "unified_api_server.components.test",
-    "generator_api": "unified_api_server.components.generator",
-    "benchmark_api": "unified_api_server.components.benchmark",
-    "gateway": "unified_api_server.gateway",
-}
-# Component name in URLs (/api/test/...) and in the gateway's --test-url style flags.
-URL_NAMES = {"test_api": "test", "generator_api": "generator", "benchmark_api": "benchmark"}
-# Flags of the old system that mean nothing now; dropped from `args` with a warning.
+COMPONENT_SERVICES = tuple(c.service for c in COMPONENTS)
+SERVICES = (*COMPONENT_SERVICES, "gateway", "nginx")
+_ENTRY_KEYS = {name: {"enabled", "host", "port", "args", "module"} for name in SERVICES}
+_ENTRY_KEYS["gateway"] |= {"workers"}
+_ENTRY_KEYS["nginx"] = {"enabled", "host", "port"}
+# Flags of the old system that mean nothing now; dropped from ``args`` with a warning.
 OBSOLETE_ARGS = {"--server": "the old test module needed it to serve instead of running its tests"}
 
-DEFAULTS = {
-    "data_dir": "data",
-    "log_level": "INFO",
-    "test_api": {"enabled": True, "host": "127.0.0.1", "port": 8000, "args": []},
-    "generator_api": {"enabled": True, "host": "127.0.0.1", "port": 8001, "args": []},
-    "benchmark_api": {"enabled": True, "host": "127.0.0.1", "port": 8002, "args": []},
-    "gateway": {"enabled": True, "host": "127.0.0.1", "port": 8080, "workers": 2, "args": []},
-    "nginx": {"enabled": False, "host": "127.0.0.1", "port": 8088},
-}
-_ENTRY_KEYS = {
-    "test_api": {"enabled", "host", "port", "args", "module"},
-    "generator_api": {"enabled", "host", "port", "args", "module"},
-    "benchmark_api": {"enabled", "host", "port", "args", "module"},
-    "gateway": {"enabled", "host", "port", "args", "module", "workers"},
-    "nginx": {"enabled", "host", "port"},
-}
+
+def _service_settings(name, title, port, *, enabled=True, args=True):
+    settings = [
+        Setting(f"{name}_enabled", bool, enabled, f"run the {title}"),
+        Setting(f"{name}_host", str, "127.0.0.1", f"address the {title} listens on"),
+        Setting(f"{name}_port", int, port, f"port of the {title}", minimum=1, maximum=65535),
+    ]
+    if args:
+        settings.append(Setting(f"{name}_args", list, [], f"more flags for the {title}"))
+    return settings
 
 
-def deep_merge(base, override):
-    """Return ``base`` with ``override`` merged in; nested dicts merge key by key, not wholesale."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+def _settings():
+    settings = [DATA_DIR, LOG_LEVEL]
+    settings.append(
+        Setting("start_timeout", float, 60.0, "seconds to wait for every health check", minimum=1)
+    )
+    for component in COMPONENTS:
+        settings += _service_settings(component.service, component.title, component.default_port)
+    settings += _service_settings("gateway", "gateway", 8080)
+    settings.append(
+        Setting("gateway_workers", int, 2, "gateway worker processes", minimum=1, flag="--workers")
+    )
+    settings += _service_settings("nginx", "nginx front end", 8088, enabled=False, args=False)
+    return settings
 
 
 def read_config_file(path):
-    """Load the launcher's JSON config file, or raise ConfigError naming the problem."""
+    """Read a launcher config file, nested per service as in the original, into settings."""
     data = read_json_object(path)
-    unknown = sorted(set(data) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(
-            f"config file {path}: unknown entries {', '.join(unknown)} "
-            f"(known: {', '.join(DEFAULTS)})"
-        )
-    for name in SERVICES:
-        entry = data.get(name)
-        if entry is None:
+    flat = {}
+    for key, value in data.items():
+        if key not in SERVICES:
+            flat[key] = value
             continue
-        if not isinstance(entry, dict):
-            raise ConfigError(f"config file {path}: {name} must be an object")
-        extra = sorted(set(entry) - _ENTRY_KEYS[name])
+        if not isinstance(value, dict):
+            raise ConfigError(f"config file {path}: {key} must be an object")
+        extra = sorted(set(value) - _ENTRY_KEYS[key])
         if extra:
+            known = ", ".join(sorted(_ENTRY_KEYS[key]))
             raise ConfigError(
-                f"config file {path}: {name}: unknown keys {', '.join(extra)} "
-                f"(known: {', '.join(sorted(_ENTRY_KEYS[name]))})"
+                f"config file {path}: {key}: unknown keys {', '.join(extra)} (known: {known})"
             )
-    return data
+        for entry, entry_value in value.items():
+            if entry == "module":
+                log.warning("%s: ignoring module %r from the config file", key, entry_value)
+                continue
+            flat[f"{key}_{'workers' if entry == 'workers' else entry}"] = entry_value
+    return flat
 
 
-def flag_overrides(options):
-    """Turn parsed launcher flags into a config fragment; flags left at None override nothing."""
-    fragment = {}
-    ports = {
-        "gateway": options.get("gateway_port"),
-        "test_api": options.get("test_api_port"),
-        "generator_api": options.get("generator_api_port"),
-        "benchmark_api": options.get("benchmark_api_port"),
-    }
-    for name, port in ports.items():
-        if port is not None:
-            fragment.setdefault(name, {})["port"] = port
-    if options.get("host") is not None:
-        # --host is where clients connect: the gateway, and nginx when it runs.
-        fragment.setdefault("gateway", {})["host"] = options["host"]
-        fragment.setdefault("nginx", {})["host"] = options["host"]
-    if options.get("nginx") is not None:
-        fragment["nginx"] = dict(fragment.get("nginx", {}), enabled=True, port=options["nginx"])
-    if options.get("workers") is not None:
-        fragment.setdefault("gateway", {})["workers"] = options["workers"]
-    for key in ("data_dir", "log_level"):
-        if options.get(key) is not None:
-            fragment[key] = options[key]
-    return fragment
-
-
-def _check_port(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ConfigError(f"{name}.port: expected an integer 1..65535, got {value!r}")
+LAUNCHER = SettingsGroup(_settings(), env_prefix="UAS_", read_file=read_config_file)
 
 
 def _split_args(name, args):
-    """Return (db_path or None, other args) from a service's ``args``; drop obsolete ones."""
-    if isinstance(args, str):
-        args = shlex.split(args)
-    if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
-        raise ConfigError(f"{name}.args: expected a list of strings, got {args!r}")
-    args = [str(a) for a in args]
+    """Return ``(db_path or None, other args)`` of a service's ``args``; drop obsolete ones."""
     db_path, rest, index = None, [], 0
     while index < len(args):
         arg = args[index]
@@ -123,7 +95,7 @@ def _split_args(name, args):
             log.warning("%s: ignoring obsolete argument %s (%s)", name, arg, OBSOLETE_ARGS[arg])
         elif arg == "--db-path":
             if index + 1 >= len(args):
-                raise ConfigError(f"{name}.args: --db-path needs a value")
+                raise ConfigError(f"{name}_args: --db-path needs a value")
             db_path = args[index + 1]
             index += 1
         elif arg.startswith("--db-path="):
@@ -134,92 +106,80 @@ def _split_args(name, args):
     return db_path, rest
 
 
-def resolve(file_data=None, overrides=None, cwd=None):
-    """Merge defaults, a config file's data and flag overrides into the launch plan.
+def plan_from(values, cwd=None):
+    """Turn resolved launcher settings into the launch plan.
 
-    Returns a dict with ``data_dir``, ``run_dir``, ``log_level`` and one entry per service; every
-    entry has ``enabled``, ``host``, ``port``; components also ``db_path``, ``module`` and
-    ``extra_args``.
+    The plan has ``data_dir``, ``run_dir``, ``log_level``, ``keys_db``, ``start_timeout`` and
+    one entry per service with ``enabled``, ``host`` and ``port``; components also have
+    ``db_path``, ``component`` and ``extra_args``, the gateway ``workers`` and ``extra_args``.
     """
     cwd = cwd or os.getcwd()
-    merged = deep_merge(DEFAULTS, file_data or {})
-    merged = deep_merge(merged, overrides or {})
-    level = str(merged["log_level"]).upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"log_level: must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-    data_dir = os.path.abspath(os.path.join(cwd, os.path.expanduser(str(merged["data_dir"]))))
+    data_dir = os.path.abspath(os.path.join(cwd, os.path.expanduser(values["data_dir"])))
     plan = {
         "data_dir": data_dir,
         "run_dir": os.path.join(data_dir, "run"),
-        "log_level": level,
+        "log_level": values["log_level"],
         "keys_db": os.path.join(data_dir, "keys.sqlite3"),
+        "start_timeout": values["start_timeout"],
     }
     for name in SERVICES:
-        entry = merged[name]
-        if not isinstance(entry.get("enabled"), bool):
-            raise ConfigError(
-                f"{name}.enabled: expected true or false, got {entry.get('enabled')!r}"
-            )
-        _check_port(name, entry.get("port"))
-        if not isinstance(entry.get("host"), str) or not entry["host"]:
-            raise ConfigError(f"{name}.host: expected a host name or address")
-        service = {"enabled": entry["enabled"], "host": entry["host"], "port": entry["port"]}
-        if name in MODULES:
-            service["module"] = _module_for(name, entry.get("module"))
-            db_path, service["extra_args"] = _split_args(name, entry.get("args", []))
-            if name in COMPONENTS:
-                db_path = db_path or os.path.join(data_dir, f"{URL_NAMES[name]}.duckdb")
-                service["db_path"] = os.path.abspath(os.path.join(cwd, os.path.expanduser(db_path)))
-            elif db_path:
-                raise ConfigError(f"{name}.args: --db-path applies to components only")
-        if name == "gateway":
-            workers = entry.get("workers")
-            if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-                raise ConfigError(f"gateway.workers: expected an integer >= 1, got {workers!r}")
-            service["workers"] = workers
-        plan[name] = service
+        plan[name] = {key: values[f"{name}_{key}"] for key in ("enabled", "host", "port")}
+    for component in COMPONENTS:
+        service = plan[component.service]
+        db_path, service["extra_args"] = _split_args(
+            component.service, values[f"{component.service}_args"]
+        )
+        db_path = db_path or os.path.join(data_dir, f"{component.name}.duckdb")
+        service["db_path"] = os.path.abspath(os.path.join(cwd, os.path.expanduser(db_path)))
+        service["component"] = component
+    db_path, plan["gateway"]["extra_args"] = _split_args("gateway", values["gateway_args"])
+    if db_path:
+        raise ConfigError("gateway_args: --db-path applies to components only")
+    plan["gateway"]["workers"] = values["gateway_workers"]
     _check_conflicts(plan)
     return plan
 
 
-def _module_for(name, module):
-    expected = MODULES[name]
-    if module and module != expected:
-        log.warning(
-            "%s: ignoring module %r from the config file; running %s", name, module, expected
-        )
-    return expected
-
-
 def _check_conflicts(plan):
-    seen = {}
+    ports, paths = {}, {}
     for name in SERVICES:
         service = plan[name]
         if not service["enabled"]:
             continue
-        if service["port"] in seen:
+        if service["port"] in ports:
             raise ConfigError(
-                f"{name}.port {service['port']} is also the port of {seen[service['port']]}"
+                f"{name}_port {service['port']} is also the port of {ports[service['port']]}"
             )
-        seen[service["port"]] = name
-    paths = {}
-    for name in COMPONENTS:
-        service = plan[name]
-        if service["enabled"] and service["db_path"] in paths:
+        ports[service["port"]] = name
+        if "db_path" in service and service["db_path"] in paths:
             raise ConfigError(
                 f"{name}: database {service['db_path']} is also used by "
-                f"{paths[service['db_path']]} "
-                "(DuckDB allows one process per file)"
+                f"{paths[service['db_path']]} (DuckDB allows one process per file)"
             )
-        paths[service["db_path"]] = name
+        paths[service.get("db_path")] = name
     if not plan["gateway"]["enabled"] and plan["nginx"]["enabled"]:
         raise ConfigError("nginx needs the gateway (for /auth/check); enable the gateway")
 
 
-def load(options, cwd=None):
-    """Build the launch plan from parsed flags (a dict), reading ``options['config']`` if given."""
-    file_data = read_config_file(options["config"]) if options.get("config") else {}
-    return resolve(file_data, flag_overrides(options), cwd=cwd)
+def load(config_file=None, flags=None, cwd=None, environ=None):
+    """Resolve the launcher's settings from every layer and return the launch plan."""
+    values = LAUNCHER.load(config_file=config_file, flags=flags, environ=environ)
+    return plan_from(values, cwd=cwd)
+
+
+def with_shorthands(flags, host=None, nginx=None):
+    """Apply the original launcher's shorthand flags to the generated ones and return them.
+
+    ``--host H`` is where clients connect: the gateway's and nginx's address, unless their own
+    flags are given. ``--nginx PORT`` runs nginx in front on PORT.
+    """
+    flags = dict(flags)
+    if host is not None:
+        for name in ("gateway_host", "nginx_host"):
+            flags[name] = flags.get(name) or host
+    if nginx is not None:
+        flags["nginx_enabled"], flags["nginx_port"] = True, nginx
+    return flags
 
 
 def client_host(host):

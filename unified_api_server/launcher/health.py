@@ -1,4 +1,4 @@
-"""Readiness: wait until every service of a launch answers its health check, or name the one that fails.
+"""Readiness: wait until every service of a launch is healthy, or name the one that is not.
 
 A service is ready when ``/health`` answers 200. The gateway (and nginx in front of it) answers 503
 while a component is down; that still counts as ready when the only components down are the ones
@@ -11,8 +11,9 @@ import time
 
 import requests
 
-from unified_api_server.launcher.config import COMPONENTS, SERVICES, URL_NAMES, service_url
+from unified_api_server.launcher.config import SERVICES, service_url
 from unified_api_server.launcher.processes import LaunchError, tail
+from unified_api_server.registry import COMPONENTS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def check_health(plan, name, url, session):
         return True, "ok"
     if name in ("gateway", "nginx") and response.status_code == 503:
         down = down_components(response)
-        disabled = {URL_NAMES[c] for c in COMPONENTS if not plan[c]["enabled"]}
+        disabled = {c.name for c in COMPONENTS if not plan[c.service]["enabled"]}
         if down is not None and down and down <= disabled:
             return True, "ok (disabled components down)"
     return False, f"{url} answered {response.status_code}"
@@ -69,7 +70,7 @@ def failure_message(suite, name, reason):
 
 
 def wait_healthy(suite, timeout, stop_requested):
-    """Wait until every service of ``suite`` is healthy; raise LaunchError naming the first that is not."""
+    """Wait until every service of ``suite`` is healthy; raise LaunchError naming one that is not."""
     deadline = time.monotonic() + timeout
     pending = health_urls(suite.plan)
     details = {}
@@ -91,7 +92,7 @@ def wait_healthy(suite, timeout, stop_requested):
 
 
 def _check_still_starting(suite, pending, stop_requested):
-    """Raise LaunchError when a stop was requested, supervisord died or a pending program gave up."""
+    """Raise LaunchError if a stop was requested, supervisord died or a pending program gave up."""
     if stop_requested():
         raise LaunchError("interrupted while starting")
     if not suite.alive():

@@ -17,7 +17,11 @@ import sys
 import tempfile
 import xmlrpc.client
 
-from unified_api_server.launcher.render import render_nginx, render_supervisord, service_commands
+from unified_api_server.launcher.render import (
+    render_nginx,
+    render_supervisord,
+    service_commands,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +108,8 @@ class Suite:
             conf_path=self.conf_path,
             note="Rendered by unified-api-server for this run; edit the launcher's config instead.",
             env={"PYTHONPATH": python_path.replace("%", "%%")},
+            socket_path=self.socket_path,
         )
-        if self.socket_dir:
-            text = text.replace(os.path.join(self.run_dir, "supervisor.sock"), self.socket_path)
         with open(self.conf_path, "w", encoding="utf-8") as handle:
             handle.write(text)
 

@@ -1,18 +1,19 @@
 """Render the supervisord and nginx configurations, for the launcher and for ``deploy/``.
 
-One renderer per file serves both uses: the launcher fills in its ports and run folder, and
+Both files are Jinja2 templates (``templates/*.j2``) that loop over the component registry. One
+renderer per file serves both uses: the launcher fills in its ports and run folder, and
 ``scripts/render-deploy-configs`` fills in the deployment defaults to write ``deploy/*.conf``
 (a test checks the committed files match).
 """
 
 import os
-import re
 import shlex
-from importlib import resources
 
-from unified_api_server.launcher.config import COMPONENTS, MODULES, URL_NAMES, client_host
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+from unified_api_server.launcher.config import LAUNCHER, client_host, plan_from
+from unified_api_server.registry import COMPONENTS
+
 # Where the deployed files put things (ops edit these in deploy/*.conf).
 DEPLOY = {
     "python": "/opt/unified-api-server/venv/bin/python",
@@ -22,35 +23,23 @@ DEPLOY = {
     "run_dir": "/run/unified-api-server",
     "nginx_prefix": "/var/lib/unified-api-server/nginx",
     "nginx_conf": "/etc/unified-api-server/nginx.conf",
+    "conf_path": "/etc/unified-api-server/supervisord.conf",
     "user": "unified",
     "nginx_user": "www-data",
     "listen": "80",
 }
 GENERATED_NOTE = (
-    "Rendered from gateway/templates/nginx.conf.tmpl by scripts/render-deploy-configs;\n"
-    "# the launcher (unified-api-server --nginx PORT) renders the same template with its own ports."
+    "Rendered from unified_api_server/launcher/templates/nginx.conf.j2 by\n"
+    "# scripts/render-deploy-configs; the launcher (unified-api-server --nginx PORT) renders the\n"
+    "# same template with its own ports."
 )
-
-
-def fill(template, values):
-    """Replace every ``{{name}}`` in ``template``; raise KeyError naming a missing value."""
-
-    def substitute(match):
-        name = match.group(1)
-        if name not in values:
-            raise KeyError(f"template value {name!r} is missing")
-        return str(values[name])
-
-    return _PLACEHOLDER.sub(substitute, template)
-
-
-def nginx_template():
-    """Return the nginx configuration template shipped with the package."""
-    return (
-        resources.files("unified_api_server.launcher")
-        .joinpath("templates/nginx.conf.tmpl")
-        .read_text("utf-8")
-    )
+_TEMPLATES = Environment(
+    loader=PackageLoader("unified_api_server.launcher", "templates"),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    autoescape=False,  # configuration files, not HTML
+)
 
 
 def _address(service):
@@ -65,49 +54,40 @@ def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE):
         bracketed = f"[{host.strip('[]')}]" if ":" in host else host
         listen = f"{bracketed}:{nginx['port']}"
     if user_directive is None:
-        # Workers of a root master run as "nobody" by default, and nobody may not be able to enter a
-        # private data folder; under the launcher they run as the user who started it.
+        # Workers of a root master run as "nobody" by default, and nobody may not be able to enter
+        # a private data folder; under the launcher they run as the user who started it.
         user_directive = "user root;" if os.geteuid() == 0 else "# user: the user running nginx"
-    values = {
-        "generated_note": note,
-        "user_directive": user_directive,
-        "listen": listen,
-        "gateway_address": _address(plan["gateway"]),
-    }
-    for name in COMPONENTS:
-        values[f"{URL_NAMES[name]}_address"] = _address(plan[name])
-    return fill(nginx_template(), values)
-
-
-def _quote(args):
-    return " ".join(shlex.quote(str(arg)) for arg in args)
+    return _TEMPLATES.get_template("nginx.conf.j2").render(
+        note=note,
+        user_directive=user_directive,
+        listen=listen,
+        gateway_address=_address(plan["gateway"]),
+        names=[c.name for c in COMPONENTS],
+        upstreams=[(c.name, _address(plan[c.service])) for c in COMPONENTS],
+    )
 
 
 def service_commands(plan, python, nginx_paths=None):
     """Return ``{program: argv}`` for every enabled service of ``plan``."""
     commands = {}
     level = plan["log_level"]
-    for name in COMPONENTS:
-        service = plan[name]
-        if not service["enabled"]:
-            continue
-        commands[name] = [
-            python, "-m", service["module"],
-            "--host", service["host"], "--port", str(service["port"]),
-            "--db-path", service["db_path"], "--log-level", level,
-            *service["extra_args"],
-        ]  # fmt: skip
+    run = [python, "-m", "unified_api_server"]
+    for component in COMPONENTS:
+        service = plan[component.service]
+        if service["enabled"]:
+            commands[component.service] = [
+                *run, "component", component.name,
+                "--host", service["host"], "--port", str(service["port"]),
+                "--db-path", service["db_path"], "--log-level", level,
+                *service["extra_args"],
+            ]  # fmt: skip
     gateway = plan["gateway"]
     if gateway["enabled"]:
-        argv = [
-            python, "-m", MODULES["gateway"],
-            "--host", gateway["host"], "--port", str(gateway["port"]),
-        ]  # fmt: skip
-        for name in COMPONENTS:
-            argv += [f"--{URL_NAMES[name]}-url", f"http://{_address(plan[name])}"]
+        argv = [*run, "gateway", "--host", gateway["host"], "--port", str(gateway["port"])]
+        for component in COMPONENTS:
+            argv += [f"--{component.name}-url", f"http://{_address(plan[component.service])}"]
         argv += ["--keys-db", plan["keys_db"], "--workers", str(gateway["workers"])]
-        argv += ["--log-level", level, *gateway["extra_args"]]
-        commands["gateway"] = argv
+        commands["gateway"] = [*argv, "--log-level", level, *gateway["extra_args"]]
     if plan["nginx"]["enabled"] and nginx_paths:
         prefix, conf = nginx_paths
         commands["nginx"] = [
@@ -117,103 +97,57 @@ def service_commands(plan, python, nginx_paths=None):
     return commands
 
 
-_HEADER = """\
-; Unified API Server under supervisord: one program per process.
-; {note}
-;
-; Each component is a gunicorn master with ONE gthread worker: DuckDB lets only one process open a
-; database file, so never raise its workers and never use --preload. The gateway runs gevent workers
-; (any number: it keeps no state but the shared SQLite key store).
-; autorestart brings a killed process back; stopasgroup/killasgroup stop a gunicorn master together
-; with its workers, so a stop or a restart never leaves an orphan holding a port or a database lock.
-; Check and control it with: supervisorctl -c {conf} status | restart NAME | stop NAME | shutdown
-
-[supervisord]
-nodaemon=true
-logfile={log_dir}/supervisord.log
-logfile_maxbytes=10MB
-logfile_backups=3
-pidfile={run_dir}/supervisord.pid
-childlogdir={log_dir}
-loglevel=info
-{supervisord_extra}
-[unix_http_server]
-file={run_dir}/supervisor.sock
-chmod=0700
-
-[supervisorctl]
-serverurl=unix://{run_dir}/supervisor.sock
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-"""
-
-_COMMENTS = {
-    "test_api": "Test Suite component (test runs, steps, metrics, batches).",
-    "generator_api": "Generator component (generation tasks and their files).",
-    "benchmark_api": "Benchmark component (benchmark runs and latency/throughput figures).",
-    "gateway": "Gateway: cross-component views, key checks (nginx's auth_request), forwarding.",
-    "nginx": "nginx in front (optional: drop this program if nginx runs under systemd).",
-}
-_PRIORITY = {
-    "test_api": 100,
-    "generator_api": 100,
-    "benchmark_api": 100,
-    "gateway": 200,
-    "nginx": 300,
-}
+def _program(name, argv, program_user):
+    by_name = {c.service: c for c in COMPONENTS}
+    if name in by_name:
+        comment = f"{by_name[name].title} component."
+        priority = 100
+    elif name == "gateway":
+        comment = "Gateway: cross-component views, key checks (nginx's auth_request), forwarding."
+        priority = 200
+    else:
+        comment = "nginx in front (optional: drop this program if nginx runs under systemd)."
+        priority = 300
+    return {
+        "name": name,
+        "comment": comment,
+        # A literal % must be doubled: supervisord expands %(name)s in its values.
+        "command": " ".join(shlex.quote(str(arg)) for arg in argv).replace("%", "%%"),
+        "user": program_user if name != "nginx" else None,
+        "priority": priority,
+    }
 
 
-def render_supervisord(
-    commands, run_dir, log_dir, directory, conf_path, note, program_user=None, silent=True, env=None
-):
+def render_supervisord(commands, run_dir, log_dir, directory, conf_path, note, **options):
     """Render supervisord.conf running ``commands`` (``{program: argv}``).
 
-    ``program_user`` runs the Python services as that user (nginx drops privileges itself);
-    ``silent`` keeps supervisord's own log out of the console (the launcher reports instead).
+    Options: ``program_user`` runs the Python services as that user (nginx drops privileges
+    itself); ``silent`` (default true) keeps supervisord's own log out of the console (the
+    launcher reports instead); ``env`` adds environment variables; ``socket_path`` moves the
+    control socket (a unix socket path must stay short).
     """
-    extra = "silent=true\n" if silent else ""
-    text = _HEADER.format(
-        note=note, conf=conf_path, log_dir=log_dir, run_dir=run_dir, supervisord_extra=extra
+    environment = {"PYTHONUNBUFFERED": "1", **options.get("env", {})}
+    program_user = options.get("program_user")
+    return _TEMPLATES.get_template("supervisord.conf.j2").render(
+        note=note,
+        conf_path=conf_path,
+        log_dir=log_dir,
+        run_dir=run_dir,
+        socket_path=options.get("socket_path") or os.path.join(run_dir, "supervisor.sock"),
+        silent=options.get("silent", True),
+        directory=directory,
+        environment=",".join(f'{key}="{value}"' for key, value in environment.items()),
+        programs=[_program(name, argv, program_user) for name, argv in commands.items()],
     )
-    environment = {"PYTHONUNBUFFERED": "1", **(env or {})}
-    env_line = ",".join(f'{key}="{value}"' for key, value in environment.items())
-    for name, argv in commands.items():
-        # A literal % must be doubled: supervisord expands %(name)s in its values.
-        command = _quote(argv).replace("%", "%%")
-        user_line = f"user={program_user}\n" if program_user and name != "nginx" else ""
-        text += f"""
-; {_COMMENTS[name]}
-[program:{name}]
-command={command}
-{user_line}directory={directory}
-priority={_PRIORITY[name]}
-autostart=true
-autorestart=true
-startsecs=2
-startretries=3
-stopsignal=TERM
-stopwaitsecs=15
-stopasgroup=true
-killasgroup=true
-redirect_stderr=true
-stdout_logfile={log_dir}/{name}.log
-stdout_logfile_maxbytes=20MB
-stdout_logfile_backups=3
-environment={env_line}
-"""
-    return text
 
 
 def deploy_plan():
     """Return the launch plan the deployment files are rendered from (all services, nginx on)."""
-    from unified_api_server.launcher.config import resolve
-
-    plan = resolve(
-        {"data_dir": DEPLOY["data_dir"], "nginx": {"enabled": True, "port": 80}}, cwd="/"
+    values = LAUNCHER.load(
+        flags={"data_dir": DEPLOY["data_dir"], "nginx_enabled": True, "nginx_port": 80},
+        environ={},
     )
-    plan["keys_db"] = os.path.join(DEPLOY["data_dir"], "keys.sqlite3")
-    return plan
+    return plan_from(values, cwd="/")
 
 
 def render_deploy_files():
@@ -230,7 +164,7 @@ def render_deploy_files():
         run_dir=DEPLOY["run_dir"],
         log_dir=DEPLOY["log_dir"],
         directory=DEPLOY["directory"],
-        conf_path="/etc/unified-api-server/supervisord.conf",
+        conf_path=DEPLOY["conf_path"],
         note=(
             "Rendered by scripts/render-deploy-configs (the launcher renders the same programs).\n"
             "; Install: copy to /etc/unified-api-server/supervisord.conf, create the user\n"

@@ -1,19 +1,27 @@
 """``unified-api-server demo-data``: load a realistic, deterministic data set through the API.
 
-Everything goes through the public HTTP API (batches, bulk NDJSON ingest, per-run steps), so
-loading the demo also exercises ingest. The rows come from :class:`unified_api_server.tools.demo_data.DemoData`.
+Everything goes through the public HTTP API (batches, bulk NDJSON ingest, then each item's
+child rows), for every registered component, so loading the demo also exercises ingest. The
+rows come from :class:`~unified_api_server.tools.demo_data.DemoData`. Without ``--key`` it uses
+a one-hour key made in the key store of ``--data-dir`` (the suite's), and revokes it after.
 """
 
-import argparse
 import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
+import click
 import orjson
 import requests
 
-from unified_api_server.tools.demo_data import FULL, SCALES, DemoData
+from unified_api_server.core.settings import DATA_DIR
+from unified_api_server.gateway.keys import KeyStore, KeyStoreError, utcnow
+from unified_api_server.registry import COMPONENTS
+from unified_api_server.tools.demo_data import SCALES, DemoData
+
+BULK_ROWS = 20_000  # rows per bulk request
 
 
 class Progress:
@@ -31,7 +39,7 @@ class Progress:
         fraction = self.done / self.total if self.total else 1.0
         elapsed = time.monotonic() - self.started
         text = (
-            f"{self.label:<18} [{'#' * int(fraction * 30):<30}] {fraction:4.0%} "
+            f"{self.label:<22} [{'#' * int(fraction * 30):<30}] {fraction:4.0%} "
             f"{self.done}/{self.total} {elapsed:5.1f}s"
         )
         if self.tty:
@@ -67,42 +75,42 @@ class Loader:
             raise RuntimeError(f"{method} {path}: {response.status_code} {message}")
         return response
 
-    def batches(self, component, bodies):
-        """Create the batches of ``component``."""
-        for body in bodies:
-            self.call("POST", f"/api/db/{component}/batches", json=body)
+    def load(self, component, data):
+        """Send ``component``'s batches, items (bulk NDJSON) and child rows; return the counts."""
+        base = f"/api/db/{component.name}"
+        for body in data.batches(component):
+            self.call("POST", f"{base}/batches", json=body)
+        progress = Progress(f"{component.name} {component.entities}", data.size(component))
+        children, lines = {}, []
+        for row, kids in data.items(component):
+            lines.append(orjson.dumps({k: v for k, v in row.items() if v is not None}))
+            children.update({(row[component.id_column], key): rows for key, rows in kids.items()})
+            if len(lines) >= BULK_ROWS:
+                self._bulk(base, component, lines, progress)
+                lines = []
+        if lines:
+            self._bulk(base, component, lines, progress)
+        self._children(base, component, children)
+        child_rows = sum(len(rows) for rows in children.values())
+        return {component.entities: progress.done, "child rows": child_rows}
 
-    def bulk(self, component, collection, rows, label, total, chunk=10_000):
-        """Send ``rows`` as NDJSON in chunks, advancing a progress bar."""
-        progress = Progress(label, total)
-        buffer = []
-        for row in rows:
-            buffer.append(orjson.dumps({k: v for k, v in row.items() if v is not None}))
-            if len(buffer) >= chunk:
-                self._send(component, collection, buffer)
-                progress.advance(len(buffer))
-                buffer = []
-        if buffer:
-            self._send(component, collection, buffer)
-            progress.advance(len(buffer))
-
-    def _send(self, component, collection, lines):
+    def _bulk(self, base, component, lines, progress):
+        headers = {"Content-Type": "application/x-ndjson"}
         self.call(
-            "POST",
-            f"/api/db/{component}/{collection}/bulk",
-            data=b"\n".join(lines),
-            headers={"Content-Type": "application/x-ndjson"},
+            "POST", f"{base}/{component.entities}/bulk", data=b"\n".join(lines), headers=headers
         )
+        progress.advance(len(lines))
 
-    def steps(self, steps_by_run):
-        """Attach steps to each test run, several requests at a time."""
-        progress = Progress("test run steps", len(steps_by_run))
-        items = list(steps_by_run.items())
+    def _children(self, base, component, children):
+        """Attach child rows to their items, several requests at a time."""
+        items = [(key, rows) for key, rows in children.items() if rows]
+        if not items:
+            return
+        progress = Progress(f"{component.name} child rows", len(items))
 
-        def send(item):
-            run_id, steps = item
-            if steps:
-                self.call("POST", f"/api/db/test/run/{run_id}/steps", json=steps)
+        def send(entry):
+            (item_id, key), rows = entry
+            self.call("POST", f"{base}/{component.entity}/{item_id}/{key}", json=rows)
 
         with ThreadPoolExecutor(self.workers) as pool:
             for index, _ in enumerate(pool.map(send, items), 1):
@@ -111,93 +119,66 @@ class Loader:
 
 
 def load(url, key, seed=42, scale=1.0, anchor=None, workers=8):
-    """Load the demo data set into the suite at ``url``; return the row counts sent."""
+    """Load the demo data set into the suite at ``url``; return the counts per component."""
     data = DemoData(seed, scale, anchor)
     loader = Loader(url, key, workers)
-    runs, steps = data.test_runs()
-    tasks = data.generator_tasks()
-    for component in ("test", "generator", "benchmark"):
-        loader.batches(component, data.batches(component))
-    loader.bulk("test", "runs", runs, "test runs", len(runs))
-    loader.steps(steps)
-    loader.bulk("generator", "tasks", tasks, "generator tasks", len(tasks))
-    loader.bulk(
-        "benchmark",
-        "runs",
-        data.benchmark_runs(),
-        "benchmark runs",
-        data.sizes["benchmark"],
-        chunk=20_000,
-    )
-    counts = {
-        "test_runs": len(runs),
-        "test_steps": sum(map(len, steps.values())),
-        "generator_tasks": len(tasks),
-        "benchmark_runs": data.sizes["benchmark"],
-    }
-    return counts
+    return {component.name: loader.load(component, data) for component in COMPONENTS}
 
 
-def _scale(text):
-    if text in SCALES:
-        return SCALES[text]
+def _scale(value):
+    if value in SCALES:
+        return SCALES[value]
     try:
-        value = float(text)
+        number = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected one of {', '.join(SCALES)} or a number, got {text!r}"
-        ) from None
-    if not 0 < value <= 10:
-        raise argparse.ArgumentTypeError("scale must be in (0, 10]")
-    return value
+        raise click.BadParameter(f"expected one of {', '.join(SCALES)} or a number") from None
+    if not 0 < number <= 10:
+        raise click.BadParameter("must be in (0, 10]")
+    return number
 
 
-def main(argv=None):
-    """Run ``demo-data`` with ``argv``; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="unified-api-server demo-data", description=__doc__.split("\n")[0].strip("`")
-    )
-    parser.add_argument(
-        "--url",
-        default="http://127.0.0.1:8080",
-        help="gateway (or nginx) base URL (default %(default)s)",
-    )
-    parser.add_argument(
-        "--key",
-        default=os.environ.get("UNIFIED_API_KEY"),
-        help="API key with write scope (default $UNIFIED_API_KEY)",
-    )
-    parser.add_argument(
-        "--scale",
-        type=_scale,
-        default=1.0,
-        help=f"{', '.join(SCALES)} or a factor; full = {FULL['test']} test runs, "
-        f"{FULL['generator']} generator tasks, {FULL['benchmark']} benchmark runs",
-    )
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=8, help="parallel requests for steps")
-    args = parser.parse_args(argv)
-    if not args.key:
-        print(
-            "demo-data: give --key (the key printed when the suite first started) or set "
-            "UNIFIED_API_KEY",
-            file=sys.stderr,
+def _temporary_key(data_dir):
+    """Make a one-hour write key in the suite's key store; return ``(store, name, key)``."""
+    path = os.path.join(data_dir, "keys.sqlite3")
+    if not os.path.exists(path):
+        raise click.UsageError(
+            f"no key store at {path}: give --key, or --data-dir of a suite that ran once"
         )
-        return 2
+    store = KeyStore(path)
+    name = f"demo-data-{utcnow().strftime('%Y%m%dT%H%M%S%f')}"
+    key = store.create(name, "read,write", utcnow() + timedelta(hours=1))
+    return store, name, key
+
+
+@click.command("demo-data")
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="gateway or nginx")
+@click.option(
+    "--key", envvar="UNIFIED_API_KEY", help="API key with the write scope [$UNIFIED_API_KEY]"
+)
+@DATA_DIR.option()
+@click.option("--scale", default="1", help=f"{', '.join(SCALES)} or a factor of the full set")
+@click.option("--seed", type=int, default=42, show_default=True, help="random seed")
+@click.option("--workers", type=int, default=8, show_default=True, help="parallel requests")
+def demo_data(url, key, data_dir, scale, seed, workers):
+    """Load a realistic, deterministic demo data set through the API."""
+    scale = _scale(scale)
+    temporary = None if key else _temporary_key(data_dir or DATA_DIR.default)
     started = time.monotonic()
     try:
-        counts = load(args.url, args.key, args.seed, args.scale, workers=args.workers)
+        counts = load(url, key or temporary[2], seed, scale, workers=workers)
     except requests.RequestException as exc:
-        print(f"demo-data: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 1
+        raise click.ClickException(f"cannot reach {url}: {exc}") from None
     except RuntimeError as exc:
-        hint = (
-            " (this seed's data is probably loaded already; use another --seed)"
-            if " 409 " in str(exc)
-            else ""
-        )
-        print(f"demo-data: {exc}{hint}", file=sys.stderr)
-        return 1
-    summary = ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in counts.items())
-    print(f"Loaded {summary} in {time.monotonic() - started:.1f} s.")
-    return 0
+        hint = " (this seed's data is probably loaded already; use another --seed)"
+        raise click.ClickException(f"{exc}{hint if ' 409 ' in str(exc) else ''}") from None
+    finally:
+        if temporary:
+            try:
+                temporary[0].revoke(temporary[1])
+            except KeyStoreError:
+                pass
+    summary = "; ".join(
+        f"{name}: " + ", ".join(f"{n} {what}" for what, n in parts.items() if n)
+        for name, parts in counts.items()
+    )
+    click.echo(f"Loaded {summary} in {time.monotonic() - started:.1f} s.")

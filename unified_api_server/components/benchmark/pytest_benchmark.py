@@ -5,16 +5,11 @@ import statistics
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from flask import jsonify, request
-from marshmallow import ValidationError
 
+from unified_api_server.core.component import Importer
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.http import raw_body
-from unified_api_server.core.web.query import parse_int, parse_time
-from unified_api_server.core.web.schemas import create_schema
-from unified_api_server.core.web.views import cursor, state
+from unified_api_server.core.web.args import parse_int, parse_time
 
-IMPORT_PARAMS = ("model_name", "hardware", "batch_size", "precision", "batch_id")
 # pytest-benchmark's statistics, in seconds except ops (per second) and rounds (a count).
 STATS = {
     "min": "s",
@@ -107,9 +102,6 @@ def _machine(report):
 
 def runs_from_report(report, args):
     """Return the create-run bodies for every benchmark of a parsed report."""
-    unknown = sorted(set(args) - set(IMPORT_PARAMS))
-    if unknown:
-        raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
     batch_size = parse_int(args.get("batch_size"), "batch_size", minimum=1, default=1)
     started_at = (
         parse_time(report["datetime"], "datetime")
@@ -158,22 +150,15 @@ def runs_from_report(report, args):
     return runs
 
 
-def register_pytest_benchmark_import(blueprint, component):
-    """Add ``POST /import/pytest-benchmark`` to the Benchmark database API."""
-    runs_schema = create_schema(component)(many=True)
+def runs_from_bytes(raw, args):
+    """Return the create-run bodies of a raw report; importing it again stores nothing new."""
+    return runs_from_report(parse_report(raw), args)
 
-    @blueprint.post("/import/pytest-benchmark")
-    def import_pytest_benchmark():
-        """Store each benchmark of a ``pytest --benchmark-json`` report as one run."""
-        report = parse_report(raw_body("a pytest --benchmark-json report"))
-        try:  # every run is validated before any is stored
-            loaded = runs_schema.load(runs_from_report(report, request.args))
-        except ValidationError as exc:
-            raise ValidationError({"benchmarks": exc.normalized_messages()}) from None
-        # Run ids derive from the report, so importing the same report again stores nothing new.
-        results = [state().repository.create(data) for data in loaded]
-        runs = [state().repository.require(cursor(), run_id) for run_id, _ in results]
-        created = sum(1 for _, was_created in results if was_created)
-        return jsonify({"runs": runs, "count": len(runs), "created": created}), (
-            201 if created else 200
-        )
+
+PYTEST_BENCHMARK = Importer(
+    format="pytest-benchmark",
+    parse=runs_from_bytes,
+    params=("model_name", "hardware", "batch_size", "precision", "batch_id"),
+    description="a pytest --benchmark-json report",
+    items_key="benchmarks",
+)

@@ -11,53 +11,28 @@ import re
 import sys
 
 from flask import jsonify
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate
 
 from unified_api_server.components import families
 from unified_api_server.components.test.runner import TYPES
-from unified_api_server.core.config import Setting
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.jobs.manager import JobSpec
-from unified_api_server.core.jobs.status import data_folder
-from unified_api_server.core.web.http import json_body
-from unified_api_server.core.web.jobs import created, detect_hardware, hardware_list, job_blueprint
-from unified_api_server.core.web.views import cursor
+from unified_api_server.core.jobs.executor import Jobs, JobSpec, Plan, Submission
+from unified_api_server.core.jobs.hardware import hardware_list
+from unified_api_server.core.jobs.manager import data_folder
+from unified_api_server.core.settings import Setting
 
-SETTINGS = (
-    Setting(
-        "tests_dir",
-        str,
-        "",
-        "folder of hand-written test modules (default: tests/ beside the database)",
-    ),
-    Setting(
-        "generated_dir",
-        str,
-        "",
-        "the generator's output folder (default: generated/ beside the database)",
-    ),
-    Setting("max_test_timeout", int, 3600, "largest timeout a run may ask for (s)", minimum=1),
-)
 _MODEL_LINE = re.compile(r'^MODEL_NAME = "([^"\n]+)"', re.MULTILINE)
 
 
 class RunSchema(Schema):
     """The body of ``POST /api/test/run``."""
 
-    model_name = fields.String(required=True)
+    model_name = families.model_name_field(required=True)
     hardware = fields.Raw(load_default=None)
     test_type = fields.String(load_default="basic", validate=validate.OneOf(sorted(TYPES)))
     timeout = fields.Integer(load_default=300, strict=True, validate=validate.Range(min=1))
     save_results = fields.Boolean(load_default=True)
     batch_id = fields.String(load_default=None)
-
-    @validates("model_name")
-    def _model_name(self, value, **kwargs):
-        if not families.valid_model_name(value):
-            raise ValidationError(
-                "must be a model id such as 'bert-base-uncased' or 'org/name' "
-                "(letters, digits, '.', '_', '-'; no '..')"
-            )
 
 
 def find_module(folders, model_name):
@@ -76,9 +51,8 @@ def list_modules(folders):
     """Return the test modules available, with the model each one tests."""
     modules = []
     for source, folder in zip(("tests", "generated"), folders):
-        for path in sorted(
-            glob.glob(os.path.join(glob.escape(folder), "**", "test_*.py"), recursive=True)
-        ):
+        pattern = os.path.join(glob.escape(folder), "**", "test_*.py")
+        for path in sorted(glob.glob(pattern, recursive=True)):
             with open(path, encoding="utf-8", errors="replace") as handle:
                 match = _MODEL_LINE.search(handle.read(4096))
             name = match.group(1) if match else os.path.basename(path)[5:-3]
@@ -88,25 +62,42 @@ def list_modules(folders):
     return modules
 
 
-def create_blueprint(component, manager, settings):
-    """Return the Test Suite's job routes."""
-    bp = job_blueprint(component, manager)
-    folders = (
-        data_folder(settings, "tests_dir", "tests"),
-        data_folder(settings, "generated_dir", "generated"),
-    )
-    schema = RunSchema()
+class TestJobs(Jobs):
+    """Run a model's test module with pytest: each test a step, its totals the results."""
 
-    @bp.post("/run")
-    def run():
+    __test__ = False  # not a pytest test class, whatever its name says
+    settings = (
+        Setting(
+            "tests_dir",
+            str,
+            "",
+            "folder of hand-written test modules (default: tests/ beside the database)",
+        ),
+        Setting(
+            "generated_dir",
+            str,
+            "",
+            "the generator's output folder (default: generated/ beside the database)",
+        ),
+        Setting("max_test_timeout", int, 3600, "largest timeout a run may ask for (s)", minimum=1),
+    )
+    submissions = (Submission("/run", RunSchema, "plan_run"),)
+
+    def folders(self):
+        """Return the hand-written tests folder and the generator's output folder."""
+        values = self.settings_values
+        return (
+            data_folder(values, "tests_dir", "tests"),
+            data_folder(values, "generated_dir", "generated"),
+        )
+
+    def plan_run(self, body):
         """Start a test run of a model's test module; answer at once with its id."""
-        body = schema.load(json_body())
         hardware = hardware_list(body["hardware"])
-        if body["timeout"] > settings["max_test_timeout"]:
-            raise ValidationError(
-                {"timeout": [f"must be at most {settings['max_test_timeout']} s"]}
-            )
-        module = find_module(folders, body["model_name"])
+        limit = self.settings_values["max_test_timeout"]
+        if body["timeout"] > limit:
+            raise ValidationError({"timeout": [f"must be at most {limit} s"]})
+        module = find_module(self.folders(), body["model_name"])
         if module is None:
             raise ApiError(
                 404,
@@ -114,11 +105,6 @@ def create_blueprint(component, manager, settings):
                 "POST /api/generator/model or add test_"
                 f"{families.sanitize(body['model_name'])}.py to the tests folder",
             )
-        ini = os.path.join(manager.jobs_dir, "pytest.ini")
-        os.makedirs(manager.jobs_dir, exist_ok=True)
-        if not os.path.exists(ini):
-            with open(ini, "w", encoding="utf-8") as handle:
-                handle.write("[pytest]\n")
         spec = JobSpec(
             row={
                 "model_name": body["model_name"],
@@ -139,50 +125,37 @@ def create_blueprint(component, manager, settings):
                 "--hardware",
                 ",".join(hardware),
                 "--ini",
-                ini,
-            ],
+                self._ini_file(),
+            ],  # fmt: skip
             timeout=body["timeout"],
             # Plugins installed here stay out: a run sees only the module and our reporter.
             env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
             cwd=os.path.dirname(module),
         )
-        manager.submit([spec])
-        status = manager.require_status(cursor(), spec.item_id)
-        return created(
-            {
-                "run_id": spec.item_id,
-                "status": "initializing",
-                "message": f"running {body['test_type']} tests of "
-                f"{body['model_name']} on {', '.join(hardware)}",
-                "started_at": status["started_at"],
-                "module": os.path.basename(module),
-            },
-            f"/api/test/status/{spec.item_id}",
+        message = (
+            f"running {body['test_type']} tests of {body['model_name']} on {', '.join(hardware)}"
         )
+        return Plan([spec], {"message": message, "module": os.path.basename(module)})
 
-    @bp.get("/results/<run_id>")
-    def results(run_id):
-        """Return a run with its steps, metrics, tags and results."""
-        item = manager.repository.require(cursor(), run_id)
-        item.update(
-            {k: v for k, v in manager.require_status(cursor(), run_id).items() if k not in item}
-        )
-        return jsonify(item)
+    def _ini_file(self):
+        """Return an empty pytest ini file, so a module's own folder configures nothing."""
+        ini = os.path.join(self.manager.jobs_dir, "pytest.ini")
+        os.makedirs(self.manager.jobs_dir, exist_ok=True)
+        if not os.path.exists(ini):
+            with open(ini, "w", encoding="utf-8") as handle:
+                handle.write("[pytest]\n")
+        return ini
 
-    @bp.get("/models")
-    def models():
-        """List the models that have a test module (hand-written or generated)."""
-        found = list_modules(folders)
-        return jsonify({"models": found, "count": len(found)})
+    def register_routes(self, bp, reads):
+        """Add ``/models`` (the test modules there are) and ``/types`` (the test types)."""
 
-    @bp.get("/hardware")
-    def hardware():
-        """List the devices tests can run on and whether this machine has them."""
-        return jsonify({"hardware": detect_hardware()})
+        @bp.get("/models")
+        def models():
+            """List the models that have a test module (hand-written or generated)."""
+            found = list_modules(self.folders())
+            return jsonify({"models": found, "count": len(found)})
 
-    @bp.get("/types")
-    def types():
-        """List the test types and what each runs."""
-        return jsonify({"types": [{"name": k, "description": v} for k, v in TYPES.items()]})
-
-    return bp
+        @bp.get("/types")
+        def types():
+            """List the test types and what each runs."""
+            return jsonify({"types": [{"name": k, "description": v} for k, v in TYPES.items()]})

@@ -4,14 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
-from flask import jsonify, request
 
+from unified_api_server.core.component import Importer
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.query import parse_time
-from unified_api_server.core.web.schemas import create_schema, flatten_groups
-from unified_api_server.core.web.views import cursor, state
-
-IMPORT_PARAMS = ("model_name", "hardware", "test_type", "batch_id", "run_id")
+from unified_api_server.core.web.args import parse_time
 
 
 def _float(value):
@@ -83,12 +79,7 @@ def parse_report(xml_bytes):
 
 
 def run_from_report(xml_bytes, args):
-    """Return the create-run body for a JUnit report and the import's query parameters."""
-    unknown = sorted(set(args) - set(IMPORT_PARAMS))
-    if unknown:
-        raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
-    if not args.get("model_name"):
-        raise ApiError(400, "model_name: required query parameter")
+    """Return the create-run body of a JUnit report, given the import's query parameters."""
     steps, properties, started_at, duration = parse_report(xml_bytes)
     metrics, tags = [], {}
     for name, value in properties:
@@ -128,19 +119,16 @@ def run_from_report(xml_bytes, args):
     return body
 
 
-def register_junit_import(blueprint, component):
-    """Add ``POST /import/junit`` to the Test Suite database API."""
-    creator = create_schema(component)()
+def runs_from_report(xml_bytes, args):
+    """Return the one run a JUnit report makes (the importer's answer is that run)."""
+    return [run_from_report(xml_bytes, args)]
 
-    @blueprint.post("/import/junit")
-    def import_junit():
-        """Store a JUnit XML report as one run: test cases become steps."""
-        raw = request.get_data(cache=False)
-        if not raw.strip():
-            raise ApiError(400, "request body required: a JUnit XML report")
-        data = flatten_groups(component, creator.load(run_from_report(raw, request.args)))
-        run_id, created = state().repository.create(data)
-        response = jsonify(state().repository.require(cursor(), run_id))
-        response.status_code = 201 if created else 200
-        response.headers["Location"] = f"/api/{component.name}/db/run/{run_id}"
-        return response
+
+JUNIT = Importer(
+    format="junit",
+    parse=runs_from_report,
+    params=("model_name", "hardware", "test_type", "batch_id", "run_id"),
+    required=("model_name",),
+    single=True,
+    description="a JUnit XML report",
+)

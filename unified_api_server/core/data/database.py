@@ -125,6 +125,14 @@ class Database:
                     raise
                 time.sleep(0.01 * (attempt + 1))
 
+    def ping(self):
+        """Run a trivial query: raise when the database does not answer."""
+        cursor = self.cursor()
+        try:
+            cursor.execute("SELECT 1").fetchone()
+        finally:
+            cursor.close()
+
     def close(self):
         """Close the connection (tests and shutdown)."""
         if self._connection is not None:

@@ -18,33 +18,29 @@ FORMATS = {
 BATCH_ROWS = 8192
 
 
-def export_query(component, filters, table):
+def export_query(component, query, table):
     """Return ``(sql, params, name)`` selecting ``table`` ('<entities>', 'batches' or a child)."""
     id_column = component.id_column
+    where, params = query.where(component)
     if table in (None, component.entities):
-        return (
-            f"SELECT t.* EXCLUDE (content_hash) FROM {component.table} t {filters.where} "
-            f"ORDER BY t.started_at, t.{id_column}",
-            filters.params,
-            component.table,
+        sql = (
+            f"SELECT t.* EXCLUDE (content_hash) FROM {component.table} t {where} "
+            f"ORDER BY t.started_at, t.{id_column}"
         )
+        return sql, params, component.table
     if table == "batches":
-        return (
-            f"SELECT * FROM {component.batch_table} ORDER BY created_at, batch_id",
-            [],
-            component.batch_table,
-        )
+        sql = f"SELECT * FROM {component.batch_table} ORDER BY created_at, batch_id"
+        return sql, [], component.batch_table
     child = component.child_by_key.get(table)
     if child is None:
         choices = [component.entities, "batches", *component.child_by_key]
         raise ApiError(400, f"table: must be one of {', '.join(choices)}", {"table": table})
-    return (
+    sql = (
         f"SELECT c.* FROM {child.table} c WHERE c.{id_column} IN "
-        f"(SELECT t.{id_column} FROM {component.table} t {filters.where}) "
-        f"ORDER BY c.{id_column}, c.id",
-        filters.params,
-        child.table,
+        f"(SELECT t.{id_column} FROM {component.table} t {where}) "
+        f"ORDER BY c.{id_column}, c.id"
     )
+    return sql, params, child.table
 
 
 def _csv_ready(batch):

@@ -1,7 +1,7 @@
 """Statistics, performance reports and ranked search over a component's data (all of it)."""
 
 from unified_api_server.core.component import ACTIVE_STATUSES, FINISHED_STATUSES
-from unified_api_server.core.data.repository import rows_to_dicts
+from unified_api_server.core.data.reads import rows_to_dicts
 
 _FINISHED = ", ".join(f"'{s}'" for s in FINISHED_STATUSES)
 _ACTIVE = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
@@ -45,59 +45,63 @@ def _finish(component, rows):
     return rows
 
 
-def _source(component, filters, *, per_device=False):
+def _source(component, where, *, per_device=False):
     """Return the FROM clause (aliased ``t``) with filters applied, unnested per device if asked."""
     if per_device and component.hardware_is_list:
         return (
             f"(SELECT t.* EXCLUDE (hardware), unnest(t.hardware) AS hardware "
-            f"FROM {component.table} t {filters.where}) t"
+            f"FROM {component.table} t {where}) t"
         )
-    return f"{component.table} t {filters.where}"
+    return f"{component.table} t {where}"
 
 
-def grouped_stats(cursor, component, filters, key):
-    """Return statistics grouped by ``key``, a column or a tuple of columns (hardware per device)."""
+def grouped_stats(cursor, component, query, key):
+    """Return statistics grouped by ``key`` (a column or a tuple of them), hardware per device."""
     keys = (key,) if isinstance(key, str) else tuple(key)
-    source = _source(component, filters, per_device="hardware" in keys)
+    where, params = query.where(component)
+    source = _source(component, where, per_device="hardware" in keys)
     columns = ", ".join(f"t.{k}" for k in keys)
     total = component.count_name()
     sql = (
         f"SELECT {columns}, {aggregates(component)} FROM {source} "
         f"GROUP BY {columns} ORDER BY {total} DESC, {columns}"
     )
-    return _finish(component, rows_to_dicts(cursor.execute(sql, filters.params)))
+    return _finish(component, rows_to_dicts(cursor.execute(sql, params)))
 
 
-def summary_stats(cursor, component, filters):
-    """Return the shared statistics over every row matching ``filters``."""
-    sql = f"SELECT {aggregates(component)} FROM {_source(component, filters)}"
-    return _finish(component, rows_to_dicts(cursor.execute(sql, filters.params)))[0]
+def summary_stats(cursor, component, query):
+    """Return the shared statistics over every row matching ``query``."""
+    where, params = query.where(component)
+    sql = f"SELECT {aggregates(component)} FROM {_source(component, where)}"
+    return _finish(component, rows_to_dicts(cursor.execute(sql, params)))[0]
 
 
-def daily_stats(cursor, component, filters):
+def daily_stats(cursor, component, query):
     """Return per-day counts and mean duration, oldest first."""
     n = component.count_name
+    where, params = query.where(component)
     sql = (
         f"SELECT strftime(date_trunc('day', t.started_at), '%Y-%m-%d') AS day, "
         f"count(*) AS {n()}, count(*) FILTER (WHERE t.status = 'completed') AS {n('completed')}, "
         f"count(*) FILTER (WHERE t.status = 'failed') AS {n('failed')}, "
-        f"avg(t.duration) AS avg_duration FROM {component.table} t {filters.where} "
+        f"avg(t.duration) AS avg_duration FROM {component.table} t {where} "
         "GROUP BY ALL ORDER BY day"
     )
-    return rows_to_dicts(cursor.execute(sql, filters.params))
+    return rows_to_dicts(cursor.execute(sql, params))
 
 
-def metric_stats(cursor, component, filters):
+def metric_stats(cursor, component, query):
     """Return count/mean/min/max per named metric over the matching items."""
     child = component.child_by_key.get("metrics")
     if child is None:
         return []
+    where, params = query.where(component)
     sql = (
         f"SELECT m.name, m.unit, count(*) AS count, avg(m.value) AS mean, min(m.value) AS min, "
         f"max(m.value) AS max FROM {child.table} m JOIN {component.table} t "
-        f"USING ({component.id_column}) {filters.where} GROUP BY ALL ORDER BY m.name, m.unit"
+        f"USING ({component.id_column}) {where} GROUP BY ALL ORDER BY m.name, m.unit"
     )
-    return rows_to_dicts(cursor.execute(sql, filters.params))
+    return rows_to_dicts(cursor.execute(sql, params))
 
 
 def _score(component, child_tags):
@@ -123,24 +127,24 @@ def _score(component, child_tags):
         cases.append(
             f"coalesce((SELECT max(CASE WHEN lower(g.name) = $q OR lower(g.value) = $q THEN 90 "
             f"WHEN contains(lower(g.name), $q) OR contains(lower(g.value), $q) THEN 10 ELSE 0 END) "
-            f"FROM {child_tags.table} g WHERE g.{component.id_column} = t.{component.id_column}), 0)"
+            f"FROM {child_tags.table} g "
+            f"WHERE g.{component.id_column} = t.{component.id_column}), 0)"
         )
     return f"greatest({', '.join(cases)})"
 
 
-def search(cursor, repository, query, limit, filters):
-    """Return items matching ``query``, exact matches ranked above partial ones."""
-    component = repository.c
+def search(cursor, reads, text, limit, query):
+    """Return items matching the search ``text``, exact matches ranked above partial ones."""
+    component = reads.c
     score = _score(component, component.child_by_key.get("tags"))
-    # Every CASE compares with the same lowered query: one positional parameter per use.
+    # Every CASE compares with the same lowered text: one positional parameter per use.
     uses = score.count("$q")
     score = score.replace("$q", "?")
-    where = f"{filters.where} {'AND' if filters.clauses else 'WHERE'} score > 0"
+    where, params = query.where(component, and_also=[("score > 0", [])])
     sql = (
-        f"SELECT * FROM (SELECT {repository.select_list}, {score} AS score "
+        f"SELECT * FROM (SELECT {reads.select_list}, {score} AS score "
         f"FROM {component.table} t) t {where} "
         f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column} LIMIT ?"
     )
-    params = [query.lower()] * uses + list(filters.params) + [limit]
-    rows = rows_to_dicts(cursor.execute(sql, params))
-    return [repository.shape(r) for r in rows]
+    rows = rows_to_dicts(cursor.execute(sql, [text.lower()] * uses + params + [limit]))
+    return [reads.shape(r) for r in rows]

@@ -32,7 +32,8 @@ class ChildProcess:
 
     def __init__(self, argv, *, cwd=None, env=None, log_path=None):
         read_fd, write_fd = os.pipe()
-        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        # held for the child's whole life and closed in close()
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.log_path = log_path
         environment = {
             **os.environ,

@@ -1,64 +1,15 @@
-"""The reads the job framework needs beyond the repository, and the status JSON of a job.
+"""The status JSON of a job or a group of jobs, as the original job API answered it.
 
 A job's row is the component's ordinary main-table row (the database API serves it); what marks it
 as a job of this component is the tag ``executor=job``. A group of jobs (a generator batch, a
 benchmark run over several models) is an ordinary batch whose members are such rows.
 """
 
-import os
 from datetime import UTC, datetime
 
 from unified_api_server.core.component import ACTIVE_STATUSES, FINISHED_STATUSES
-from unified_api_server.core.data.repository import rows_to_dicts
 
 EXECUTOR_TAG = ("executor", "job")
-
-
-def data_folder(settings, setting, default_name):
-    """Return ``settings[setting]``, or ``default_name`` beside the database file when empty."""
-    if settings.get(setting):
-        return os.path.abspath(settings[setting])
-    return os.path.join(os.path.dirname(os.path.abspath(settings["db_path"])), default_name)
-
-
-def _tag_table(component):
-    return component.child_by_key["tags"].table
-
-
-def active_job_ids(database, component):
-    """Return the ids of this component's jobs still marked initializing or running."""
-    cursor = database.cursor()
-    try:
-        rows = cursor.execute(
-            f"SELECT t.{component.id_column} FROM {component.table} t "
-            f"JOIN {_tag_table(component)} g USING ({component.id_column}) "
-            f"WHERE g.name = ? AND g.value = ? AND t.status IN "
-            f"({', '.join(['?'] * len(ACTIVE_STATUSES))})",
-            [*EXECUTOR_TAG, *ACTIVE_STATUSES],
-        ).fetchall()
-    finally:
-        cursor.close()
-    return [row[0] for row in rows]
-
-
-def group_members(repository, cursor, batch_id):
-    """Return the batch's member rows (oldest first), or None when there is no such batch."""
-    component = repository.c
-    if (
-        cursor.execute(
-            f"SELECT 1 FROM {component.batch_table} WHERE batch_id = ?", [batch_id]
-        ).fetchone()
-        is None
-    ):
-        return None
-    rows = rows_to_dicts(
-        cursor.execute(
-            f"SELECT {repository.select_list} FROM {component.table} t WHERE t.batch_id = ? "
-            f"ORDER BY t.created_at, t.{component.id_column}",
-            [batch_id],
-        )
-    )
-    return [repository.shape(row) for row in rows]
 
 
 def _seconds_since(started_at, until=None):

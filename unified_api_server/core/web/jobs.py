@@ -1,16 +1,24 @@
-"""The job routes every component shares (status, cancel) and helpers for its own job routes."""
+"""The job API every component with jobs shares, built from its :class:`Jobs` description.
+
+``POST /api/<name><submission path>`` starts jobs and answers 201 at once with the job's (or
+group's) id, ``status: initializing``, ``started_at`` and what the plan adds, plus a
+``Location`` of its status; ``GET /status/<id>``, ``POST /cancel/<id>``, ``GET
+/results/<id>`` and ``GET /hardware`` are the same for every component.
+"""
+
+import uuid
 
 from flask import Blueprint, jsonify
-from marshmallow import ValidationError
 
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.views import cursor
+from unified_api_server.core.jobs.hardware import detect_hardware
+from unified_api_server.core.web.http import json_body
+from unified_api_server.core.web.resources import answer, cursor
 
-HARDWARE = ("cpu", "cuda", "mps")
 
-
-def job_blueprint(component, manager):
-    """Return a blueprint at ``/api/<name>`` with ``status/<id>`` and ``cancel/<id>``."""
+def job_blueprint(component, manager, reads):
+    """Return the blueprint at ``/api/<name>`` of ``component``'s jobs."""
+    jobs = component.jobs
     bp = Blueprint(f"{component.name}_jobs", __name__, url_prefix=f"/api/{component.name}")
 
     @bp.get("/status/<job_id>")
@@ -37,50 +45,46 @@ def job_blueprint(component, manager):
             }
         )
 
+    @bp.get(f"/{jobs.results_path}/<job_id>")
+    def results(job_id):
+        """Return a job with its status, steps and figures, or a group with each member's."""
+        body = manager.require_status(cursor(), job_id)
+        item = reads.get(cursor(), job_id)
+        if item is not None:
+            return jsonify(jobs.describe({**body, **item}))
+        members = reads.batch_members(cursor(), job_id) or []
+        body["results"] = [reads.get(cursor(), m[component.id_column]) for m in members]
+        return jsonify(body)
+
+    @bp.get("/hardware")
+    def hardware():
+        """List the devices jobs can run on and whether this machine has them."""
+        return jsonify({"hardware": detect_hardware()})
+
+    for submission in jobs.submissions:
+        _add_submission(bp, component, manager, submission)
+    jobs.register_routes(bp, reads)
     return bp
 
 
-def created(body, location):
-    """Return a 201 response for a submitted job (its row exists) with its status URL."""
-    response = jsonify(body)
-    response.status_code = 201
-    response.headers["Location"] = location
-    return response
+def _add_submission(bp, component, manager, submission):
+    jobs = component.jobs
+    schema = submission.schema()
 
+    def submit():
+        body = schema.load(json_body(required=submission.body_required))
+        plan = getattr(jobs, submission.plan)(body)
+        group_id = str(uuid.uuid4()) if plan.group is not None else None
+        manager.submit(plan.specs, group_id, plan.group)
+        job_id = group_id or plan.specs[0].item_id
+        started_at = manager.require_status(cursor(), job_id)["started_at"]
+        submitted = {
+            plan.id_field or component.id_column: job_id,
+            "status": "initializing",
+            "started_at": started_at,
+            **plan.answer,
+        }
+        return answer(submitted, 201, f"/api/{component.name}/status/{job_id}")
 
-def hardware_list(value, available=HARDWARE):
-    """Validate a ``hardware`` value (a name or a list of names); return the list."""
-    if value is None:
-        return ["cpu"]
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValidationError({"hardware": ["must be a device or a list of them"]})
-    unknown = sorted(set(value) - set(available))
-    if unknown:
-        raise ValidationError(
-            {"hardware": [f"unknown device(s) {', '.join(unknown)}; use {', '.join(available)}"]}
-        )
-    return list(dict.fromkeys(value))
-
-
-def detect_hardware():
-    """Return the devices this machine has, without importing torch (cheap, for listings)."""
-    import os
-    import platform
-
-    cuda = os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
-    mps = platform.system() == "Darwin" and platform.machine() == "arm64"
-    return [
-        {"name": "cpu", "available": True},
-        {
-            "name": "cuda",
-            "available": cuda,
-            **({} if cuda else {"reason": "no NVIDIA GPU or driver on this machine"}),
-        },
-        {
-            "name": "mps",
-            "available": mps,
-            **({} if mps else {"reason": "Apple GPUs (MPS) exist only on Apple silicon"}),
-        },
-    ]
+    submit.__doc__ = getattr(jobs, submission.plan).__doc__
+    bp.add_url_rule(submission.path, f"submit_{submission.plan}", submit, methods=["POST"])

@@ -17,9 +17,10 @@ import orjson
 from flask import current_app, request
 from flask_sock import ConnectionClosed, Sock
 
-from unified_api_server.core.config import Setting
 from unified_api_server.core.data.changes import DaemonThread, EventFilter, WakeEvent
-from unified_api_server.core.errors import ApiError
+from unified_api_server.core.errors import ApiError, socket_error
+from unified_api_server.core.jobs.status import item_status
+from unified_api_server.core.settings import Setting
 
 SETTINGS = (
     Setting(
@@ -77,7 +78,9 @@ def register_sockets(app, component):
     def guarded(handler):
         def run(ws, **kwargs):
             if not slots.acquire(blocking=False):
-                ws.close(TRY_AGAIN_LATER, f"too many open WebSockets (limit {limit})")
+                message = f"too many open WebSockets (limit {limit})"
+                _send(ws, socket_error(503, message))
+                ws.close(TRY_AGAIN_LATER, message)
                 return
             try:
                 handler(ws, **kwargs)
@@ -96,7 +99,7 @@ def register_sockets(app, component):
         try:
             event_filter = EventFilter.from_args(request.args)
         except ApiError as exc:
-            _send(ws, {"error": exc.message})
+            _send(ws, socket_error(exc.status, exc.message))
             ws.close(POLICY_VIOLATION, exc.message[:120])
             return
         subscription = state.changes.subscribe(event_filter)
@@ -132,7 +135,7 @@ def register_sockets(app, component):
         if body is None:
             subscription.close()
             message = f"no {component.entity} or batch {job_id!r}"
-            _send(ws, {"error": message})
+            _send(ws, socket_error(404, message))
             ws.close(POLICY_VIOLATION, message[:120])
             return
         _send(ws, body)
@@ -149,9 +152,8 @@ def register_sockets(app, component):
             elif command == "cancel":
                 _send(ws, _cancel(state, job_id))
             else:
-                _send(
-                    ws, {"error": f"unknown message {message[:64]!r}; send ping, status or cancel"}
-                )
+                text = f"unknown message {message[:64]!r}; send ping, status or cancel"
+                _send(ws, socket_error(400, text))
 
         try:
             serve(ws, subscription, on_events, on_message)
@@ -164,22 +166,16 @@ def _status(state, job_id):
     try:
         if state.jobs:
             return state.jobs.status(cursor, job_id)
-        return _row_status(state, cursor, job_id)
+        item = state.reads.get(cursor, job_id, children=False)
+        return None if item is None else item_status(state.component, item)
     finally:
         cursor.close()
 
 
-def _row_status(state, cursor, job_id):
-    from unified_api_server.core.jobs.status import item_status
-
-    item = state.repository.get(cursor, job_id, children=False)
-    return None if item is None else item_status(state.component, item)
-
-
 def _cancel(state, job_id):
     if state.jobs is None:
-        return {"error": "this component runs no jobs"}
+        return socket_error(409, "this component runs no jobs")
     cancelled = state.jobs.cancel(job_id)
     if not cancelled:
-        return {"error": f"{job_id!r} is not a running or queued job of this component"}
+        return socket_error(409, f"{job_id!r} is not a running or queued job of this component")
     return {"cancelled": True, "ids": cancelled}

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from unified_api_server.core.data.bulk_sql import row_error
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.schemas import ID_MESSAGE, ID_PATTERN
+from unified_api_server.core.schemas import ID_MESSAGE, ID_PATTERN
 
 _ARROW_TYPES = {
     "str": pa.string(),
@@ -34,14 +35,6 @@ _PYTHON_TYPES = {
 }
 
 
-def _row_error(index, message, status=400):
-    return ApiError(
-        status,
-        f"row {index + 1}: {message}; nothing was stored",
-        {"row": index + 1, "reason": message},
-    )
-
-
 def parse_rows(raw):
     """Parse a JSON array or NDJSON body into a list of rows, naming the first bad line."""
     text = raw.lstrip()
@@ -61,7 +54,7 @@ def parse_rows(raw):
                 try:
                     orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
-                    raise _row_error(index, f"malformed JSON: {exc}") from None
+                    raise row_error(index, f"malformed JSON: {exc}") from None
             raise ApiError(400, "malformed NDJSON") from None
     if not isinstance(rows, list) or not rows:
         raise ApiError(400, "send a non-empty JSON array or NDJSON rows")
@@ -78,10 +71,10 @@ def _column_array(column, values):
         values = [[v] if type(v) is str else v for v in values]
     allowed = _PYTHON_TYPES[kind]
     if kind in ("int", "float") and any(type(v) is bool for v in values):
-        raise _row_error(_first(values, lambda v: type(v) is bool), f"{column.name}: not a number")
+        raise row_error(_first(values, lambda v: type(v) is bool), f"{column.name}: not a number")
     if kind == "json":
         if not all(v is None or type(v) is dict for v in values):
-            raise _row_error(
+            raise row_error(
                 _first(values, lambda v: v is not None and type(v) is not dict),
                 f"{column.name}: must be a JSON object",
             )
@@ -99,7 +92,7 @@ def _column_array(column, values):
                 )
             ),
         )
-        raise _row_error(bad, f"{column.name}: expected {kind}, got {values[bad]!r}") from None
+        raise row_error(bad, f"{column.name}: expected {kind}, got {values[bad]!r}") from None
 
 
 def _check_values(column, array):
@@ -107,7 +100,7 @@ def _check_values(column, array):
 
     def fail(mask, message):
         index = pc.index(mask, True).as_py()
-        raise _row_error(index, f"{column.name}: {message}, got {array[index].as_py()!r}")
+        raise row_error(index, f"{column.name}: {message}, got {array[index].as_py()!r}")
 
     if column.required and array.null_count:
         fail(pc.is_null(array), "missing required field")
@@ -208,7 +201,7 @@ def _faithful_json(array, top=True):
 def rows_to_table(component, rows):
     """Validate parsed ``rows`` and return them as an Arrow table of the component's columns."""
     if not all(type(r) is dict for r in rows):
-        raise _row_error(_first(rows, lambda r: type(r) is not dict), "must be a JSON object")
+        raise row_error(_first(rows, lambda r: type(r) is not dict), "must be a JSON object")
     groups = {c.group for c in component.columns if c.group}
     keys = set().union(*rows)
     if keys & groups:
@@ -216,7 +209,7 @@ def rows_to_table(component, rows):
             for group in groups & row.keys():
                 nested = row.pop(group)
                 if not isinstance(nested, dict):
-                    raise _row_error(rows.index(row), f"{group}: must be an object")
+                    raise row_error(rows.index(row), f"{group}: must be an object")
                 row.update(nested)
         keys = set().union(*rows)
     allowed = {component.id_column, *(c.name for c in component.columns)}
@@ -228,11 +221,11 @@ def rows_to_table(component, rows):
             if (name in component.child_by_key)
             else ""
         )
-        raise _row_error(_first(rows, lambda r: name in r), f"unknown field {name!r}{nested}")
+        raise row_error(_first(rows, lambda r: name in r), f"unknown field {name!r}{nested}")
     id_column = component.id_column
     ids = [r.get(id_column) for r in rows]
     if not all(v is None or type(v) is str for v in ids):
-        raise _row_error(
+        raise row_error(
             _first(ids, lambda v: v is not None and type(v) is not str),
             f"{id_column}: {ID_MESSAGE}",
         )
@@ -252,101 +245,19 @@ def _finish_table(component, arrays, names):
             valid = pc.fill_null(pc.match_substring_regex(array, ID_PATTERN.pattern), True)
             if not pc.all(valid).as_py():
                 index = pc.index(valid, False).as_py()
-                raise _row_error(index, f"{name}: {ID_MESSAGE}")
+                raise row_error(index, f"{name}: {ID_MESSAGE}")
         else:
             _check_values(columns[name], array)
     missing = [c for c in component.columns if c.required and c.name not in names]
     if missing:
-        raise _row_error(0, f"{missing[0].name}: missing required field")
+        raise row_error(0, f"{missing[0].name}: missing required field")
     arrays.append(pa.array(range(1, len(arrays[0]) + 1), pa.int64()))
     return pa.Table.from_arrays(arrays, names=[*names, "_row"])
 
 
-def _column_defaults(cursor, table):
-    return dict(
-        cursor.execute(
-            "SELECT column_name, column_default FROM duckdb_columns() "
-            "WHERE table_name = ? AND column_default IS NOT NULL",
-            [table],
-        ).fetchall()
-    )
-
-
-def _conflict(cursor, sql, params, message):
-    found = cursor.execute(sql, params).fetchall()
-    if found:
-        row, value = found[0]
-        raise _row_error(row - 1, message.format(value), status=409)
-
-
-def bulk_insert(component, database, table):
-    """Insert the validated Arrow ``table`` atomically; return the number of rows stored."""
-    id_column = component.id_column
-    kinds = {c.name: c.kind for c in component.columns}
-
-    def work(cursor):
-        cursor.register("incoming", table)
-        try:
-            for name in (n for n in table.column_names if kinds.get(n) == "ts"):
-                found = cursor.execute(
-                    f"SELECT _row, {name} FROM incoming WHERE {name} IS NOT NULL AND "
-                    f"TRY_CAST({name} AS TIMESTAMPTZ) IS NULL ORDER BY _row LIMIT 1"
-                ).fetchall()
-                if found:
-                    row, value = found[0]
-                    raise _row_error(row - 1, f"{name}: not an ISO 8601 time: {value!r}")
-            _conflict(
-                cursor,
-                f"SELECT min(_row), {id_column} FROM incoming WHERE {id_column} "
-                f"IS NOT NULL GROUP BY {id_column} HAVING count(*) > 1 ORDER BY 1 LIMIT 1",
-                [],
-                f"{id_column} {{!r}} appears more than once in this upload",
-            )
-            _conflict(
-                cursor,
-                f"SELECT i._row, i.{id_column} FROM incoming i JOIN "
-                f"{component.table} t USING ({id_column}) ORDER BY 1 LIMIT 1",
-                [],
-                f"{component.entity} {{!r}} already exists",
-            )
-            if "batch_id" in table.column_names:
-                _conflict(
-                    cursor,
-                    f"SELECT _row, batch_id FROM incoming WHERE batch_id IS NOT NULL "
-                    f"AND batch_id NOT IN (SELECT batch_id FROM {component.batch_table}) "
-                    "ORDER BY 1 LIMIT 1",
-                    [],
-                    "batch {!r} does not exist; create it first",
-                )
-            defaults = _column_defaults(cursor, component.table)
-            targets, expressions = [], []
-            for name in table.column_names:
-                if name == "_row":
-                    continue
-                expression = {
-                    "ts": f"CAST({name} AS TIMESTAMPTZ)",
-                    "json": f"CAST({name} AS JSON)",
-                }.get(kinds.get(name), name)
-                if name == id_column:
-                    expression = (
-                        f"coalesce({name}, uuidv7()::VARCHAR)"  # time-ordered: cheap index inserts
-                    )
-                elif name in defaults:
-                    expression = f"coalesce({expression}, {defaults[name]})"
-                targets.append(name)
-                expressions.append(expression)
-            if "duration" not in targets and {"started_at", "completed_at"} <= set(targets):
-                targets.append("duration")
-                expressions.append(
-                    "epoch(CAST(completed_at AS TIMESTAMPTZ)) - "
-                    "epoch(CAST(started_at AS TIMESTAMPTZ))"
-                )
-            cursor.execute(
-                f"INSERT INTO {component.table} ({', '.join(targets)}) "
-                f"SELECT {', '.join(expressions)} FROM incoming"
-            )
-        finally:
-            cursor.unregister("incoming")
-        return table.num_rows
-
-    return database.run_write(work)
+def table_from_body(component, raw):
+    """Return the validated Arrow table of a bulk body (NDJSON or a JSON array of flat rows)."""
+    table = ndjson_to_table(component, raw)
+    if table is None:
+        table = rows_to_table(component, parse_rows(raw))
+    return table

@@ -1,9 +1,0 @@
-"""The Test Suite API's app factory."""
-
-from unified_api_server.components.test.component import COMPONENT
-from unified_api_server.core.web.app import create_app as _create_app
-
-
-def create_app(config=None):
-    """Build the Test Suite API app."""
-    return _create_app(COMPONENT, config)

@@ -1,0 +1,203 @@
+"""The database API's resources, one implementation for every component (Flask MethodViews).
+
+Each view class serves one kind of URL of every component: :func:`register_resources` adds
+them to a component's blueprint with the component's names (``/runs``, ``/task/<id>``, ...).
+Views parse arguments, call the data layer (``reads`` / ``writes``) and shape the answer.
+"""
+
+from flask import current_app, g, jsonify, request
+from flask.views import MethodView
+
+from unified_api_server.core.data.query import Condition, Query
+from unified_api_server.core.errors import ApiError
+from unified_api_server.core.schemas import (
+    BatchSchema,
+    ChildRows,
+    create_schema,
+    flatten_groups,
+    patch_schema,
+)
+from unified_api_server.core.web.args import parse_bool, parse_limit, parse_query
+from unified_api_server.core.web.bulk import table_from_body
+from unified_api_server.core.web.http import json_body
+
+
+def state():
+    """Return this app's component state (component, database, reads, writes, settings, jobs)."""
+    return current_app.extensions["component"]
+
+
+def cursor():
+    """Return the request's own cursor (closed at teardown)."""
+    if "db_cursor" not in g:
+        g.db_cursor = state().database.cursor()
+    return g.db_cursor
+
+
+def close_cursor(_exc=None):
+    """Close the request's cursor, if it opened one."""
+    found = g.pop("db_cursor", None)
+    if found is not None:
+        found.close()
+
+
+def answer(body, status=200, location=None):
+    """Return a JSON response with ``status`` and, for a created resource, its ``Location``."""
+    response = jsonify(body)
+    response.status_code = status
+    if location:
+        response.headers["Location"] = location
+    return response
+
+
+class ComponentView(MethodView):
+    """A view bound to one component (built once per component, not per request)."""
+
+    init_every_request = False
+
+    def __init__(self, component):
+        self.c = component
+        self.base = f"/api/{component.name}/db"
+
+    def item_url(self, item_id):
+        """Return the URL of one item."""
+        return f"{self.base}/{self.c.entity}/{item_id}"
+
+
+class Items(ComponentView):
+    """``/<entities>``: list items, newest first, filtered and paged; create one."""
+
+    def __init__(self, component):
+        super().__init__(component)
+        self.creator = create_schema(component)()
+
+    def get(self):
+        """List items, newest first, filtered, one page at a time."""
+        query = parse_query(self.c, request.args, allowed=("limit", "cursor"))
+        limit = parse_limit(request.args.get("limit"))
+        items, next_cursor = state().reads.list(cursor(), query, limit, request.args.get("cursor"))
+        return jsonify(
+            {
+                self.c.entities: items,
+                "count": len(items),
+                "limit": limit,
+                "next_cursor": next_cursor,
+            }
+        )
+
+    def post(self):
+        """Create one item with nested children (idempotent with a client id)."""
+        data = flatten_groups(self.c, self.creator.load(json_body()))
+        item, created = state().writes.create(data)
+        return answer(item, 201 if created else 200, self.item_url(item[self.c.id_column]))
+
+
+class Bulk(ComponentView):
+    """``/<entities>/bulk``: load many flat items from NDJSON or a JSON array, all or nothing."""
+
+    def post(self):
+        """Load many flat items from NDJSON or a JSON array, all or nothing."""
+        table = table_from_body(self.c, request.get_data(cache=False))
+        return answer({"stored": state().writes.bulk(table)}, 201)
+
+
+class Item(ComponentView):
+    """``/<entity>/<id>``: read, change or delete one item."""
+
+    def __init__(self, component):
+        super().__init__(component)
+        self.patcher = patch_schema(component)()
+
+    def get(self, item_id):
+        """Return one item with its children."""
+        return jsonify(state().reads.require(cursor(), item_id))
+
+    def patch(self, item_id):
+        """Change an item's status, progress, step, results or completion."""
+        changes = flatten_groups(self.c, self.patcher.load(json_body()))
+        return jsonify(state().writes.patch(item_id, changes))
+
+    def delete(self, item_id):
+        """Delete one item and its children."""
+        state().writes.delete(item_id)
+        return jsonify({"deleted": True, self.c.id_column: item_id})
+
+
+class Children(ComponentView):
+    """``/<entity>/<id>/<child>``: append steps, metrics or tags to an existing item."""
+
+    def __init__(self, component):
+        super().__init__(component)
+        self.fields = {child.key: ChildRows(child) for child in component.children}
+
+    def post(self, item_id, key):
+        """Append steps, metrics or tags to an existing item."""
+        child = self.c.child_by_key.get(key)
+        if child is None:
+            raise ApiError(
+                404, f"no child collection {key!r}; one of {', '.join(self.c.child_by_key)}"
+            )
+        body = json_body(kind=(dict, list))
+        if child.shape == "list" and isinstance(body, dict):
+            body = [body]
+        item = state().writes.add_children(item_id, key, self.fields[key].deserialize(body))
+        return answer(item, 201)
+
+
+class Batches(ComponentView):
+    """``/batches``: list batches with member counts; create one."""
+
+    def get(self):
+        """List batches with member counts, newest first."""
+        unknown = sorted(set(request.args) - {"limit", "cursor"})
+        if unknown:
+            raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+        limit = parse_limit(request.args.get("limit"))
+        batches, next_cursor = state().reads.list_batches(
+            cursor(), limit, request.args.get("cursor")
+        )
+        return jsonify(
+            {"batches": batches, "count": len(batches), "limit": limit, "next_cursor": next_cursor}
+        )
+
+    def post(self):
+        """Create a batch that items can then name in ``batch_id``."""
+        batch = state().writes.create_batch(BatchSchema().load(json_body(required=False)))
+        return answer(batch, 201, f"{self.base}/batch/{batch['batch_id']}")
+
+
+class Batch(ComponentView):
+    """``/batch/<id>``: one batch with its counts and first members; delete it."""
+
+    def get(self, batch_id):
+        """Return a batch, its counts and its first members."""
+        batch = state().reads.require_batch(cursor(), batch_id)
+        members = Query((Condition("batch_id", "in", (batch_id,)),))
+        limit = parse_limit(request.args.get("limit"))
+        batch[self.c.entities], batch["next_cursor"] = state().reads.list(
+            cursor(), members, limit, request.args.get("cursor")
+        )
+        return jsonify(batch)
+
+    def delete(self, batch_id):
+        """Delete a batch; members are detached unless ``delete_<entities>=true``."""
+        param = self.c.batch_delete_param
+        delete_members = parse_bool(request.args.get(param), param)
+        affected = state().writes.delete_batch(batch_id, delete_members)
+        key = f"{'deleted' if delete_members else 'detached'}_{self.c.entities}"
+        return jsonify({"deleted": True, "batch_id": batch_id, key: affected})
+
+
+def register_resources(bp, component):
+    """Add the resource views of ``component`` to its database blueprint."""
+    entity, entities, name = component.entity, component.entities, component.name
+    routes = (
+        (f"/{entities}", Items, "items"),
+        (f"/{entities}/bulk", Bulk, "bulk"),
+        (f"/{entity}/<item_id>", Item, "item"),
+        (f"/{entity}/<item_id>/<key>", Children, "children"),
+        ("/batches", Batches, "batches"),
+        ("/batch/<batch_id>", Batch, "batch"),
+    )
+    for rule, view, endpoint in routes:
+        bp.add_url_rule(rule, view_func=view.as_view(f"{name}_{endpoint}", component))

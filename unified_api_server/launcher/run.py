@@ -1,0 +1,114 @@
+"""``unified-api-server [run]``: start the suite under supervisord and wait until it is healthy.
+
+The launcher renders a supervisord configuration (and an nginx one with ``--nginx PORT``) into
+``DATA_DIR/run/`` and runs supervisord in the foreground as its child. It reports the suite
+ready only when every service answers its health check; when one does not, it names it, shows
+the tail of its log, stops everything and exits non-zero. Ctrl-C or SIGTERM stops every process
+it started.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import time
+
+from unified_api_server.core.logs import configure_logging
+from unified_api_server.launcher.config import SERVICES, redacted_summary, service_url
+from unified_api_server.launcher.health import wait_healthy
+from unified_api_server.launcher.processes import LaunchError, Suite, port_problem, tail
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "unified_api_server.log"
+
+
+def _print_ready(plan, suite, key):
+    lines = ["", "Unified API Server is ready:"]
+    for name in SERVICES:
+        if plan[name]["enabled"]:
+            lines.append(f"  {name:<14} {service_url(plan[name])}")
+    entry = "nginx" if plan["nginx"]["enabled"] else "gateway"
+    example_key = key or "YOUR_KEY"
+    lines.append(
+        f'Try: curl -H "X-API-Key: {example_key}" {service_url(plan[entry])}/api/db/overview'
+    )
+    lines.append(
+        f"Logs: {suite.run_dir}/<service>.log; control: supervisorctl -c {suite.conf_path} status"
+    )
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def _first_key(plan):
+    """Create the first admin key when the key store is empty; return it (or None)."""
+    from unified_api_server.gateway.keys import ensure_admin_key
+
+    key = ensure_admin_key(plan["keys_db"])
+    if key:
+        log.info("created the first API key 'admin' (scope admin) in %s", plan["keys_db"])
+        print(
+            "\nCreated the first API key (name 'admin', scope admin). It is shown only this once;"
+            f" keep it:\n\n    {key}\n\nMore keys: unified-api-server keys create --name NAME "
+            f"--scopes read --data-dir {plan['data_dir']}\n",
+            flush=True,
+        )
+    return key
+
+
+def _preflight(plan):
+    """Fail early, naming the service, when a port is taken or nginx is missing."""
+    for name in SERVICES:
+        service = plan[name]
+        if not service["enabled"]:
+            continue
+        problem = port_problem(service["host"], service["port"])
+        if problem:
+            raise LaunchError(f"{name}: port {service['port']} on {service['host']} {problem}")
+    if plan["nginx"]["enabled"] and shutil.which("nginx") is None:
+        raise LaunchError("--nginx needs nginx; install it (scripts/install-system-deps)")
+
+
+def launch(plan):
+    """Start the suite of ``plan``, wait until healthy, run until a signal; return the status."""
+    os.makedirs(plan["data_dir"], exist_ok=True)
+    configure_logging(plan["log_level"], os.path.join(plan["data_dir"], LOG_FILE))
+    log.info("configuration: %s", redacted_summary(plan))
+    stop = {"signal": None}
+
+    def request_stop(signum, _frame):
+        stop["signal"] = signum
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, request_stop) for sig in signals}
+    suite = Suite(plan)
+    status = 0
+    try:
+        _preflight(plan)
+        suite.prepare()
+        key = _first_key(plan) if plan["gateway"]["enabled"] else None
+        suite.start()
+        wait_healthy(suite, plan["start_timeout"], lambda: stop["signal"] is not None)
+        _print_ready(plan, suite, key)
+        _run_until_stopped(suite, stop)
+    except LaunchError as exc:
+        if stop["signal"] is None:
+            log.error("%s", exc)
+            status = 1
+    except Exception:  # anything unexpected must still stop the children
+        log.exception("launcher failed")
+        status = 1
+    finally:
+        suite.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status
+
+
+def _run_until_stopped(suite, stop):
+    while stop["signal"] is None:
+        if not suite.alive():
+            output = tail(os.path.join(suite.run_dir, "supervisord.out"))
+            raise LaunchError(f"supervisord exited unexpectedly:\n{output}")
+        time.sleep(0.2)
+    log.info("received %s; stopping", signal.Signals(stop["signal"]).name)
