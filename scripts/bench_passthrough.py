@@ -57,7 +57,7 @@ def start_suite(workdir):
     argv = [
         sys.executable,
         "-m",
-        "unified_api_server.cli",
+        "unified_api_server",
         "run",
         "--config",
         config_path,

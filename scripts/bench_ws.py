@@ -32,7 +32,7 @@ import websocket  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServiceProcess, free_port  # noqa: E402
+from tests.support import NAMES, ServiceProcess, dead_url  # noqa: E402
 from unified_api_server.gateway.keys import KeyStore  # noqa: E402
 
 
@@ -50,42 +50,17 @@ def quantiles(values):
 
 def start(data):
     """Start the component and the gateway; return them and a key."""
-    component = ServiceProcess.component("test", data).wait_healthy(timeout=60)
+    component = ServiceProcess.component("test", data).wait_ready()
     key = KeyStore(data / "keys.sqlite3").create("bench-ws", "read,write")
-    port = free_port()
-    gateway = ServiceProcess(
-        [
-            "-m",
-            "unified_api_server.gateway",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--keys-db",
-            str(data / "keys.sqlite3"),
-            "--test-url",
-            component.url,
-            "--generator-url",
-            f"http://127.0.0.1:{free_port()}",
-            "--benchmark-url",
-            f"http://127.0.0.1:{free_port()}",
-        ],
-        port,
+    urls = {name: dead_url() for name in NAMES} | {"test": component.url}
+    gateway = ServiceProcess.gateway(
+        urls,
+        data / "keys.sqlite3",
         data / "gateway.log",
         env={"GATEWAY_WORKER_CONNECTIONS": "5000"},
+        workers=1,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(gateway.url + "/health", timeout=2)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(gateway.log_tail())
-            time.sleep(0.1)
-    return component, gateway, key
+    return component, gateway.wait_ready(statuses=(200, 503)), key
 
 
 def connect(gateway, key, query="model=bench"):
@@ -147,7 +122,7 @@ def fan_out(component, gateway, key, subscribers, writes=5):
         began = time.perf_counter()
         requests.post(component.url + "/api/test/db/runs", json={"model_name": "bench"}, timeout=10)
 
-        def receive(ws):
+        def receive(ws, began=began):
             ws.recv()
             return (time.perf_counter() - began) * 1000
 

@@ -19,7 +19,7 @@ def _seed(api, count):
 
 
 def test_list_and_detail(api):
-    """List the items and read one back with its children."""
+    """List the items and read one back with its children (ORIGIN defect 11: reads were empty)."""
     created = api.create(
         "bert-base",
         metrics={"accuracy": {"value": 0.9, "unit": "ratio"}},

@@ -28,6 +28,15 @@ def test_search_ranks_exact_above_partial(api):
     assert [r["model_name"] for r in filtered["results"]] == ["bert-large"]
 
 
+def test_search_text_is_never_sql(api):
+    """Quotes, wildcards and statements in a search are text to match, nothing more."""
+    api.create("bert")
+    for text in ["' OR 1=1 --", "%", "_", "bert'; DROP TABLE x; --"]:
+        body = api.client.post(f"{api.base}/search", json={"query": text}).get_json()
+        assert body["count"] == 0, text
+    assert api.client.get(api.items).get_json()["count"] == 1
+
+
 @pytest.mark.parametrize(
     "body", [{}, {"query": ""}, {"query": "x", "limit": 0}, {"query": "x", "nope": 1}]
 )
@@ -64,9 +73,11 @@ def test_export_reads_back(api, fmt):
     assert [(m["name"], m["value"]) for m in metrics] == [("score", 1.0)]
 
 
-def test_export_never_writes_a_path(api):
-    """Refuse a server path and an unknown format or table."""
-    assert_error(api.client.post(f"{api.base}/export", json={"path": "/tmp/x.csv"}), 400)
+def test_export_never_writes_a_path(api, tmp_path):
+    """Refuse a server path (ORIGIN defect 16) and an unknown format or table."""
+    target = tmp_path / "stolen.csv"
+    error = assert_error(api.client.post(f"{api.base}/export", json={"path": str(target)}), 400)
+    assert "never written" in error["message"] and not target.exists()
     assert_error(api.client.post(f"{api.base}/export", json={"format": "xlsx"}), 400)
     assert_error(api.client.post(f"{api.base}/export", json={"table": "secrets"}), 400)
 

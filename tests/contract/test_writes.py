@@ -108,7 +108,7 @@ def test_add_children(api):
 
 
 def test_delete_item(api):
-    """Delete one item and its children."""
+    """Delete one item and its children (ORIGIN defect 11: every delete was a 404)."""
     item_id = api.create(tags={"a": "b"})[api.id_name]
     assert api.client.delete(api.one(item_id)).get_json()["deleted"] is True
     assert_error(api.client.get(api.one(item_id)), 404)

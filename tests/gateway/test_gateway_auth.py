@@ -224,7 +224,8 @@ def test_keys_never_reach_the_logs(gateway, keys):
     raw_request(gateway.port, "GET", "/api/db/test/runs", {"X-API-Key": secrets[0]})
     raw_request(gateway.port, "GET", "/api/db/test/runs", {"X-API-Key": secrets[1]})
     raw_request(gateway.port, "GET", "/", {"Authorization": f"Bearer {secrets[2]}"})
-    log = open(gateway.log_path, encoding="utf-8").read()
+    with open(gateway.log_path, encoding="utf-8") as handle:
+        log = handle.read()
     assert "upstream component=test method=GET path=/api/test/db/runs status=" in log
     for secret in (*secrets, *keys.values()):
         assert secret not in log

@@ -34,7 +34,7 @@ def test_normalize_rejects_control_characters_and_bad_utf8():
 
 
 def test_normalize_reads_wsgi_text_as_the_bytes_sent():
-    """A raw non-ASCII target arrives as latin-1 text: valid UTF-8 is decoded, invalid is refused."""
+    """A raw non-ASCII target arrives as latin-1 text: valid UTF-8 decodes, invalid is refused."""
     assert normalize_target("/api/db/model/caf\xc3\xa9").path == "/api/db/model/caf\u00e9"
     assert normalize_target("/api/db/model/caf\xe9").error == "path is not valid UTF-8"
 

@@ -1,4 +1,4 @@
-"""A real flask-sock app standing in for a component's ``/api/test/ws/{id}`` (run under gunicorn)."""
+"""A real flask-sock app standing in for a component's ``/api/test/ws/{id}`` (under gunicorn)."""
 
 import json
 import sys

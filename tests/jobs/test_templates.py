@@ -1,9 +1,8 @@
 """Custom templates: a broken one fails the task with the syntax error (fix_syntax)."""
 
-import time
-
 import pytest
 
+from tests.support import wait_until
 from unified_api_server.core.web.app import create_app
 from unified_api_server.registry import BY_NAME
 
@@ -23,12 +22,11 @@ def generator(tmp_path):
 
 
 def _wait(client, task_id):
-    for _ in range(300):
+    def ended():
         body = client.get(f"/api/generator/status/{task_id}").get_json()
-        if body["status"] not in ("initializing", "running"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError("task did not end")
+        return body if body["status"] not in ("initializing", "running") else None
+
+    return wait_until(ended, message="the task to end")
 
 
 def test_broken_template_fails_with_the_syntax_error(generator, tmp_path):

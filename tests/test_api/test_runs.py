@@ -1,9 +1,5 @@
-"""The Test Suite database API: runs, children, filters, stats, search, export, deletes."""
+"""What only the Test Suite's database API does: results, device lists, its statistics."""
 
-import io
-import json
-
-import pyarrow.parquet as pq
 import pytest
 
 from tests.stats_support import quantile
@@ -56,32 +52,18 @@ def test_child_rows_get_real_keys_from_sequences(app, client, make_run):
     assert cursor.execute("SELECT count(*) FROM test_run_tags").fetchone()[0] == 1
 
 
-def test_reads_return_stored_rows_and_deletes_find_them(client, make_run):
-    """ORIGIN defect 11: every read returned empty or 404 and every delete 404."""
-    run = make_run()
-    assert client.get("/api/test/db/runs").json["count"] == 1
-    assert client.delete(f"/api/test/db/run/{run['run_id']}").status_code == 200
-    assert client.get(f"/api/test/db/run/{run['run_id']}").status_code == 404
-    assert client.delete(f"/api/test/db/run/{run['run_id']}").status_code == 404
-
-
 @pytest.mark.parametrize(
     "query, expected",
     [
-        ("status=failed", {"r2"}),
-        ("model_name=gpt2", {"r3"}),
         ("test_type=comprehensive", {"r2", "r3"}),
-        ("hardware=cuda", {"r2"}),
+        ("hardware=cuda", {"r2"}),  # a run on several devices matches any of them
         ("hardware=cuda&hardware=rocm", {"r2", "r3"}),
-        ("tag=suite", {"r1", "r2"}),
-        ("tag=suite:nightly", {"r1"}),
-        ("since=2026-01-02T00:00:00Z", {"r2", "r3"}),
-        ("until=2026-01-02T00:00:00%2B00:00", {"r1"}),
-        ("batch_id=b1", {"r3"}),
-        ("status=completed&model_name=bert-base-uncased", {"r1"}),
+        ("test_type=comprehensive&hardware=rocm", {"r3"}),
+        ("until=2026-01-02T00:00:00%2B00:00", {"r1"}),  # an offset in the query string
     ],
 )
-def test_list_filters(client, make_run, query, expected):
+def test_test_suite_filters(client, make_run, query, expected):
+    """Filters only the Test Suite has (test type, device lists); the rest is the contract's."""
     client.post("/api/test/db/batches", json={"batch_id": "b1"})
     make_run(
         run_id="r1",
@@ -107,33 +89,6 @@ def test_list_filters(client, make_run, query, expected):
     )
     runs = client.get(f"/api/test/db/runs?{query}").json["runs"]
     assert {r["run_id"] for r in runs} == expected
-
-
-def test_pagination_walks_every_run_once_newest_first(client):
-    rows = [
-        {
-            "run_id": f"run-{i:03d}",
-            "model_name": "m",
-            "hardware": ["cpu"],
-            "started_at": f"2026-01-01T00:{i % 60:02d}:00Z",
-        }
-        for i in range(237)
-    ]
-    assert client.post("/api/test/db/runs/bulk", json=rows).status_code == 201
-    seen, cursor, pages = [], None, 0
-    while True:
-        pages += 1
-        assert pages < 20, "pagination does not end"
-        url = "/api/test/db/runs?limit=50" + (f"&cursor={cursor}" if cursor else "")
-        page = client.get(url).json
-        seen += page["runs"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert pages == 5
-    assert sorted(r["run_id"] for r in seen) == sorted(r["run_id"] for r in rows)
-    keys = [(r["started_at"], r["run_id"]) for r in seen]
-    assert keys == sorted(keys, reverse=True)
 
 
 def test_model_stats_are_over_all_data_and_match_hand_computed_values(client):
@@ -202,106 +157,21 @@ def test_performance_report_has_the_original_sections(client, make_run):
     assert client.get("/api/test/db/performance?days=0").status_code == 400
 
 
-def test_search_ranks_exact_matches_above_partial_ones(client, make_run):
-    make_run(run_id="partial", model_name="bert-base-uncased")
-    make_run(run_id="exact", model_name="bert")
-    make_run(run_id="tagged", model_name="gpt2", tags={"family": "bert"})
-    make_run(run_id="other", model_name="t5")
-    body = client.post("/api/test/db/search", json={"query": "BERT"}).json
-    assert [r["run_id"] for r in body["results"]][:3] == ["exact", "tagged", "partial"]
-    assert "other" not in {r["run_id"] for r in body["results"]}
-    hardware = client.post("/api/test/db/search?query=cpu&limit=2").json
-    assert hardware["count"] == 2
-
-
-def test_search_input_is_never_sql(client, make_run):
-    make_run(model_name="bert")
-    for query in ["' OR 1=1 --", "%", "_", "bert'; DROP TABLE test_runs; --"]:
-        response = client.post("/api/test/db/search", json={"query": query})
-        assert response.status_code == 200
-        assert response.json["count"] == 0
-    assert client.get("/api/test/db/runs").json["count"] == 1
-
-
-@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv", "parquet"])
-def test_export_streams_each_format_and_reads_back(client, make_run, fmt):
-    for i in range(3):
-        make_run(run_id=f"r{i}", status="completed", duration=float(i))
-    response = client.post("/api/test/db/export", json={"format": fmt})
-    assert response.status_code == 200
-    assert response.is_streamed
-    data = response.get_data()
-    if fmt == "json":
-        rows = json.loads(data)
-    elif fmt == "ndjson":
-        rows = [json.loads(line) for line in data.splitlines()]
-    elif fmt == "csv":
-        import pyarrow.csv as pa_csv
-
-        rows = pa_csv.read_csv(io.BytesIO(data)).to_pylist()
-    else:
-        rows = pq.read_table(io.BytesIO(data)).to_pylist()
-    assert sorted(r["run_id"] for r in rows) == ["r0", "r1", "r2"]
-    assert {float(r["duration"]) for r in rows} == {0.0, 1.0, 2.0}
-
-
-def test_export_of_a_child_table_follows_the_run_filters(client, make_run):
-    make_run(model_name="a", steps=[{"name": "s1", "status": "passed"}])
-    make_run(model_name="b", steps=[{"name": "s2", "status": "passed"}])
-    data = client.post(
-        "/api/test/db/export?model_name=b", json={"format": "ndjson", "table": "steps"}
-    ).get_data()
-    assert [json.loads(line)["name"] for line in data.splitlines()] == ["s2"]
-
-
-def test_export_never_writes_to_a_client_path(client, make_run, tmp_path):
-    """ORIGIN defect 16: export wrote a file to any server-side path the client named."""
-    make_run()
-    target = tmp_path / "stolen.json"
-    response = client.post("/api/test/db/export", json={"format": "json", "path": str(target)})
-    assert response.status_code == 400
-    assert "never written" in response.json["error"]["message"]
-    assert not target.exists()
-
-
-def test_deleting_a_batch_detaches_its_runs_by_default(client, make_run):
-    client.post("/api/test/db/batches", json={"batch_id": "keep", "name": "nightly"})
-    client.post("/api/test/db/batches", json={"batch_id": "drop"})
-    make_run(run_id="k1", batch_id="keep", steps=[{"name": "s", "status": "passed"}])
-    make_run(run_id="d1", batch_id="drop", steps=[{"name": "s", "status": "passed"}])
-    batch = client.get("/api/test/db/batch/keep").json
-    assert batch["total_runs"] == 1 and batch["runs"][0]["run_id"] == "k1"
-    assert client.delete("/api/test/db/batch/keep").json["detached_runs"] == 1
-    assert client.get("/api/test/db/run/k1").json["batch_id"] is None
-    assert client.delete("/api/test/db/batch/drop?delete_runs=true").json["deleted_runs"] == 1
-    assert client.get("/api/test/db/run/d1").status_code == 404
-    assert client.get("/api/test/db/batch/drop").status_code == 404
-    assert client.delete("/api/test/db/batch/drop").status_code == 404
-    assert client.delete("/api/test/db/batch/x?delete_runs=maybe").status_code == 400
-
-
-def test_patch_moves_a_run_through_its_lifecycle(client, make_run):
+def test_patch_sets_results_and_derives_the_duration(client, make_run):
+    """A run's results are patched as a group; its duration comes from its start and end."""
     run = make_run(status="running", started_at="2026-01-01T00:00:00Z")
     url = f"/api/test/db/run/{run['run_id']}"
-    patched = client.patch(url, json={"progress": 0.5, "current_step": "infer"}).json
-    assert (patched["progress"], patched["current_step"]) == (0.5, "infer")
-    done = client.patch(
-        url,
-        json={
-            "status": "completed",
-            "results": {"tests_passed": 4},
-            "completed_at": "2026-01-01T00:00:10Z",
-        },
-    ).json
+    changes = {
+        "status": "completed",
+        "results": {"tests_passed": 4},
+        "completed_at": "2026-01-01T00:00:10Z",
+    }
+    done = client.patch(url, json=changes).json
     assert done["duration"] == 10.0 and done["progress"] == 1.0
-    assert done["results"]["tests_passed"] == 4
-    again = client.patch(url, json={"status": "running"})
-    assert again.status_code == 409
-    assert client.patch(url, json={"model_name": "x"}).status_code == 400
-    assert client.patch(url, json={}).status_code == 400
-
-
-def test_migrations_are_listed(client):
-    migrations = client.get("/api/test/db/migrations").json["migrations"]
-    assert [m["version"] for m in migrations] == [1]
-    assert migrations[0]["name"] == "initial" and len(migrations[0]["checksum"]) == 64
+    assert done["results"] == {
+        "tests_passed": 4,
+        "tests_failed": None,
+        "tests_skipped": None,
+        "tests_errors": None,
+    }
+    assert client.patch(url, json={"results": {"tests_passed": -1}}).status_code == 400

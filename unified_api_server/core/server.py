@@ -1,4 +1,4 @@
-"""Run a Flask app factory under gunicorn, configured in code (no preload: each worker builds it)."""
+"""Run a Flask app factory under gunicorn, configured in code (each worker builds its app)."""
 
 from gunicorn.app.base import BaseApplication
 

@@ -1,10 +1,10 @@
 """The gateway's front door: a WSGI layer that authenticates every request and streams forwards.
 
-Every request passes :meth:`GatewayMiddleware.__call__`: the target is normalised, the key checked
-(:func:`unified_api_server.gateway.routing.decide`), then a component route is streamed straight through with urllib3,
-and anything else (``/``, ``/health``, the cross-component views, 404s) is handed to the Flask app
-with ``PATH_INFO`` replaced by the normalised path. Forwarding skips Flask's request machinery on
-purpose: the hop's CPU cost is the gateway's throughput ceiling.
+Every request passes :meth:`GatewayMiddleware.__call__`: the target is normalised, the key
+checked (:func:`~unified_api_server.gateway.routing.decide`), then a component route is streamed
+straight through with urllib3, and anything else (``/``, ``/health``, the cross-component views,
+404s) is handed to the Flask app with ``PATH_INFO`` replaced by the normalised path. Forwarding
+skips Flask's request machinery on purpose: the hop's CPU cost is the gateway's throughput ceiling.
 
 nginx ``auth_request`` contract (``GET /auth/check``)
 -----------------------------------------------------
@@ -25,9 +25,10 @@ The answer is the same decision the gateway makes for its own forwarding:
 * ``204`` allowed; headers ``X-API-Key-Name`` and ``X-API-Key-Scopes`` name the key
   (``auth_request_set $key_name $upstream_http_x_api_key_name;``);
 * ``401`` no, unknown, revoked or expired key (with ``WWW-Authenticate: ApiKey``);
-* ``403`` the key lacks the scope, or the URI is not canonical (``//``, ``.``/``..`` segments or an
-  encoded ``/``): nginx passes the raw URI to the component, so only URIs whose meaning cannot change
-  are authorised that way; the gateway itself accepts them because it forwards the normalised path;
+* ``403`` the key lacks the scope, or the URI is not canonical (``//``, ``.``/``..`` segments or
+  an encoded ``/``): nginx passes the raw URI to the component, so only URIs whose meaning
+  cannot change are authorised that way; the gateway itself accepts them because it forwards the
+  normalised path;
 * ``403`` also when the URI cannot be used at all (control characters, invalid UTF-8, not a path),
   which the gateway's own forwarding answers with 400: nginx would turn a 400 into a 500;
 * ``400`` when ``X-Original-URI`` is missing (a configuration error; nginx turns it into 500).
@@ -140,7 +141,7 @@ def deny(start_response, decision, request_id):
 
 
 class StreamedResponse:
-    """Relay an upstream response body chunk by chunk; close or recycle its connection at the end."""
+    """Relay an upstream response body chunk by chunk; close or recycle its connection after."""
 
     def __init__(self, response, component, method, path_qs, started, request_id):
         self.response = response
@@ -209,7 +210,7 @@ def _request_body(environ):
 
 
 def upstream_headers(environ, request_id, decision):
-    """Build the headers sent to a component: end-to-end ones plus X-Forwarded-* and X-Request-ID."""
+    """Build the headers sent to a component: end-to-end ones, X-Forwarded-* and X-Request-ID."""
     connection_tokens = {
         token.strip().lower() for token in environ.get("HTTP_CONNECTION", "").split(",")
     }
@@ -249,6 +250,7 @@ class GatewayMiddleware:
         self.websocket_relay = websocket_relay
 
     def __call__(self, environ, start_response):
+        """Authenticate the request, then forward it, relay its socket, or pass it to Flask."""
         adopt_query_key(environ)  # browsers: ?api_key= on WebSocket openings only
         request_id = request_id_from(environ)
         environ["gateway.request_id"] = request_id

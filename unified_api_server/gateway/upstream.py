@@ -86,7 +86,7 @@ class Upstream:
             raise classify_error(self.name, exc) from None
 
     def get_json(self, path_qs, budget, method="GET", payload=None, request_id=None):
-        """Fetch JSON within ``budget`` seconds; return ``(status, body)`` or raise UpstreamError."""
+        """Fetch JSON within ``budget`` s; return ``(status, body)`` or raise UpstreamError."""
         headers = {"Accept": "application/json"}
         if request_id:
             headers["X-Request-ID"] = request_id

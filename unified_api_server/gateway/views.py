@@ -32,6 +32,8 @@ class SearchSchema(Schema):
     """A cross-component search: a query of 1..500 characters and a limit of 1..1000."""
 
     class Meta:
+        """Unknown fields are an error."""
+
         unknown = RAISE
 
     query = fields.String(required=True, validate=validate.Length(min=1, max=500))
@@ -42,6 +44,8 @@ class ModelViewSchema(Schema):
     """Options of the model view: how many recent runs/tasks to show per component."""
 
     class Meta:
+        """Unknown fields are an error."""
+
         unknown = RAISE
 
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))

@@ -70,7 +70,7 @@ def failure_message(suite, name, reason):
 
 
 def wait_healthy(suite, timeout, stop_requested):
-    """Wait until every service of ``suite`` is healthy; raise LaunchError naming one that is not."""
+    """Wait until every service of ``suite`` is healthy; raise LaunchError naming one that isn't."""
     deadline = time.monotonic() + timeout
     pending = health_urls(suite.plan)
     details = {}

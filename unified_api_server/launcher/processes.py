@@ -126,16 +126,15 @@ class Suite:
     # ---- supervisord ---------------------------------------------------------------------------
     def start(self):
         """Start supervisord in the foreground as a child in its own session."""
-        supervisord_log = open(os.path.join(self.run_dir, "supervisord.out"), "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", self.conf_path],
-            stdin=subprocess.DEVNULL,
-            stdout=supervisord_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops things in order
-            preexec_fn=_set_parent_death_signal,
-        )
-        supervisord_log.close()
+        with open(os.path.join(self.run_dir, "supervisord.out"), "ab") as supervisord_log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", self.conf_path],
+                stdin=subprocess.DEVNULL,
+                stdout=supervisord_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the launcher only; it stops in order
+                preexec_fn=_set_parent_death_signal,
+            )
         log.info("supervisord started (pid %s) with %s", self.process.pid, self.conf_path)
 
     def rpc(self):

@@ -1,9 +1,9 @@
 """Render a model's pytest module from its family's template (the generator job's child process).
 
-``python -m unified_api_server.components.generator.render SPEC_JSON`` reads the task (model, template, target
-path, context, force, fix_syntax), reports each step to the parent, and writes the file only
-inside the output folder it was given. Values from ``template_context`` enter the source as
-Python literals (``repr``), never as code.
+``python -m unified_api_server.components.generator.render SPEC_JSON`` reads the task (model,
+template, target path, context, force, fix_syntax), reports each step to the parent, and writes
+the file only inside the output folder it was given. Values from ``template_context`` enter the
+source as Python literals (``repr``), never as code.
 """
 
 import ast

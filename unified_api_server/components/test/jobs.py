@@ -126,7 +126,7 @@ class TestJobs(Jobs):
                 ",".join(hardware),
                 "--ini",
                 self._ini_file(),
-            ],  # fmt: skip
+            ],
             timeout=body["timeout"],
             # Plugins installed here stay out: a run sees only the module and our reporter.
             env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},

@@ -1,9 +1,10 @@
 """The Test Suite job's child process: run pytest on one module, reporting each test as it ends.
 
-``python -m unified_api_server.components.test.runner MODULE --test-type T --hardware cpu,...`` runs pytest with
-the :class:`Reporter` plugin, which sends the parent (:mod:`unified_api_server.core.jobs.child`) one ``step`` per
-finished test, its numeric ``record_property`` values as ``metrics``, ``progress`` after each test
-and the totals as the ``result``. Tests that fail still make a completed run (the results say
+``python -m unified_api_server.components.test.runner MODULE --test-type T --hardware cpu,...``
+runs pytest with the :class:`Reporter` plugin, which sends the parent
+(:mod:`unified_api_server.core.jobs.child`) one ``step`` per finished test, its numeric
+``record_property`` values as ``metrics``, ``progress`` after each test and the totals as the
+``result``. Tests that fail still make a completed run (the results say
 so); a run that cannot run its tests (collection errors, no tests) fails with the reason.
 """
 
@@ -68,26 +69,28 @@ class Reporter:
         if report.failed:
             self.collect_errors.append(str(report.longrepr)[-3000:])
 
+    @staticmethod
+    def _record_outcome(outcome, report):
+        if report.passed:
+            outcome["status"] = "passed"
+        elif report.skipped:
+            outcome["status"] = "skipped"
+        else:
+            outcome["status"] = "failed" if report.when == "call" else "error"
+        if report.skipped and isinstance(report.longrepr, tuple):
+            outcome["message"] = str(report.longrepr[2])
+        elif report.failed:
+            outcome["message"] = report.longreprtext[-4000:]
+
     def pytest_runtest_logreport(self, report):
         """Send a step when a test's outcome is known, with its numeric properties as metrics."""
         outcome = self.outcomes.setdefault(
             report.nodeid, {"status": None, "duration": 0.0, "message": None}
         )
         outcome["duration"] += report.duration
-        if report.when == "call" or report.failed or report.skipped:
-            if outcome["status"] is None or report.failed:
-                status = (
-                    "passed"
-                    if report.passed
-                    else "skipped"
-                    if report.skipped
-                    else ("failed" if report.when == "call" else "error")
-                )
-                outcome["status"] = status
-                if report.skipped and isinstance(report.longrepr, tuple):
-                    outcome["message"] = str(report.longrepr[2])
-                elif report.failed:
-                    outcome["message"] = report.longreprtext[-4000:]
+        decisive = report.when == "call" or report.failed or report.skipped
+        if decisive and (outcome["status"] is None or report.failed):
+            self._record_outcome(outcome, report)
         if report.when != "teardown":
             return
         status = outcome["status"] or "error"

@@ -38,7 +38,7 @@ class Event:
 
 
 class EventFilter:
-    """Which events a subscriber wants: any of the models, statuses and ids it named (AND across)."""
+    """Which events a subscriber wants: any model, status and id it named (AND across kinds)."""
 
     def __init__(self, models=(), statuses=(), ids=()):
         self.models = frozenset(models)
@@ -172,7 +172,7 @@ class ChangeFeed:
         return len(self._subscribers)
 
     def publish(self, action, **fields):
-        """Send one change (``created``, ``updated``, ``deleted``, ``bulk_created``) to subscribers."""
+        """Send a change (``created``, ``updated``, ``deleted``, ``bulk_created``) to listeners."""
         with self._lock:
             self._sequence += 1
             sequence = self._sequence

@@ -1,4 +1,4 @@
-"""DuckDB access: one connection per process, a cursor per request, serialised writes, migrations."""
+"""DuckDB access: one connection a process, a cursor a request, serialised writes, migrations."""
 
 import hashlib
 import logging
@@ -167,8 +167,8 @@ class Database:
             if version in applied:
                 if applied[version] != checksum:
                     raise MigrationError(
-                        f"migration {version:03d}_{name} changed after it was applied to {self.path}; "
-                        "add a new migration instead of editing an applied one"
+                        f"migration {version:03d}_{name} changed after it was applied to "
+                        f"{self.path}; add a new migration instead of editing an applied one"
                     )
                 continue
             log.info("applying migration %03d_%s to %s", version, name, self.path)

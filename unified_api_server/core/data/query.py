@@ -101,7 +101,7 @@ def decode_cursor(token):
 
 
 def keyset_after(token, time_column, id_column):
-    """Return the SQL part and parameters selecting rows after the cursor ``token`` (newest first)."""
+    """Return the SQL and parameters selecting rows after the cursor ``token`` (newest first)."""
     moment, last_id = decode_cursor(token)
     sql = (
         f"({time_column} < ?::TIMESTAMPTZ OR ({time_column} = ?::TIMESTAMPTZ AND {id_column} < ?))"

@@ -171,7 +171,7 @@ class Reads:
         )
 
     def ids_tagged(self, cursor, tag, statuses):
-        """Return the ids of items tagged ``tag`` (name, value) whose status is one of ``statuses``."""
+        """Return the ids of items tagged ``tag`` (name, value) with one of ``statuses``."""
         tags = self.c.child_by_key["tags"].table
         rows = cursor.execute(
             f"SELECT t.{self.id} FROM {self.c.table} t JOIN {tags} g USING ({self.id}) "
