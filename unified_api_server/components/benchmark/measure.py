@@ -73,6 +73,86 @@ def _sync(torch, device):
         torch.cuda.synchronize()
 
 
+def _build(torch, spec, device, dtype):
+    """Build the model from its configuration (random weights); return it and the seconds."""
+    from transformers import AutoConfig, AutoModel
+
+    report("progress", progress=0.05, current_step="building the model")
+    started = time.perf_counter()
+    config = AutoConfig.for_model(spec["model_type"], **spec["config"])
+    model = AutoModel.from_config(config).eval().to(device=device, dtype=dtype)
+    return config, model, time.perf_counter() - started
+
+
+def _time_passes(torch, model, inputs, device, warmup, iterations):
+    """Run the warm-up and timed passes, each synchronised; return the timed latencies (ms)."""
+    latencies, total = [], warmup + iterations
+    with torch.inference_mode():
+        for index in range(total):
+            _sync(torch, device)
+            began = time.perf_counter()
+            model(**inputs)
+            _sync(torch, device)
+            if index >= warmup:
+                latencies.append((time.perf_counter() - began) * 1000.0)
+            if index % max(1, total // 20) == 0 or index == total - 1:
+                phase, number, of = (
+                    ("warm-up", index + 1, warmup)
+                    if index < warmup
+                    else ("iteration", index - warmup + 1, iterations)
+                )
+                report(
+                    "progress",
+                    progress=0.1 + 0.9 * (index + 1) / total,
+                    current_step=f"{phase} {number}/{of}",
+                )
+    return latencies
+
+
+def _report_figures(torch, spec, device, model, latencies, build_s):
+    """Send the run's headline figures and its metrics, model metrics and hardware metrics."""
+    mean = statistics.fmean(latencies)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+    items_per_s = spec["batch_size"] / (mean / 1000.0)
+    quantiles = {f"latency_ms_p{q}": percentile(latencies, q / 100) for q in (50, 90, 99)}
+    figures = {"latency_ms_mean": mean, **quantiles}
+    report("update", changes={**figures, "throughput": items_per_s, "memory_mb": peak_mb})
+    parameters = sum(p.numel() for p in model.parameters())
+    for key, metrics in (
+        (
+            "metrics",
+            {
+                "latency_ms_min": (min(latencies), "ms"),
+                "latency_ms_max": (max(latencies), "ms"),
+                "latency_ms_stddev": (statistics.pstdev(latencies), "ms"),
+                "throughput": (items_per_s, "items/s"),
+                "memory_mb": (peak_mb, "MB"),
+                "model_build_s": (build_s, "s"),
+            },
+        ),
+        (
+            "model_metrics",
+            {
+                "parameters": (parameters, "count"),
+                "parameter_mb": (parameters * model.dtype.itemsize / 2**20, "MB"),
+                "sequence_length": (spec["sequence_length"], "tokens"),
+            },
+        ),
+        (
+            "hardware_metrics",
+            {
+                "torch_threads": (torch.get_num_threads(), "threads"),
+                "cpu_count": (os.cpu_count() or 0, "cores"),
+            },
+        ),
+    ):
+        rows = {name: {"value": value, "unit": unit} for name, (value, unit) in metrics.items()}
+        report("metrics", key=key, metrics=rows)
+    return mean
+
+
 def main(argv=None):
     """Build the model, warm up, time the iterations and report the figures."""
     watch_parent()
@@ -80,7 +160,7 @@ def main(argv=None):
     report("progress", progress=0.0, current_step="importing torch")
     try:
         import torch
-        from transformers import AutoConfig, AutoModel
+        import transformers  # noqa: F401 - fail here, with the install line, when it is missing
     except ImportError:
         fail(INSTALL)
     device = _device(torch, spec["hardware"])
@@ -88,78 +168,12 @@ def main(argv=None):
         fail(f"precision {spec['precision']!r} cannot be measured here; use {', '.join(DTYPES)}")
     dtype = getattr(torch, DTYPES[spec["precision"]])
     torch.manual_seed(0)
-    report("progress", progress=0.05, current_step="building the model")
-    started = time.perf_counter()
-    config = AutoConfig.for_model(spec["model_type"], **spec["config"])
-    model = AutoModel.from_config(config).eval().to(device=device, dtype=dtype)
-    build_s = time.perf_counter() - started
+    config, model, build_s = _build(torch, spec, device, dtype)
     inputs = make_inputs(
         torch, config, spec["family"], spec["batch_size"], spec["sequence_length"], device, dtype
     )
-    parameters = sum(p.numel() for p in model.parameters())
-    warmup, iterations = spec["warmup"], spec["iterations"]
-    latencies = []
-    with torch.inference_mode():
-        for index in range(warmup + iterations):
-            _sync(torch, device)
-            began = time.perf_counter()
-            model(**inputs)
-            _sync(torch, device)
-            elapsed = time.perf_counter() - began
-            if index >= warmup:
-                latencies.append(elapsed * 1000.0)
-            if index % max(1, (warmup + iterations) // 20) == 0 or index == warmup + iterations - 1:
-                phase = "warm-up" if index < warmup else "iteration"
-                number = index + 1 if index < warmup else index - warmup + 1
-                report(
-                    "progress",
-                    progress=0.1 + 0.9 * (index + 1) / (warmup + iterations),
-                    current_step=f"{phase} {number}/{warmup if index < warmup else iterations}",
-                )
-    mean = statistics.fmean(latencies)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    if device.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
-    items_per_s = spec["batch_size"] / (mean / 1000.0)
-    report(
-        "update",
-        changes={
-            "latency_ms_mean": mean,
-            "latency_ms_p50": percentile(latencies, 0.5),
-            "latency_ms_p90": percentile(latencies, 0.9),
-            "latency_ms_p99": percentile(latencies, 0.99),
-            "throughput": items_per_s,
-            "memory_mb": peak_mb,
-        },
-    )
-    report(
-        "metrics",
-        metrics={
-            "latency_ms_min": {"value": min(latencies), "unit": "ms"},
-            "latency_ms_max": {"value": max(latencies), "unit": "ms"},
-            "latency_ms_stddev": {"value": statistics.pstdev(latencies), "unit": "ms"},
-            "throughput": {"value": items_per_s, "unit": "items/s"},
-            "memory_mb": {"value": peak_mb, "unit": "MB"},
-            "model_build_s": {"value": build_s, "unit": "s"},
-        },
-    )
-    report(
-        "metrics",
-        key="model_metrics",
-        metrics={
-            "parameters": {"value": parameters, "unit": "count"},
-            "parameter_mb": {"value": parameters * model.dtype.itemsize / 2**20, "unit": "MB"},
-            "sequence_length": {"value": spec["sequence_length"], "unit": "tokens"},
-        },
-    )
-    report(
-        "metrics",
-        key="hardware_metrics",
-        metrics={
-            "torch_threads": {"value": torch.get_num_threads(), "unit": "threads"},
-            "cpu_count": {"value": os.cpu_count() or 0, "unit": "cores"},
-        },
-    )
+    latencies = _time_passes(torch, model, inputs, device, spec["warmup"], spec["iterations"])
+    mean = _report_figures(torch, spec, device, model, latencies, build_s)
     report("result", changes={})
     print(
         f"{spec['model_name']} {spec['hardware']} bs={spec['batch_size']} {spec['precision']}: "

@@ -31,6 +31,17 @@ class Writes:
         if self.changes is not None:
             self.changes.publish(action, **fields)
 
+    def _publish_item(self, action, item, **extra):
+        """Publish ``action`` on ``item`` with the fields subscribers filter on."""
+        self._publish(
+            action,
+            id=item[self.id],
+            model_name=item["model_name"],
+            batch_id=item["batch_id"],
+            status=item["status"],
+            **extra,
+        )
+
     # -- items ---------------------------------------------------------------------------------
     def create(self, data):
         """Store one item with its children; return ``(item, created)``.
@@ -48,15 +59,9 @@ class Writes:
             return [self._insert(cur, *entry) for entry in prepared]
 
         results = self.db.run_write(work)
-        for (_, _, data, _), (item, created) in zip(prepared, results):
+        for item, created in results:
             if created:
-                self._publish(
-                    "created",
-                    id=item[self.id],
-                    model_name=data.get("model_name"),
-                    status=item.get("status"),
-                    batch_id=data.get("batch_id"),
-                )
+                self._publish_item("created", item)
         return results
 
     def _prepare(self, data):
@@ -149,14 +154,7 @@ class Writes:
             return values, self.reads.get(cur, item_id)
 
         values, item = self.db.run_write(work)
-        self._publish(
-            "updated",
-            id=item_id,
-            model_name=item["model_name"],
-            batch_id=item["batch_id"],
-            status=item["status"],
-            changes=values,
-        )
+        self._publish_item("updated", item, changes=values)
         return item
 
     def _patch_values(self, item_id, row, changes):
@@ -187,15 +185,7 @@ class Writes:
             return self.reads.get(cur, item_id)
 
         item = self.db.run_write(work)
-        self._publish(
-            "updated",
-            id=item_id,
-            model_name=item["model_name"],
-            batch_id=item["batch_id"],
-            status=item["status"],
-            child=key,
-            rows=rows,
-        )
+        self._publish_item("updated", item, child=key, rows=rows)
         return item
 
     def _delete_items(self, cur, where, params):

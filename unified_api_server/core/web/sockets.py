@@ -2,8 +2,9 @@
 
 ``/api/<name>/ws``: every change to the component's database (created, updated, deleted,
 bulk_created), filtered by ``model``, ``status`` and ``id`` query parameters.
-``/api/<name>/ws/<id>``: the original protocol: the job's status JSON on connect (or
-``{"error": ...}`` and close 1008 for an unknown id), the full status JSON again on every change,
+``/api/<name>/ws/<id>``: the original protocol: the job's status JSON on connect (or an error
+message, see :func:`~unified_api_server.core.errors.socket_error`, and close 1008 for an unknown
+id), the full status JSON again on every change,
 and answers to the client's ``ping`` (``{"pong": true}``), ``status`` and ``cancel``.
 
 Under gthread an open socket holds a request thread, so sockets are capped (``max_websockets``,
@@ -63,7 +64,7 @@ def serve(ws, subscription, on_events, on_message):
 
 
 def register_sockets(app, component):
-    """Add the component's two WebSocket routes to ``app``."""
+    """Add the component's two WebSocket routes to ``app``, at most ``max_websockets`` open."""
     settings = app.extensions["component"].settings
     app.config["SOCK_SERVER_OPTIONS"] = {
         "ping_interval": settings["ws_ping_interval"],
@@ -73,7 +74,6 @@ def register_sockets(app, component):
     limit = settings["max_websockets"] or max(1, settings["threads"] // 2)
     slots = threading.BoundedSemaphore(limit)
     sock = Sock(app)
-    prefix = f"/api/{component.name}/ws"
 
     def guarded(handler):
         def run(ws, **kwargs):
@@ -87,78 +87,66 @@ def register_sockets(app, component):
             finally:
                 slots.release()
 
-        run.__name__ = handler.__name__
-        run.__doc__ = handler.__doc__
+        run.__name__, run.__doc__ = handler.__name__, handler.__doc__
         return run
 
-    @sock.route(prefix)
-    @guarded
-    def change_stream(ws):
-        """Stream the component's database changes, filtered by model, status and id."""
-        state = current_app.extensions["component"]
-        try:
-            event_filter = EventFilter.from_args(request.args)
-        except ApiError as exc:
-            _send(ws, socket_error(exc.status, exc.message))
-            ws.close(POLICY_VIOLATION, exc.message[:120])
-            return
-        subscription = state.changes.subscribe(event_filter)
-        _send(
-            ws,
-            {
-                "type": "subscribed",
-                "component": component.name,
-                "filter": {
-                    k: sorted(getattr(event_filter, a))
-                    for k, a in (("model", "models"), ("status", "statuses"), ("id", "ids"))
-                },
-            },
-        )
+    prefix = f"/api/{component.name}/ws"
+    sock.route(prefix)(guarded(change_stream))
+    sock.route(f"{prefix}/<job_id>")(guarded(job_socket))
 
-        def on_events(events):
-            for event in events:
-                _send(ws, event.text)
 
-        def on_message(message):
-            if message.strip().lower() == "ping":
-                _send(ws, {"pong": True})
+def change_stream(ws):
+    """Stream the component's database changes, filtered by model, status and id."""
+    state = current_app.extensions["component"]
+    try:
+        event_filter = EventFilter.from_args(request.args)
+    except ApiError as exc:
+        _send(ws, socket_error(exc.status, exc.message))
+        ws.close(POLICY_VIOLATION, exc.message[:120])
+        return
+    subscription = state.changes.subscribe(event_filter)
+    kinds = (("model", "models"), ("status", "statuses"), ("id", "ids"))
+    chosen = {key: sorted(getattr(event_filter, attribute)) for key, attribute in kinds}
+    _send(ws, {"type": "subscribed", "component": state.component.name, "filter": chosen})
 
-        serve(ws, subscription, on_events, on_message)
+    def on_events(events):
+        for event in events:
+            _send(ws, event.text)
 
-    @sock.route(f"{prefix}/<job_id>")
-    @guarded
-    def job_socket(ws, job_id):
-        """Send a job's status on connect and on every change; answer ping, status, cancel."""
-        state = current_app.extensions["component"]
-        subscription = state.changes.subscribe(EventFilter(ids=[job_id]))
-        body = _status(state, job_id)
-        if body is None:
-            subscription.close()
-            message = f"no {component.entity} or batch {job_id!r}"
-            _send(ws, socket_error(404, message))
-            ws.close(POLICY_VIOLATION, message[:120])
-            return
-        _send(ws, body)
+    def on_message(message):
+        if message.strip().lower() == "ping":
+            _send(ws, {"pong": True})
 
-        def on_events(_events):
-            _send(ws, _status(state, job_id))
+    serve(ws, subscription, on_events, on_message)
 
-        def on_message(message):
-            command = message.strip().lower()
-            if command == "ping":
-                _send(ws, {"pong": True})
-            elif command == "status":
-                _send(ws, _status(state, job_id))
-            elif command == "cancel":
-                _send(ws, _cancel(state, job_id))
-            else:
-                text = f"unknown message {message[:64]!r}; send ping, status or cancel"
-                _send(ws, socket_error(400, text))
 
-        try:
-            serve(ws, subscription, on_events, on_message)
-        except ConnectionClosed:
-            pass
+def job_socket(ws, job_id):
+    """Send a job's status on connect and on every change; answer ping, status, cancel."""
+    state = current_app.extensions["component"]
+    subscription = state.changes.subscribe(EventFilter(ids=[job_id]))
+    body = _status(state, job_id)
+    if body is None:
+        subscription.close()
+        message = f"no {state.component.entity} or batch {job_id!r}"
+        _send(ws, socket_error(404, message))
+        ws.close(POLICY_VIOLATION, message[:120])
+        return
+    _send(ws, body)
+    answers = {
+        "ping": lambda: {"pong": True},
+        "status": lambda: _status(state, job_id),
+        "cancel": lambda: _cancel(state, job_id),
+    }
+
+    def on_message(message):
+        answer = answers.get(message.strip().lower())
+        text = f"unknown message {message[:64]!r}; send ping, status or cancel"
+        _send(ws, answer() if answer else socket_error(400, text))
+
+    try:
+        serve(ws, subscription, lambda _events: _send(ws, _status(state, job_id)), on_message)
+    except ConnectionClosed:
+        pass
 
 
 def _status(state, job_id):

@@ -1,0 +1,42 @@
+"""The shape the project keeps: one top-level package, short modules, short functions."""
+
+import ast
+import configparser
+import pathlib
+
+from setuptools import find_namespace_packages
+
+from tests.support import REPO
+
+PACKAGE = pathlib.Path(REPO, "unified_api_server")
+MODULE_LINES = 350
+FUNCTION_LINES = 60
+
+
+def test_the_distribution_installs_one_top_level_package():
+    """setup.cfg's package list names sub-packages of unified_api_server only."""
+    config = configparser.ConfigParser()
+    config.read(pathlib.Path(REPO, "setup.cfg"))
+    include = config["options.packages.find"]["include"].split()
+    found = find_namespace_packages(where=REPO, include=include)
+    assert {name.split(".")[0] for name in found} == {"unified_api_server"}
+
+
+def test_no_module_is_too_long_to_read_in_one_sitting():
+    too_long = {
+        str(path.relative_to(REPO)): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > MODULE_LINES
+    }
+    assert too_long == {}
+
+
+def test_no_function_is_longer_than_a_screen():
+    too_long = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > FUNCTION_LINES:
+                    too_long[f"{path.relative_to(REPO)}:{node.name}"] = length
+    assert too_long == {}
