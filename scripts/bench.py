@@ -31,10 +31,12 @@ from unified_api_server.tools.demo_data import GENERIC, DemoData
 
 
 def rows_of(component, count):
-    """Return ``count`` flat demo rows of ``component`` (no batches: there are none here)."""
+    """Return ``count`` flat demo rows of ``component``, without ids (the server makes them,
+    time-ordered) and without batches (there are none here)."""
     size = (component.demo or GENERIC).size
     data = DemoData(seed=42, scale=count / size)
-    return [{k: v for k, v in row.items() if k != "batch_id"} for row, _ in data.items(component)]
+    left_out = {"batch_id", component.id_column}
+    return [{k: v for k, v in row.items() if k not in left_out} for row, _ in data.items(component)]
 
 
 def stats_route(component):
@@ -91,8 +93,8 @@ def bench_component(name, rows_total, chunk, folder):
     columns = ", ".join(sorted({k for r in rows[:1000] for k in r}))
     start = time.perf_counter()
     connection.execute(
-        f"INSERT INTO {comp.table} ({columns}) "
-        f"SELECT {columns} FROM read_json(?, format='newline_delimited')",
+        f"INSERT INTO {comp.table} ({comp.id_column}, {columns}) "
+        f"SELECT uuidv7()::VARCHAR, {columns} FROM read_json(?, format='newline_delimited')",
         [str(ndjson)],
     )
     direct_ingest = len(rows) / (time.perf_counter() - start)

@@ -6,7 +6,13 @@ monkey.patch_all()
 
 import pytest  # noqa: E402
 
-from tests.support import ServiceProcess, free_port  # noqa: E402,F401
+from tests.support import ServiceProcess  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop every service a test started and did not stop (a failure mid-test, say)."""
+    for service in ServiceProcess.started:
+        service.stop()
 
 
 @pytest.fixture

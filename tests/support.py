@@ -105,7 +105,12 @@ def rss_kb(pid):
 
 
 class ServiceProcess:
-    """A service run as a real subprocess on ``port``, in its own process group."""
+    """A service run as a real subprocess on ``port``, in its own process group.
+
+    Every one started is remembered, so the session can stop any a failing test left behind.
+    """
+
+    started = []
 
     def __init__(self, args, port, log_path, env=None):
         self.port = port
@@ -120,6 +125,7 @@ class ServiceProcess:
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
             )
+        ServiceProcess.started.append(self)
 
     @classmethod
     def component(cls, name, data_dir, port=None, extra_args=(), env=None):

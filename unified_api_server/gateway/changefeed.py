@@ -29,7 +29,7 @@ from unified_api_server.core.data.changes import (
     Subscription,
     WakeEvent,
 )
-from unified_api_server.core.errors import ApiError
+from unified_api_server.core.errors import ApiError, socket_error
 from unified_api_server.core.web.sockets import serve
 from unified_api_server.gateway.relay import RelayClient
 from unified_api_server.gateway.routing import COMPONENTS
@@ -199,7 +199,7 @@ def stream(ws, feeds, args, merged):
     try:
         event_filter = EventFilter.from_args(args)
     except ApiError as exc:
-        ws.send(orjson.dumps({"error": exc.message}).decode())
+        ws.send(orjson.dumps(socket_error(exc.status, exc.message)).decode())
         _close(ws, POLICY_VIOLATION, exc.message[:120])
         return
     subscription = Subscription(_Fan(feeds), event_filter)
@@ -210,7 +210,7 @@ def stream(ws, feeds, args, merged):
         try:
             feed.subscribe(subscription)
         except Unreachable as exc:
-            ws.send(orjson.dumps({"error": str(exc)}).decode())
+            ws.send(orjson.dumps(socket_error(502, str(exc), {"component": feed.name})).decode())
             _close(ws, UNREACHABLE, str(exc)[:120])
             return
     ws.send(orjson.dumps({"type": "subscribed", "components": [f.name for f in feeds]}).decode())

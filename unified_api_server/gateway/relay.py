@@ -1,9 +1,9 @@
 """Relay a WebSocket ``/api/{component}/ws/{id}`` to the component, one pump each way.
 
 The key was checked before the upgrade (a WebSocket opening is a GET: ``read`` scope). A client
-message ``cancel`` changes state, so it is passed on only for keys holding ``write`` (or ``admin``);
-others get ``{"error": ...}`` back. Close codes pass through in both directions. Under gevent
-(monkey-patched) each open relay costs two greenlets and two sockets.
+message ``cancel`` changes state, so it is passed on only for keys holding ``write`` (or
+``admin``); others get an error message back. Close codes pass through in both directions. Under
+gevent (monkey-patched) each open relay costs two greenlets and two sockets.
 """
 
 import json
@@ -15,6 +15,7 @@ from simple_websocket import Client, ConnectionClosed, Server
 from simple_websocket.errors import SimpleWebsocketError
 
 from unified_api_server.core.data.changes import DaemonThread
+from unified_api_server.core.errors import socket_error
 from unified_api_server.gateway.routing import key_has_scope
 from unified_api_server.gateway.upstream import log_call
 
@@ -76,7 +77,7 @@ def _close_unreachable(environ, message):
     """Accept the client's socket, say why in a message, and close it with 1011."""
     server = Server(environ, thread_class=DaemonThread)
     try:
-        server.send(json.dumps({"error": message}))
+        server.send(json.dumps(socket_error(502, message)))
     except (SimpleWebsocketError, OSError):
         pass
     _close(server, _UNREACHABLE, message[:120])
@@ -130,7 +131,7 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision):
     def refuse_state_change(data):
         if can_write or not isinstance(data, str) or data.strip().lower() not in _STATE_CHANGING:
             return False
-        server.send(json.dumps({"error": "the 'write' scope is needed for this message"}))
+        server.send(json.dumps(socket_error(403, "the 'write' scope is needed for this message")))
         return True
 
     downstream = threading.Thread(target=_pump, args=(client, server), daemon=True)

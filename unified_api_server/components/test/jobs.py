@@ -6,6 +6,7 @@ finishes, numeric ``record_property`` values become run metrics, totals become t
 """
 
 import glob
+import json
 import os
 import re
 import sys
@@ -119,13 +120,14 @@ class TestJobs(Jobs):
                 sys.executable,
                 "-m",
                 "unified_api_server.components.test.runner",
-                module,
-                "--test-type",
-                body["test_type"],
-                "--hardware",
-                ",".join(hardware),
-                "--ini",
-                self._ini_file(),
+                json.dumps(
+                    {
+                        "module": module,
+                        "test_type": body["test_type"],
+                        "hardware": hardware,
+                        "ini": self._ini_file(),
+                    }
+                ),
             ],
             timeout=body["timeout"],
             # Plugins installed here stay out: a run sees only the module and our reporter.

@@ -1,6 +1,6 @@
 """The Test Suite job's child process: run pytest on one module, reporting each test as it ends.
 
-``python -m unified_api_server.components.test.runner MODULE --test-type T --hardware cpu,...``
+``python -m unified_api_server.components.test.runner TASK_JSON`` (module, test type, devices)
 runs pytest with the :class:`Reporter` plugin, which sends the parent
 (:mod:`unified_api_server.core.jobs.child`) one ``step`` per finished test, its numeric
 ``record_property`` values as ``metrics``, ``progress`` after each test and the totals as the
@@ -8,7 +8,7 @@ runs pytest with the :class:`Reporter` plugin, which sends the parent
 so); a run that cannot run its tests (collection errors, no tests) fails with the reason.
 """
 
-import argparse
+import json
 import os
 import sys
 import time
@@ -133,43 +133,25 @@ class Reporter:
 
 
 def main(argv=None):
-    """Run pytest on the module; exit 0 when it ran (even with failing tests)."""
-    parser = argparse.ArgumentParser(prog="python -m unified_api_server.components.test.runner")
-    parser.add_argument("module")
-    parser.add_argument("--test-type", default="basic", choices=sorted(TYPES))
-    parser.add_argument("--hardware", default="cpu")
-    parser.add_argument("--ini", required=True, help="an empty pytest ini file")
-    args = parser.parse_args(argv)
+    """Run pytest on the task's module; exit 0 when it ran (even with failing tests)."""
+    task = json.loads((argv or sys.argv[1:])[0])  # module, test_type, hardware, ini
     watch_parent()
     try:
         import pytest
     except ImportError:
-        send(
-            "error",
-            message="pytest is not installed in the Test Suite's environment: "
-            "pip install -e . (it is a dependency of the Test Suite)",
+        message = (
+            "pytest is not installed in the Test Suite's environment: "
+            "pip install -e . (it is a dependency of the Test Suite)"
         )
+        send("error", message=message)
         return 2
     started = time.monotonic()
     send("progress", progress=0.0, current_step="starting pytest")
-    folder = os.path.dirname(os.path.abspath(args.module))
-    code = pytest.main(
-        [
-            args.module,
-            "-c",
-            args.ini,
-            "--rootdir",
-            folder,
-            "--confcutdir",
-            folder,
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-W",
-            "ignore::DeprecationWarning",
-        ],
-        plugins=[Reporter(args.test_type, args.hardware.split(","))],
-    )
+    folder = os.path.dirname(os.path.abspath(task["module"]))
+    options = ["-c", task["ini"], "--rootdir", folder, "--confcutdir", folder, "-q"]
+    options += ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"]
+    reporter = Reporter(task["test_type"], task["hardware"])
+    code = pytest.main([task["module"], *options], plugins=[reporter])
     seconds = time.monotonic() - started
     send("metrics", metrics={"pytest_seconds": {"value": seconds, "unit": "s"}})
     return 0 if int(code) in (0, 1) else int(code)
