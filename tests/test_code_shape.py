@@ -4,7 +4,7 @@ import ast
 import configparser
 import pathlib
 
-from setuptools import find_namespace_packages
+from setuptools import find_packages
 
 from tests.support import REPO
 
@@ -13,13 +13,15 @@ MODULE_LINES = 350
 FUNCTION_LINES = 60
 
 
-def test_the_distribution_installs_one_top_level_package():
-    """setup.cfg's package list names sub-packages of unified_api_server only."""
+def test_the_distribution_installs_one_top_level_package_and_all_of_it():
+    """setup.cfg's package list is unified_api_server and every folder of code under it."""
     config = configparser.ConfigParser()
     config.read(pathlib.Path(REPO, "setup.cfg"))
     include = config["options.packages.find"]["include"].split()
-    found = find_namespace_packages(where=REPO, include=include)
+    found = set(find_packages(where=REPO, include=include))
     assert {name.split(".")[0] for name in found} == {"unified_api_server"}
+    folders = {".".join(path.parent.relative_to(REPO).parts) for path in PACKAGE.rglob("*.py")}
+    assert folders <= found, f"folders of code that would not be installed: {folders - found}"
 
 
 def test_no_module_is_too_long_to_read_in_one_sitting():

@@ -1,1 +1,1 @@
-"""Component services of the Unified API Server and their shared core."""
+"""The components: each a small package describing what differs; the registry lists them."""

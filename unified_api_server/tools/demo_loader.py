@@ -3,7 +3,7 @@
 Everything goes through the public HTTP API (batches, bulk NDJSON ingest, then each item's
 child rows), for every registered component, so loading the demo also exercises ingest. The
 rows come from :class:`~unified_api_server.tools.demo_data.DemoData`. Without ``--key`` it uses
-a one-hour key made in the key store of ``--data-dir`` (the suite's), and revokes it after.
+a one-hour key made in the key store of ``--data-dir`` (the suite's), and deletes it after.
 """
 
 import os
@@ -174,7 +174,7 @@ def demo_data(url, key, data_dir, scale, seed, workers):
     finally:
         if temporary:
             try:
-                temporary[0].revoke(temporary[1])
+                temporary[0].delete(temporary[1])
             except KeyStoreError:
                 pass
     summary = "; ".join(

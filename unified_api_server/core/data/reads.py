@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from unified_api_server.core.data.query import Query, encode_cursor, keyset_after
+from unified_api_server.core.data.query import encode_cursor, keyset_after
 from unified_api_server.core.errors import ApiError
 
 BOOKKEEPING = ("created_at", "updated_at")
@@ -179,6 +179,3 @@ class Reads:
             [*tag, *statuses],
         ).fetchall()
         return [row[0] for row in rows]
-
-
-EVERYTHING = Query()

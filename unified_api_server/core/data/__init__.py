@@ -1,0 +1,1 @@
+"""The data layer: the only code that writes SQL, and the one write path."""

@@ -1,0 +1,1 @@
+"""Running jobs: real work in child processes, every change stored as it happens."""

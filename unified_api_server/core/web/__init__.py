@@ -1,0 +1,1 @@
+"""The web layer: the app factory, the views every component shares, its sockets."""
