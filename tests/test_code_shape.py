@@ -42,3 +42,23 @@ def test_no_function_is_longer_than_a_screen():
                 if length > FUNCTION_LINES:
                     too_long[f"{path.relative_to(REPO)}:{node.name}"] = length
     assert too_long == {}
+
+
+def test_every_data_file_is_installed():
+    """Migrations and templates match setup.cfg's package_data, so a wheel carries them."""
+    config = configparser.ConfigParser()
+    config.read(pathlib.Path(REPO, "setup.cfg"))
+    patterns = [p.strip() for p in config["options.package_data"]["*"].split(",")]
+    data = [
+        path
+        for path in PACKAGE.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    ]
+    assert data, "no data files found"
+    left_out = []
+    for path in data:
+        package = next(p for p in path.parents if (p / "__init__.py").exists())
+        relative = path.relative_to(package)
+        if not any(relative.match(pattern) for pattern in patterns):
+            left_out.append(str(path.relative_to(REPO)))
+    assert left_out == []
