@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
@@ -218,6 +219,50 @@ class ServiceProcess:
                 self.signal(signal.SIGKILL)
                 self.process.wait(5)
         self.signal(signal.SIGKILL)  # stray workers, if any
+
+
+class LauncherProcess:
+    """``unified-api-server run ARGS`` as a real process; its output is read as it comes."""
+
+    def __init__(self, args, cwd, stderr_path):
+        self.lines = []
+        self.stderr_path = stderr_path
+        with open(stderr_path, "w", encoding="utf-8") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "unified_api_server", "run", *args],
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def wait_ready(self, timeout=120.0):
+        """Wait for "is ready"; fail with the launcher's output if it exits or never says it."""
+
+        def ready():
+            if self.process.poll() is not None:
+                return "exited"
+            return any("is ready" in line for line in self.lines)
+
+        try:
+            outcome = wait_until(ready, timeout, 0.2, message="the suite ready")
+        except AssertionError:
+            outcome = "timed out"
+        if outcome is not True:
+            self.process.kill()
+            with open(self.stderr_path, encoding="utf-8") as handle:
+                stderr = handle.read()
+            raise RuntimeError(f"suite did not start ({outcome}):\n{''.join(self.lines)}{stderr}")
+        return self
+
+    def admin_key(self):
+        """Return the first admin key the launcher printed."""
+        return next(line.strip() for line in self.lines if line.strip().startswith("uas_"))
 
 
 @contextmanager

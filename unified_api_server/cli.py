@@ -3,23 +3,49 @@
 ``unified-api-server`` with no command (or with only flags) is ``unified-api-server run``, as
 the original launcher was. Every process's flags come from its settings
 (:mod:`unified_api_server.core.settings`), so a flag, a config-file key and an environment
-variable always name the same thing.
+variable always name the same thing. A command's module is imported only when it runs: the
+gateway's gevent workers must patch the standard library before urllib3 is imported.
 """
+
+import importlib
 
 import click
 
-from unified_api_server.core.logs import configure_logging
-from unified_api_server.core.web.app import component_command
-from unified_api_server.gateway.app import gateway_command
-from unified_api_server.launcher.config import LAUNCHER, plan_from, with_shorthands
-from unified_api_server.launcher.run import launch
-from unified_api_server.registry import COMPONENTS
-from unified_api_server.tools.demo_loader import demo_data
-from unified_api_server.tools.keys import keys
+COMMANDS = {
+    "run": "unified_api_server.launcher.run:run_command",
+    "component": "unified_api_server.cli:component_group",
+    "gateway": "unified_api_server.gateway.command:gateway_command",
+    "keys": "unified_api_server.tools.keys:keys",
+    "demo-data": "unified_api_server.tools.demo_loader:demo_data",
+}
+HELP = {
+    "run": "Start the whole suite under supervisord (the default command).",
+    "component": "Run one component by itself.",
+    "gateway": "Run the gateway by itself.",
+    "keys": "Create, list, revoke and delete API keys.",
+    "demo-data": "Load a realistic, deterministic demo data set through the API.",
+}
 
 
-class DefaultToRun(click.Group):
-    """A group whose command defaults to ``run`` when the first argument names no command."""
+class Commands(click.Group):
+    """The commands, imported when used; ``run`` when the first argument names no command."""
+
+    def list_commands(self, ctx):
+        """Return the command names."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        """Import and return the command ``name``, or None."""
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name].split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        return command if isinstance(command, click.Command) else command()
+
+    def format_commands(self, ctx, formatter):
+        """List the commands without importing them."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, HELP[name]) for name in COMMANDS])
 
     def parse_args(self, ctx, args):
         """Insert ``run`` before flags that belong to it (``unified-api-server --nginx 8088``)."""
@@ -28,31 +54,18 @@ class DefaultToRun(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=DefaultToRun, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="unified-api-server")
 def main():
     """Unified API Server: test, generate and benchmark ML models behind one gateway."""
 
 
-@main.command("run")
-@LAUNCHER.options
-@click.option("--host", "host", help="address of the gateway and nginx (both --*-host flags)")
-@click.option("--nginx", "nginx", type=int, metavar="PORT", help="also run nginx in front on PORT")
-def run(config_file, host, nginx, **flags):
-    """Start the whole suite under supervisord and wait until every service is healthy."""
-    flags = with_shorthands(flags, host, nginx)
-    configure_logging(flags.get("log_level") or "INFO")  # until the data folder is known
-    plan = LAUNCHER.load_or_exit(config_file, flags, check=plan_from)
-    raise click.exceptions.Exit(launch(plan))
+def component_group():
+    """Return the ``component`` group: one command per registered component."""
+    from unified_api_server.core.web.app import component_command
+    from unified_api_server.registry import COMPONENTS
 
-
-@main.group("component")
-def component():
-    """Run one component by itself (a flag per setting: --host, --port, --db-path, ...)."""
-
-
-for registered in COMPONENTS:
-    component.add_command(component_command(registered))
-main.add_command(gateway_command)
-main.add_command(keys)
-main.add_command(demo_data)
+    group = click.Group("component", help="Run one component by itself (a flag per setting).")
+    for component in COMPONENTS:
+        group.add_command(component_command(component))
+    return group

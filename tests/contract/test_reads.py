@@ -152,3 +152,21 @@ def test_tables_agree_with_the_declaration(component_name, tmp_path):
         for column in columns:
             assert types.get((table, column.name)) == SQL_TYPES[column.kind], (table, column.name)
         assert (table, component.id_column) in types
+
+
+def test_hardware_stats_count_each_device(api):
+    """One row per device; an item on several devices counts for each (ORIGIN defect 14)."""
+    several = api.component.hardware_is_list
+    devices = (["cpu", "cuda"], ["cuda", "cpu"], ["cpu"]) if several else ("cpu", "cuda", "cpu")
+    for hardware, status, duration in zip(devices, ("completed", "failed", "completed"), (1, 3, 2)):
+        api.create(hardware=hardware, status=status, duration=float(duration))
+    body = api.client.get(f"{api.base}/hardware/stats").get_json()
+    rows = {row["hardware"]: row for row in body["hardware"]}
+    total = api.component.count_name()
+    assert set(rows) == {"cpu", "cuda"}
+    if several:
+        assert (rows["cpu"][total], rows["cuda"][total]) == (3, 2)
+        assert rows["cuda"]["success_rate"] == 0.5 and rows["cpu"]["avg_duration"] == 2.0
+    else:
+        assert (rows["cpu"][total], rows["cuda"][total]) == (2, 1)
+        assert rows["cuda"]["success_rate"] == 0.0 and rows["cpu"]["avg_duration"] == 1.5

@@ -38,7 +38,8 @@ def test_search_text_is_never_sql(api):
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"query": ""}, {"query": "x", "limit": 0}, {"query": "x", "nope": 1}]
+    "body",
+    [{}, {"query": ""}, {"query": 5}, {"query": "x", "limit": 0}, {"query": "x", "nope": 1}],
 )
 def test_bad_search_is_400(api, body):
     """Reject a missing query, a bad limit or an unknown filter."""
@@ -80,6 +81,7 @@ def test_export_never_writes_a_path(api, tmp_path):
     assert "never written" in error["message"] and not target.exists()
     assert_error(api.client.post(f"{api.base}/export", json={"format": "xlsx"}), 400)
     assert_error(api.client.post(f"{api.base}/export", json={"table": "secrets"}), 400)
+    assert_error(api.client.post(f"{api.base}/export", json={"table": {}}), 400)
 
 
 def test_empty_export_is_valid(api):

@@ -66,3 +66,18 @@ def test_a_second_opener_of_the_same_file_is_refused_clearly(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     holder.close()
     assert second.returncode != 0 and "in use by another process" in second.stderr
+
+
+def test_a_file_that_is_no_database_is_named(tmp_path):
+    """A component started on a file DuckDB cannot open exits 1, naming the file."""
+    import subprocess
+    import sys
+
+    bogus = tmp_path / "not-a-database.duckdb"
+    bogus.write_bytes(b"this is not a DuckDB file" * 100)
+    argv = ["component", "test", "--port", "1", "--db-path", str(bogus)]
+    result = subprocess.run(
+        [sys.executable, "-m", "unified_api_server", *argv], capture_output=True, text=True
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"cannot open database {bogus}" in result.stderr and "Traceback" not in result.stderr

@@ -10,14 +10,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import xmlrpc.client
 from dataclasses import dataclass, field
 
 import pytest
 import requests
 
-from tests.support import free_ports, wait_gone, wait_until
+from tests.support import LauncherProcess, free_ports, wait_gone, wait_until
 from unified_api_server.registry import COMPONENTS as REGISTERED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -88,14 +87,6 @@ class Suite:
         wait_until(healthy, timeout, 0.2, message=f"{service} healthy")
 
 
-def _read_output(process, lines, ready):
-    for line in process.stdout:
-        lines.append(line)
-        if "is ready" in line:
-            ready.set()
-    ready.set()
-
-
 def _start_suite(data_dir, tmp_root):
     names = ["gateway", *COMPONENTS]
     if shutil.which("nginx"):
@@ -105,36 +96,12 @@ def _start_suite(data_dir, tmp_root):
     config_path = os.path.join(tmp_root, "suite.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle)
-    argv = [
-        sys.executable,
-        "-m",
-        "unified_api_server",
-        "run",
-        "--config",
-        config_path,
-        "--data-dir",
-        data_dir,
-        "--log-level",
-        "INFO",
-        "--start-timeout",
-        "90",
-    ]
+    args = ["--config", config_path, "--data-dir", data_dir, "--start-timeout", "90"]
     if "nginx" in ports:
-        argv += ["--nginx", str(ports["nginx"])]
-    stderr_path = os.path.join(tmp_root, "launcher.stderr")
-    with open(stderr_path, "w", encoding="utf-8") as stderr:
-        process = subprocess.Popen(
-            argv, cwd=tmp_root, stdout=subprocess.PIPE, stderr=stderr, text=True
-        )
-    lines, ready = [], threading.Event()
-    threading.Thread(target=_read_output, args=(process, lines, ready), daemon=True).start()
-    if not ready.wait(120) or process.poll() is not None:
-        process.kill()
-        with open(stderr_path, encoding="utf-8") as handle:
-            stderr = handle.read()
-        raise RuntimeError(f"suite did not start:\n{''.join(lines)}\n{stderr}")
-    key = next(line.strip() for line in lines if line.strip().startswith("uas_"))
-    return Suite(process, data_dir, ports, key, lines)
+        args += ["--nginx", str(ports["nginx"])]
+    launcher = LauncherProcess(args, tmp_root, os.path.join(tmp_root, "launcher.stderr"))
+    launcher.wait_ready()
+    return Suite(launcher.process, data_dir, ports, launcher.admin_key(), launcher.lines)
 
 
 def _stop_suite(suite):

@@ -91,3 +91,14 @@ def test_ensure_admin_key_only_when_empty(db):
     key = ensure_admin_key(db)
     assert key and KeyStore(db).authenticate(key)[0].scopes == ("admin",)
     assert ensure_admin_key(db) is None
+
+
+def test_the_data_dir_names_the_store_in_every_command(tmp_path):
+    """keys reads --data-dir and UAS_DATA_DIR as the launcher does: DATA_DIR/keys.sqlite3."""
+    folder = tmp_path / "srv"
+    result = CliRunner().invoke(keys_cli, ["create", "--name", "a", "--data-dir", str(folder)])
+    assert result.exit_code == 0 and KeyStore(folder / "keys.sqlite3").list()[0].name == "a"
+    env = {"UAS_DATA_DIR": str(folder)}
+    result = CliRunner().invoke(keys_cli, ["create", "--name", "b"], env=env)
+    assert result.exit_code == 0
+    assert [r.name for r in KeyStore(folder / "keys.sqlite3").list()] == ["a", "b"]

@@ -174,3 +174,9 @@ def test_unknown_routes_are_404_json(api):
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     response = api.call("DELETE", "/api/db/overview")
     assert response.status_code == 405 and response.json()["error"]["status"] == 405
+
+
+def test_the_gateway_patches_before_importing_an_http_client(gateway):
+    """gevent patches the standard library in each worker before urllib3 is imported."""
+    with open(gateway.log_path, encoding="utf-8") as handle:
+        assert "MonkeyPatchWarning" not in handle.read()

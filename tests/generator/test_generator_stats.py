@@ -71,14 +71,6 @@ def test_model_stats(seeded):
     _check(body["summary"], _expected(TASKS))
 
 
-def test_hardware_stats_count_each_device(seeded):
-    """A task generated for several devices counts once for each of them."""
-    rows = {r["hardware"]: r for r in seeded.get(f"{BASE}/hardware/stats").get_json()["hardware"]}
-    assert set(rows) == {"cpu", "cuda", "rocm"}
-    for device, row in rows.items():
-        _check(row, _expected([t for t in TASKS if device in t[1]]))
-
-
 def test_filters_reach_the_statistics(seeded):
     """Architecture, hardware and time filters narrow the statistics."""
     body = seeded.get(f"{BASE}/models/stats?architecture=decoder-only").get_json()

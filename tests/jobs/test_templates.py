@@ -50,3 +50,22 @@ def test_without_fix_syntax_the_file_is_written(generator, tmp_path):
     )
     assert _wait(generator, task.get_json()["task_id"])["status"] == "completed"
     assert (tmp_path / "generated" / "test_bert_base_uncased.py").exists()
+
+
+def test_two_apps_of_one_component_keep_their_own_settings(tmp_path):
+    """Jobs are bound per app: each generator app writes into its own output folder."""
+    apps = {}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        apps[name] = create_app(
+            BY_NAME["generator"], {"db_path": str(tmp_path / name / "generator.duckdb")}
+        )
+    try:
+        client = apps["a"].test_client()
+        task = client.post("/api/generator/model", json={"model_name": "bert-base-uncased"})
+        assert _wait(client, task.get_json()["task_id"])["status"] == "completed"
+        assert (tmp_path / "a" / "generated" / "test_bert_base_uncased.py").exists()
+        assert not (tmp_path / "b" / "generated").exists()
+    finally:
+        for app in apps.values():
+            app.extensions["component"].database.close()

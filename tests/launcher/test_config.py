@@ -5,10 +5,10 @@ import logging
 
 import pytest
 
-from unified_api_server.cli import run
 from unified_api_server.core.settings import ConfigError
 from unified_api_server.launcher.config import load, with_shorthands
 from unified_api_server.launcher.render import service_commands
+from unified_api_server.launcher.run import run_command as run
 
 # The configuration file of the seed document, verbatim (old module names and all).
 SEED_CONFIG = {

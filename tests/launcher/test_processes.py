@@ -8,14 +8,10 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import time
 
 import requests
 
-from tests.support import free_ports, processes_mentioning, wait_gone
-
-from .conftest import launcher_command
+from tests.support import LauncherProcess, free_ports, processes_mentioning, wait_gone
 
 ONLY_TEST_COMPONENT = {
     "generator_api": {"enabled": False},
@@ -105,18 +101,10 @@ def test_ctrl_c_stops_everything(tmp_path):
     (port,) = free_ports(1)
     data_dir = tmp_path / "data"
     data = dict(ONLY_TEST_COMPONENT, test_api={"port": port})
-    process = subprocess.Popen(
-        launcher_command("--config", write_config(tmp_path, data), "--data-dir", str(data_dir)),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    args = ["--config", write_config(tmp_path, data), "--data-dir", str(data_dir)]
+    launcher = LauncherProcess(args, tmp_path, tmp_path / "launcher.stderr").wait_ready()
+    process = launcher.process
     try:
-        deadline = time.monotonic() + 60
-        for line in process.stdout:
-            if "is ready" in line or time.monotonic() > deadline:
-                break
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
         children = processes_mentioning(str(data_dir))
         assert any("unified_api_server component test" in cmd for cmd in children.values())

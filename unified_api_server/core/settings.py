@@ -74,6 +74,7 @@ class Setting:
     maximum: float | None = None
     choices: tuple | None = None
     flag: str | None = None
+    env: str | None = None  # one variable for every process, instead of PREFIX_NAME
 
     @property
     def flag_name(self):
@@ -151,6 +152,10 @@ class SettingsGroup:
         self.by_name = {s.name: s for s in self.settings}
         self._read_file = read_file
 
+    def variable(self, setting):
+        """Return the environment variable of ``setting``."""
+        return setting.env or f"{self.env_prefix}{setting.name.upper()}"
+
     def defaults(self):
         """Return every setting at its default."""
         return self.load(environ={})
@@ -168,7 +173,7 @@ class SettingsGroup:
                 )
             values.update({n: self.by_name[n].parse(v, config_file) for n, v in data.items()})
         for setting in self.settings:
-            variable = f"{self.env_prefix}{setting.name.upper()}"
+            variable = self.variable(setting)
             if variable in environ:
                 values[setting.name] = setting.parse(environ[variable], f"${variable}")
         for name, value in (flags or {}).items():
@@ -196,10 +201,14 @@ class SettingsGroup:
                 resolved[setting.name] = setting.default(resolved)
         return {s.name: resolved[s.name] for s in self.settings}
 
-    def options(self, function):
-        """Decorate a click command with one option per setting and ``--config``."""
+    def options(self, function=None, *, config=True):
+        """Decorate a click command with one option per setting (and ``--config``)."""
+        if function is None:
+            return lambda f: self.options(f, config=config)
         for setting in reversed(self.settings):
             function = setting.option()(function)
+        if not config:
+            return function
         return click.option(
             "--config",
             "config_file",
@@ -228,7 +237,11 @@ def data_path(*parts):
 
 
 DATA_DIR = Setting(
-    "data_dir", str, "data", "folder of databases, keys, logs and run files (the same everywhere)"
+    "data_dir",
+    str,
+    "data",
+    "folder of databases, keys, logs and run files (the same everywhere)",
+    env="UAS_DATA_DIR",
 )
 LOG_LEVEL = Setting(
     "log_level", str, "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")

@@ -1,6 +1,6 @@
 """Change streams through the gateway: one upstream socket per component, fanned out to clients.
 
-``/api/{component}/ws`` and ``/api/db/ws`` (all three merged) are not relayed one to one: a
+``/api/{component}/ws`` and ``/api/db/ws`` (every component merged) are not relayed one to one: a
 component runs gthread, where every open socket holds a thread. Each gateway worker instead keeps
 ONE upstream change stream per component (opened when the first client subscribes, closed a
 while after the last leaves) and gives each client the events passing its own filter (``model``,
@@ -32,7 +32,7 @@ from unified_api_server.core.data.changes import (
 from unified_api_server.core.errors import ApiError, socket_error
 from unified_api_server.core.web.sockets import serve
 from unified_api_server.gateway.relay import RelayClient
-from unified_api_server.gateway.routing import COMPONENTS
+from unified_api_server.registry import NAMES
 
 log = logging.getLogger(__name__)
 
@@ -275,9 +275,9 @@ sock = Sock()
 
 @sock.route("/api/db/ws", bp=bp)
 def merged_stream(ws):
-    """Stream the changes of all three components, merged, filtered by model, status and id."""
+    """Stream the changes of every component, merged, filtered by model, status and id."""
     upstreams = current_app.extensions["gateway"].upstreams
-    stream(ws, [feed_for(upstreams[name]) for name in COMPONENTS], request.args, merged=True)
+    stream(ws, [feed_for(upstreams[name]) for name in NAMES], request.args, merged=True)
 
 
 def init_app(app):

@@ -212,11 +212,6 @@ class KeyStore:
         if cursor.rowcount == 0:
             raise KeyStoreError(f"no key named {name!r}")
 
-    def count_active(self):
-        """Return how many keys are neither revoked nor expired."""
-        now = utcnow()
-        return sum(1 for record in self.list() if record.problem(now) is None)
-
     def ping(self):
         """Check that the store can be read; raise on failure."""
         connection = self._connect()

@@ -93,13 +93,11 @@ def _upstream_url(upstream, path_qs):
 
 def relay_websocket(environ, start_response, upstream, path_qs, decision):
     """Open the component's socket, accept the client's, and pump both ways until either closes."""
-    from unified_api_server.gateway.proxy import (
-        json_error,
-    )  # late: proxy imports this module's caller
+    # Late imports: both modules import this one.
+    from unified_api_server.gateway.changefeed import is_change_stream, serve_component_stream
+    from unified_api_server.gateway.proxy import json_error
 
     request_id = environ["gateway.request_id"]
-    from unified_api_server.gateway.changefeed import is_change_stream, serve_component_stream
-
     if is_change_stream(path_qs, upstream.name):  # one shared upstream stream, fanned out
         log_call(upstream.name, "WS", path_qs, "stream", time.perf_counter(), request_id)
         return serve_component_stream(environ, upstream)

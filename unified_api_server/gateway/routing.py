@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
-from unified_api_server.registry import NAMES as COMPONENTS
+from unified_api_server.registry import NAMES
 
 SCOPES = ("read", "write", "admin")
 
@@ -23,8 +23,8 @@ PUBLIC_PATHS = frozenset({"/health"})
 # POSTs that only read: the searches and the streaming exports.
 READ_ONLY_POSTS = frozenset(
     {"/api/db/search"}
-    | {f"/api/{c}/db/search" for c in COMPONENTS}
-    | {f"/api/{c}/db/export" for c in COMPONENTS}
+    | {f"/api/{c}/db/search" for c in NAMES}
+    | {f"/api/{c}/db/export" for c in NAMES}
 )
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 GATEWAY_VIEWS = frozenset({"overview", "search", "model", "ws"})  # ws: the merged change stream
@@ -121,7 +121,7 @@ def classify(path):
         if len(parts) < 4:
             return Route("unknown")
         name = parts[3]
-        if name in COMPONENTS:
+        if name in NAMES:
             rest = "/".join(parts[4:])
             if not rest:
                 return Route("unknown")
@@ -129,7 +129,7 @@ def classify(path):
         if name in GATEWAY_VIEWS:
             return Route("view")
         return Route("unknown")
-    if parts[2] in COMPONENTS and len(parts) >= 4 and parts[3]:
+    if parts[2] in NAMES and len(parts) >= 4 and parts[3]:
         return Route("forward", parts[2], path, websocket=parts[3] == "ws")
     return Route("unknown")
 

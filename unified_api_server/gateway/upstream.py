@@ -1,7 +1,8 @@
 """Pooled HTTP connections to the components, and the mapping of failures to 502/504.
 
 One urllib3 connection pool per component and worker: raw urllib3 costs about a third of
-``requests`` per call (STACK.md), and the gateway's own CPU time is its throughput ceiling.
+``requests`` per call (measured on this project's machines), and the gateway's own CPU time is
+its throughput ceiling.
 """
 
 import json

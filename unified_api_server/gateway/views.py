@@ -181,7 +181,8 @@ def model(model_name):
         calls[f"{c.name}.stats"] = _get(c.name, f"{base}/models/stats?{name_qs}", budget)
         calls[f"{c.name}.recent"] = _get(c.name, f"{base}/{c.entities}?{recent_qs}", budget)
         if c.model_summary:
-            calls[f"{c.name}.summary"] = _get(c.name, f"{base}/{c.model_summary}?{name_qs}", budget)
+            route = c.model_summary[0]
+            calls[f"{c.name}.summary"] = _get(c.name, f"{base}/{route}?{name_qs}", budget)
     outcomes = fan_out(calls, budget)
     body = {"model_name": model_name, "overview": {}}
     grouped = {}
@@ -199,8 +200,8 @@ def model(model_name):
         summary = outcomes.get(f"{c.name}.summary")
         if summary is not None:
             grouped[c.name].append(summary)
-            key = c.model_summary.split("/")[0]
-            body[f"{c.name}_summary"] = extract_list(summary.body, key) if summary.ok else []
+            listed = extract_list(summary.body, c.model_summary[1]) if summary.ok else []
+            body[f"{c.name}_summary"] = listed
     body["components"] = _components_block(grouped)
     body["completed"] = all(outcome.ok for outcome in outcomes.values())
     body["timestamp"] = _now()

@@ -79,7 +79,7 @@ def read_config_file(path):
             if entry == "module":
                 log.warning("%s: ignoring module %r from the config file", key, entry_value)
                 continue
-            flat[f"{key}_{'workers' if entry == 'workers' else entry}"] = entry_value
+            flat[f"{key}_{entry}"] = entry_value
     return flat
 
 
@@ -124,6 +124,8 @@ def plan_from(values, cwd=None):
     }
     for name in SERVICES:
         plan[name] = {key: values[f"{name}_{key}"] for key in ("enabled", "host", "port")}
+        if not plan[name]["host"].strip():
+            raise ConfigError(f"{name}_host: expected a host name or address")
     for component in COMPONENTS:
         service = plan[component.service]
         db_path, service["extra_args"] = _split_args(

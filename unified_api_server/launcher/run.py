@@ -13,8 +13,17 @@ import shutil
 import signal
 import time
 
+import click
+
 from unified_api_server.core.logs import configure_logging
-from unified_api_server.launcher.config import SERVICES, redacted_summary, service_url
+from unified_api_server.launcher.config import (
+    LAUNCHER,
+    SERVICES,
+    plan_from,
+    redacted_summary,
+    service_url,
+    with_shorthands,
+)
 from unified_api_server.launcher.health import wait_healthy
 from unified_api_server.launcher.processes import LaunchError, Suite, port_problem, tail
 
@@ -112,3 +121,15 @@ def _run_until_stopped(suite, stop):
             raise LaunchError(f"supervisord exited unexpectedly:\n{output}")
         time.sleep(0.2)
     log.info("received %s; stopping", signal.Signals(stop["signal"]).name)
+
+
+@click.command("run")
+@LAUNCHER.options
+@click.option("--host", "host", help="address of the gateway and nginx (both --*-host flags)")
+@click.option("--nginx", "nginx", type=int, metavar="PORT", help="also run nginx in front on PORT")
+def run_command(config_file, host, nginx, **flags):
+    """Start the whole suite under supervisord and wait until every service is healthy."""
+    flags = with_shorthands(flags, host, nginx)
+    configure_logging(flags.get("log_level") or "INFO")  # until the data folder is known
+    plan = LAUNCHER.load_or_exit(config_file, flags, check=plan_from)
+    raise click.exceptions.Exit(launch(plan))

@@ -16,7 +16,7 @@ import click
 import orjson
 import requests
 
-from unified_api_server.core.settings import DATA_DIR
+from unified_api_server.core.settings import DATA_DIR, SettingsGroup
 from unified_api_server.gateway.keys import KeyStore, KeyStoreError, utcnow
 from unified_api_server.registry import COMPONENTS
 from unified_api_server.tools.demo_data import SCALES, DemoData
@@ -162,7 +162,8 @@ def _temporary_key(data_dir):
 def demo_data(url, key, data_dir, scale, seed, workers):
     """Load a realistic, deterministic demo data set through the API."""
     scale = _scale(scale)
-    temporary = None if key else _temporary_key(data_dir or DATA_DIR.default)
+    data_dir = SettingsGroup((DATA_DIR,), env_prefix="UAS_").load(flags={"data_dir": data_dir})
+    temporary = None if key else _temporary_key(data_dir["data_dir"])
     started = time.monotonic()
     try:
         counts = load(url, key or temporary[2], seed, scale, workers=workers)

@@ -21,10 +21,7 @@ STORE = SettingsGroup(
 )
 
 
-def _store_options(function):
-    for setting in reversed(STORE.settings):
-        function = setting.option()(function)
-    return function
+_store_options = STORE.options(config=False)
 
 
 def _open(flags):

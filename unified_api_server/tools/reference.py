@@ -115,10 +115,8 @@ def _settings_table(title, group, command):
     lines = [
         f"#### {title}: `{command}`",
         "",
-        f"Environment prefix `{group.env_prefix}`.",
-        "",
-        "| setting (file key) | flag | default | what |",
-        "| --- | --- | --- | --- |",
+        "| setting (file key) | flag | environment | default | what |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for setting in group.settings:
         default = setting._default_text()
@@ -126,7 +124,11 @@ def _settings_table(title, group, command):
         if setting.type is bool:
             flag += f" / `--no-{setting.flag_name[2:]}`"
             default = str(default).lower()
-        lines.append(f"| `{setting.name}` | {flag} | `{_cell(default)}` | {_cell(setting.help)} |")
+        variable = group.variable(setting)
+        lines.append(
+            f"| `{setting.name}` | {flag} | `{variable}` | `{_cell(default)}` | "
+            f"{_cell(setting.help)} |"
+        )
     return lines + [""]
 
 

@@ -59,8 +59,8 @@ COMPONENT = core.Component(
         ("memory_mb_peak", "max(t.memory_mb)"),
     ),
     group_stats=(("stats", CONFIGURATION),),
-    model_summary="hardware/stats",
+    model_summary=("hardware/stats", "hardware"),
     demo=DEMO,
-    jobs=BenchmarkJobs(),
+    jobs=BenchmarkJobs,
     importers=(PYTEST_BENCHMARK,),
 )

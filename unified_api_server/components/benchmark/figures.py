@@ -34,3 +34,12 @@ def metric_defaults(row):
     if row.get("lower_is_better") is None:
         row["lower_is_better"] = lower_is_better(row["name"], row.get("unit"))
     return row
+
+
+def percentile(values, fraction):
+    """Return the linearly interpolated ``fraction`` quantile of ``values`` (as quantile_cont)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -31,7 +31,7 @@ _QUERY_ARGS = {"model", "hardware", "batch_size", "precision", "limit", "cursor"
 class RunSchema(Schema):
     """The body of ``POST /api/benchmark/run``."""
 
-    models = fields.List(families.model_name_field(), load_default=None)
+    models = fields.List(fields.String(), load_default=None, validate=families.check_model_names)
     hardware = fields.Raw(load_default=None)
     batch_sizes = fields.List(
         fields.Integer(strict=True, validate=validate.Range(1, 1024)),

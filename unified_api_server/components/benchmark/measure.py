@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 
+from unified_api_server.components.benchmark.figures import percentile
 from unified_api_server.core.jobs.child import fail, report, watch_parent
 
 INSTALL = (
@@ -46,15 +47,6 @@ def make_inputs(torch, config, family, batch_size, length, device, dtype):
     if family == "encoder-decoder":
         return {"input_ids": ids, "decoder_input_ids": ids[:, : max(1, length // 2)]}
     return {"input_ids": ids}
-
-
-def percentile(values, fraction):
-    """Return the linearly interpolated ``fraction`` quantile of ``values``."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _device(torch, name):

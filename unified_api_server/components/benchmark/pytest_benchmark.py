@@ -1,11 +1,11 @@
 """Import of ``pytest --benchmark-json`` reports: one benchmark run per benchmark in the report."""
 
 import hashlib
-import statistics
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from unified_api_server.components.benchmark.figures import percentile
 from unified_api_server.core.component import Importer
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.web.args import parse_int, parse_time
@@ -49,8 +49,7 @@ def _percentiles_ms(data):
     times = [t for t in data or () if _number(t) is not None]
     if len(times) < 2:
         return None, None
-    cuts = statistics.quantiles(times, n=100, method="inclusive")
-    return cuts[89] * 1000.0, cuts[98] * 1000.0
+    return percentile(times, 0.9) * 1000.0, percentile(times, 0.99) * 1000.0
 
 
 def parse_report(raw):

@@ -33,7 +33,7 @@ COMPONENT = core.Component(
     entities="tasks",
     default_port=8001,
     demo=DEMO,
-    jobs=GeneratorJobs(),
+    jobs=GeneratorJobs,
     children=(
         core.step_child("generator_task_steps"),
         core.metric_child("generator_task_metrics"),

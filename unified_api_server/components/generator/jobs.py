@@ -16,6 +16,7 @@ from unified_api_server.components.generator.options import (
     BatchSchema,
     ModelSchema,
     check_context,
+    inside,
     target_folder,
 )
 from unified_api_server.components.generator.render import TEMPLATE_FOLDER, template_path
@@ -28,10 +29,9 @@ from unified_api_server.core.settings import Setting
 from unified_api_server.core.web.resources import cursor
 
 
-def _inside(root, path):
+def _file_inside(root, path):
     """Tell whether ``path`` is a file inside the folder ``root`` (links resolved)."""
-    real, top = os.path.realpath(path), os.path.realpath(root)
-    return os.path.commonpath([top, real]) == top and os.path.isfile(real)
+    return inside(root, path) and os.path.isfile(os.path.realpath(path))
 
 
 class GeneratorJobs(Jobs):
@@ -95,6 +95,7 @@ class GeneratorJobs(Jobs):
             raise ApiError(400, str(exc), {"model_name": model_name}) from None
         if template_path(template, self.templates_dir) is None:
             raise ApiError(400, f"no template {template!r} is installed")
+        context = check_context(body["template_context"])
         root = self.root
         path = os.path.join(
             target_folder(root, body["output_dir"]), f"test_{families.sanitize(model_name)}.py"
@@ -110,7 +111,7 @@ class GeneratorJobs(Jobs):
             "model_type": model_type,
             "family": family,
             "template": template,
-            "context": check_context(body["template_context"]),
+            "context": context,
             "path": path,
             "root": root,
             "force": body["force"],
@@ -137,7 +138,7 @@ class GeneratorJobs(Jobs):
     def describe(self, item):
         """Say whether the task's module is in the output folder (never any other path)."""
         path = item.get("output_file")
-        item["file_exists"] = bool(path) and _inside(self.root, path)
+        item["file_exists"] = bool(path) and _file_inside(self.root, path)
         return item
 
     def register_routes(self, bp, reads):
@@ -152,7 +153,7 @@ class GeneratorJobs(Jobs):
                 raise ApiError(
                     409, f"task {task_id!r} is {item['status']}; its file exists once completed"
                 )
-            if not _inside(self.root, path):
+            if not _file_inside(self.root, path):
                 raise ApiError(404, f"the file of task {task_id!r} is no longer there")
             real = os.path.realpath(path)
             with open(real, encoding="utf-8") as handle:

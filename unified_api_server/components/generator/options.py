@@ -81,6 +81,12 @@ def check_context(context):
     return merged
 
 
+def inside(root, path):
+    """Tell whether ``path`` is ``root`` or lies inside it, links resolved."""
+    top = os.path.realpath(root)
+    return os.path.commonpath([top, os.path.realpath(path)]) == top
+
+
 def target_folder(root, output_dir):
     """Return the folder to write into: ``root`` or a sub-folder of it named by ``output_dir``."""
     if not output_dir:
@@ -100,6 +106,6 @@ def target_folder(root, output_dir):
             }
         )
     folder = os.path.realpath(os.path.join(root, *filter(None, parts)))
-    if os.path.commonpath([os.path.realpath(root), folder]) != os.path.realpath(root):
+    if not inside(root, folder):
         raise ValidationError({"output_dir": ["escapes the output folder"]})
     return folder

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from string import Template
 
+from unified_api_server.components.generator.options import inside
 from unified_api_server.core.jobs.child import fail, report, watch_parent
 
 TEMPLATE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -97,7 +98,7 @@ def main(argv=None):
     started = time.perf_counter()
     root = os.path.realpath(spec["root"])
     target = os.path.realpath(spec["path"])
-    if os.path.commonpath([root, target]) != root:
+    if not inside(root, target):
         fail(f"refusing to write outside the output folder: {spec['path']}")
     os.makedirs(os.path.dirname(target), exist_ok=True)
     try:

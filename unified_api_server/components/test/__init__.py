@@ -32,7 +32,7 @@ COMPONENT = Component(
     ),
     batch_table="test_batch_runs",
     demo=DEMO,
-    jobs=TestJobs(),
+    jobs=TestJobs,
     importers=(JUNIT,),
     default_port=8000,
 )

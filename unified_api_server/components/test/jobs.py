@@ -20,6 +20,7 @@ from unified_api_server.core.errors import ApiError
 from unified_api_server.core.jobs.executor import Jobs, JobSpec, Plan, Submission
 from unified_api_server.core.jobs.hardware import hardware_list
 from unified_api_server.core.jobs.manager import data_folder
+from unified_api_server.core.schemas import identifier_field
 from unified_api_server.core.settings import Setting
 
 _MODEL_LINE = re.compile(r'^MODEL_NAME = "([^"\n]+)"', re.MULTILINE)
@@ -33,7 +34,7 @@ class RunSchema(Schema):
     test_type = fields.String(load_default="basic", validate=validate.OneOf(sorted(TYPES)))
     timeout = fields.Integer(load_default=300, strict=True, validate=validate.Range(min=1))
     save_results = fields.Boolean(load_default=True)
-    batch_id = fields.String(load_default=None)
+    batch_id = identifier_field(load_default=None)  # the run joins this (existing) batch
 
 
 def find_module(folders, model_name):
@@ -115,6 +116,7 @@ class TestJobs(Jobs):
                     {"name": "module", "value": module},
                     {"name": "save_results", "value": str(body["save_results"]).lower()},
                 ],
+                **({"batch_id": body["batch_id"]} if body["batch_id"] else {}),
             },
             argv=[
                 sys.executable,

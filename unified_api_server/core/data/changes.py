@@ -1,9 +1,10 @@
 """The change feed of one component process: every write to its database, as events, to subscribers.
 
-The repository and bulk ingest publish an event after each committed write (a bulk load is ONE
-event with its row count and distinct model names, never one per row); WebSocket handlers
-subscribe with a filter. Subscribers never slow a writer down: each has a bounded buffer, and when
-a slow one falls behind, its oldest events are dropped and counted (the socket reports the count).
+The write path (:class:`~unified_api_server.core.data.writes.Writes`) publishes an event after
+each committed write (a bulk load is ONE event with its row count and distinct model names,
+never one per row); WebSocket handlers subscribe with a filter. Subscribers never slow a writer
+down: each has a bounded buffer, and when a slow one falls behind, its oldest events are dropped
+and counted (the socket reports the count).
 """
 
 import threading

@@ -51,14 +51,23 @@ class Writes:
         """
         return self.create_many([data])[0]
 
-    def create_many(self, bodies):
-        """Store several items in one transaction; return ``[(item, created)]`` in order."""
+    def create_many(self, bodies, batch=None):
+        """Store several items in one transaction; return ``[(item, created)]`` in order.
+
+        With ``batch`` (a batch body) the batch is created in the same transaction, first.
+        """
         prepared = [self._prepare(dict(body)) for body in bodies]
 
         def work(cur):
+            if batch is not None:
+                self._insert_batch(cur, batch)
             return [self._insert(cur, *entry) for entry in prepared]
 
         results = self.db.run_write(work)
+        if batch is not None:
+            self._publish(
+                "created", entity="batch", id=batch["batch_id"], batch_id=batch["batch_id"]
+            )
         for item, created in results:
             if created:
                 self._publish_item("created", item)
@@ -224,30 +233,34 @@ class Writes:
     # -- batches -------------------------------------------------------------------------------
     def create_batch(self, data):
         """Store a batch and return it with its counts (an existing id is a 409)."""
-        batch_id = data.get("batch_id") or str(uuid.uuid4())
+        data = {**data, "batch_id": data.get("batch_id") or str(uuid.uuid4())}
 
         def work(cur):
-            exists = cur.execute(
-                f"SELECT 1 FROM {self.c.batch_table} WHERE batch_id = ?", [batch_id]
-            ).fetchone()
-            if exists:
-                raise ApiError(409, f"batch {batch_id!r} already exists")
-            metadata = data.get("metadata")
-            cur.execute(
-                f"INSERT INTO {self.c.batch_table} (batch_id, name, description, metadata) "
-                "VALUES (?, ?, ?, ?)",
-                [
-                    batch_id,
-                    data.get("name"),
-                    data.get("description"),
-                    None if metadata is None else orjson.dumps(metadata).decode(),
-                ],
-            )
-            return self.reads.get_batch(cur, batch_id)
+            self._insert_batch(cur, data)
+            return self.reads.get_batch(cur, data["batch_id"])
 
         batch = self.db.run_write(work)
-        self._publish("created", entity="batch", id=batch_id, batch_id=batch_id)
+        self._publish("created", entity="batch", id=batch["batch_id"], batch_id=batch["batch_id"])
         return batch
+
+    def _insert_batch(self, cur, data):
+        batch_id = data["batch_id"]
+        exists = cur.execute(
+            f"SELECT 1 FROM {self.c.batch_table} WHERE batch_id = ?", [batch_id]
+        ).fetchone()
+        if exists:
+            raise ApiError(409, f"batch {batch_id!r} already exists")
+        metadata = data.get("metadata")
+        cur.execute(
+            f"INSERT INTO {self.c.batch_table} (batch_id, name, description, metadata) "
+            "VALUES (?, ?, ?, ?)",
+            [
+                batch_id,
+                data.get("name"),
+                data.get("description"),
+                None if metadata is None else orjson.dumps(metadata).decode(),
+            ],
+        )
 
     def delete_batch(self, batch_id, delete_members):
         """Delete a batch; its members are deleted too, or detached and kept (the default)."""

@@ -1,7 +1,7 @@
 """What a component tells the job framework: how a request becomes jobs, and what it adds.
 
-A component's ``jobs`` field is a :class:`Jobs`. The core owns everything jobs have in common
-(``/status/<id>``, ``/cancel/<id>``, ``/results/<id>``, ``/hardware``, the 201 "submitted"
+A component's ``jobs`` field is a :class:`Jobs` subclass. The core owns everything jobs have in
+common (``/status/<id>``, ``/cancel/<id>``, ``/results/<id>``, ``/hardware``, the 201 "submitted"
 answer, the job socket); a component supplies its submissions (a route, a schema and a
 :meth:`plan` turning a valid body into :class:`JobSpec`\\ s), its settings, and any routes only
 it has.
@@ -58,14 +58,17 @@ class Submission:
 
 
 class Jobs:
-    """The jobs of one component; subclasses set the class attributes and write the plans."""
+    """The jobs of one component; subclasses set the class attributes and write the plans.
+
+    A component's ``jobs`` field names the subclass; each app builds its own instance, so two
+    apps of one component in a process (tests, embedding) never share settings or state.
+    """
 
     settings: tuple = ()  # the component's own job settings (core.settings.Setting)
     submissions: tuple = ()  # its Submission routes
     results_path: str = "results"  # /results/<id> (the generator's is /result/<id>)
 
-    def bind(self, component, settings, manager):
-        """Keep what the plans need: called once when the component's app is built."""
+    def __init__(self, component, settings, manager):
         self.component = component
         self.settings_values = settings
         self.manager = manager

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 from unified_api_server.core.component import ACTIVE_STATUSES
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.jobs import status as jobstore
 from unified_api_server.core.jobs.run import JobRun
+from unified_api_server.core.jobs.status import EXECUTOR_TAG, group_status, item_status
 from unified_api_server.core.settings import Setting
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,6 @@ class JobManager:
                     target=self._work, name=f"{self.c.name}-job-{self._workers}", daemon=True
                 ).start()
         now = datetime.now(UTC)
-        if group_id:
-            self.writes.create_batch({"batch_id": group_id, **(group or {})})
         rows = []
         for spec in specs:
             row = {
@@ -84,13 +82,14 @@ class JobManager:
                 "started_at": now,
                 "tags": [
                     *spec.row.get("tags", ()),
-                    dict(zip(("name", "value"), jobstore.EXECUTOR_TAG)),
+                    dict(zip(("name", "value"), EXECUTOR_TAG)),
                 ],
             }
             if group_id:
                 row["batch_id"] = group_id
             rows.append(row)
-        self.writes.create_many(rows)
+        batch = {"batch_id": group_id, **(group or {})} if group_id else None
+        self.writes.create_many(rows, batch=batch)  # the group and its jobs, one transaction
         with self._lock:
             if len(self._jobs) > 1000:  # forget finished jobs: their rows say everything
                 self._jobs = {
@@ -167,7 +166,7 @@ class JobManager:
         """Mark failed every job of this component left initializing or running; return ids."""
         cursor = self.db.cursor()
         try:
-            stale = self.reads.ids_tagged(cursor, jobstore.EXECUTOR_TAG, ACTIVE_STATUSES)
+            stale = self.reads.ids_tagged(cursor, EXECUTOR_TAG, ACTIVE_STATUSES)
         finally:
             cursor.close()
         for item_id in stale:
@@ -201,12 +200,12 @@ class JobManager:
         """Return the status JSON of a job or a group, or None when the id is unknown."""
         item = self.reads.get(cursor, job_id, children=False)
         if item is not None:
-            return jobstore.item_status(self.c, item)
+            return item_status(self.c, item)
         members = self.reads.batch_members(cursor, job_id)
         if members is None:
             return None
         batch = self.reads.get_batch(cursor, job_id)
-        return jobstore.group_status(self.c, job_id, batch.get("created_at"), members)
+        return group_status(self.c, job_id, batch.get("created_at"), members)
 
     def require_status(self, cursor, job_id):
         """Return the status JSON of a job or a group, or raise 404."""

@@ -5,6 +5,7 @@ import logging
 from types import SimpleNamespace
 
 import click
+import duckdb
 from flask import Blueprint, Flask, current_app, jsonify
 
 from unified_api_server.core.data.changes import ChangeFeed
@@ -56,7 +57,7 @@ def component_settings(component):
 
 def create_app(component, config=None):
     """Build the Flask app of ``component``; ``config`` overrides settings (tests)."""
-    settings = {**component_settings(component).defaults(), **(config or {})}
+    settings = component_settings(component).load(flags=config or {}, environ={})
     app = Flask(component.name)
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings["max_body_mb"] * 1024 * 1024
@@ -93,8 +94,8 @@ def create_app(component, config=None):
         state.jobs = jobs.JobManager(component, database, reads, writes, settings)
         state.jobs.recover()
         atexit.register(state.jobs.shutdown)
-        component.jobs.bind(component, settings, state.jobs)
-        app.register_blueprint(job_blueprint(component, state.jobs, reads))
+        executor = component.jobs(component, settings, state.jobs)
+        app.register_blueprint(job_blueprint(component, executor, state.jobs, reads))
     app.add_url_rule("/health", "health", _health)
     return app
 
@@ -144,7 +145,9 @@ def component_command(component):
             serve_component(component, settings)
         except DatabaseLockedError as exc:
             raise click.ClickException(str(exc)) from None
-        except OSError as exc:  # an unreadable database folder, a port that is taken
-            raise click.ClickException(f"cannot start: {exc}") from None
+        except (duckdb.Error, OSError) as exc:  # a file that is no database, a folder denied
+            raise click.ClickException(
+                f"cannot open database {settings['db_path']}: {exc}"
+            ) from None
 
     return command

@@ -16,9 +16,8 @@ from unified_api_server.core.web.http import json_body
 from unified_api_server.core.web.resources import answer, cursor
 
 
-def job_blueprint(component, manager, reads):
-    """Return the blueprint at ``/api/<name>`` of ``component``'s jobs."""
-    jobs = component.jobs
+def job_blueprint(component, jobs, manager, reads):
+    """Return the blueprint at ``/api/<name>`` of ``component``'s jobs (``jobs``: its executor)."""
     bp = Blueprint(f"{component.name}_jobs", __name__, url_prefix=f"/api/{component.name}")
 
     @bp.get("/status/<job_id>")
@@ -62,13 +61,12 @@ def job_blueprint(component, manager, reads):
         return jsonify({"hardware": detect_hardware()})
 
     for submission in jobs.submissions:
-        _add_submission(bp, component, manager, submission)
+        _add_submission(bp, component, jobs, manager, submission)
     jobs.register_routes(bp, reads)
     return bp
 
 
-def _add_submission(bp, component, manager, submission):
-    jobs = component.jobs
+def _add_submission(bp, component, jobs, manager, submission):
     schema = submission.schema()
 
     def submit():

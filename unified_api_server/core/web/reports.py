@@ -14,16 +14,21 @@ from unified_api_server.core.web.args import parse_int, parse_limit, parse_query
 from unified_api_server.core.web.http import json_body, raw_body
 from unified_api_server.core.web.resources import ComponentView, answer, cursor, state
 
+TEXT_FIELDS = ("query", "format", "table")  # body fields that must be strings
 
-def _merged_args(body_allowed):
+
+def _merged_args():
     """Return the query string plus, for a POST, the JSON body's fields, as one MultiDict."""
     params = MultiDict(request.args)
-    if body_allowed and request.method == "POST":
-        for key, value in json_body(required=False).items():
-            values = value if isinstance(value, list) else [value]
-            if not all(isinstance(v, (str, int, float, bool)) for v in values):
-                raise ApiError(400, f"{key}: must be a string, a number or a list of them")
-            params.setlist(key, [str(v) for v in values])
+    if request.method != "POST":
+        return params
+    for key, value in json_body(required=False).items():
+        values = value if isinstance(value, list) else [value]
+        kinds = (str,) if key in TEXT_FIELDS else (str, int, float, bool)
+        if not values or not all(isinstance(v, kinds) and v is not None for v in values):
+            what = "a string" if key in TEXT_FIELDS else "a string, a number or a list of them"
+            raise ApiError(400, f"{key}: must be {what}", {key: value})
+        params.setlist(key, [str(v) for v in values])
     return params
 
 
@@ -74,7 +79,7 @@ class Search(ComponentView):
 
     def get(self):
         """Rank items matching a free-text query over model, hardware, type, status and tags."""
-        params = _merged_args(body_allowed=True)
+        params = _merged_args()
         text = params.pop("query", None)
         if not isinstance(text, str) or not text.strip() or len(text) > 256:
             raise ApiError(400, "query: give a search text of 1-256 characters")
@@ -91,7 +96,7 @@ class Export(ComponentView):
 
     def post(self):
         """Stream the selected table as JSON, NDJSON, CSV or Parquet in the response body."""
-        params = _merged_args(body_allowed=True)
+        params = _merged_args()
         fmt = params.pop("format", "json").lower()
         if fmt not in export.FORMATS:
             raise ApiError(400, f"format: must be one of {', '.join(export.FORMATS)}")
@@ -127,13 +132,14 @@ class Import(ComponentView):
     def post(self):
         """Store every item of a report; an item already imported is not stored twice."""
         importer = self.importer
+        raw = raw_body(importer.description)
         unknown = sorted(set(request.args) - set(importer.params))
         if unknown:
             raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
         for name in importer.required:
             if not request.args.get(name):
                 raise ApiError(400, f"{name}: required query parameter")
-        bodies = importer.parse(raw_body(importer.description), request.args)
+        bodies = importer.parse(raw, request.args)
         try:  # every item is validated before any is stored
             loaded = self.creator.load(bodies[0] if importer.single else bodies)
         except ValidationError as exc:
