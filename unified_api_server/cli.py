@@ -8,6 +8,7 @@ gateway's gevent workers must patch the standard library before urllib3 is impor
 """
 
 import importlib
+import os
 
 import click
 
@@ -58,6 +59,8 @@ class Commands(click.Group):
 @click.version_option(package_name="unified-api-server")
 def main():
     """Unified API Server: test, generate and benchmark ML models behind one gateway."""
+    # Databases, keys, logs and run files are for this user alone (files 0600, folders 0700).
+    os.umask(0o077)
 
 
 def component_group():

@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import requests
 
 from tests.support import wait_until
 from unified_api_server.gateway.keys import KeyStore
+from unified_api_server.registry import BY_NAME
 
 from .conftest import COMPONENTS
 
@@ -141,8 +143,12 @@ def test_revoked_key_stops_within_five_seconds(suite):
     assert raw_request(suite, entry, "GET", target, key)[0] == 401
 
 
-def _run_total(suite, service="test_api"):
-    response = requests.get(suite.url(service) + "/api/test/db/models/stats", timeout=30)
+def _run_total(suite):
+    response = requests.get(
+        suite.url("gateway") + "/api/test/db/models/stats",
+        headers={"X-API-Key": suite.keys["read"]},
+        timeout=30,
+    )
     response.raise_for_status()
     return sum(row["total_runs"] for row in response.json()["models"])
 
@@ -163,7 +169,7 @@ def test_kill_9_component_comes_back_with_its_data(suite):
     def readable():  # the killed master's orphaned worker may hold the database for a moment
         try:
             return _run_total(suite) == before
-        except requests.HTTPError:
+        except (requests.HTTPError, requests.ConnectionError):
             return False
 
     wait_until(readable, message="test data readable after the restart")
@@ -213,3 +219,27 @@ def test_launcher_log_file(suite):
         text = handle.read()
     assert "configuration:" in text
     assert suite.admin_key not in text  # keys are never logged
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_components_refuse_anyone_but_the_gateway(suite, component):
+    """Straight at a component, with or without an API key: 401, unless the internal
+    credential is there; its /health stays open."""
+    url = suite.url(component)
+    assert os.stat(suite.run_dir).st_mode & 0o077 == 0  # the run folder is private
+    for headers in ({}, {"X-API-Key": suite.keys["admin"]}, {"X-Internal-Token": "guess"}):
+        response = requests.get(f"{url}/api/test/db/runs", headers=headers, timeout=30)
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "unauthorized"
+    assert requests.get(f"{url}/health", timeout=30).status_code == 200
+    token = _internal_token(suite)
+    name = component.removesuffix("_api")
+    path = f"/api/{name}/db/{BY_NAME[name].entities}?limit=1"
+    response = requests.get(url + path, headers={"X-Internal-Token": token}, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def _internal_token(suite):
+    """Read the run's credential where the launcher put it (private to this user)."""
+    with open(os.path.join(suite.run_dir, "supervisord.conf"), encoding="utf-8") as handle:
+        return re.search(r'UAS_INTERNAL_TOKEN="([^"]+)"', handle.read()).group(1)

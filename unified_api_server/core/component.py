@@ -39,6 +39,7 @@ class Column:
     patch: bool = False  # may be changed by PATCH
     group: str | None = None  # nested under this key in bodies, e.g. "results"
     max_length: int | None = 512
+    nullable: bool = True  # False: the table refuses NULL (PATCH may not set it)
 
 
 @dataclass(frozen=True)
@@ -158,12 +159,14 @@ class Demo:
 def common_columns(*, hardware_kind="str_list"):
     """Return the columns every job-like collection has (model, hardware, status, timing...)."""
     return (
-        Column("model_name", required=True, filter=True, search=True, max_length=256),
-        Column("hardware", kind=hardware_kind, filter=True, search=True),
-        Column("status", choices=STATUSES, filter=True, search=True, patch=True),
+        Column(
+            "model_name", required=True, filter=True, search=True, max_length=256, nullable=False
+        ),
+        Column("hardware", kind=hardware_kind, filter=True, search=True, nullable=False),
+        Column("status", choices=STATUSES, filter=True, search=True, patch=True, nullable=False),
         Column("progress", kind="float", minimum=0.0, maximum=1.0, patch=True),
         Column("current_step", patch=True),
-        Column("started_at", kind="ts"),
+        Column("started_at", kind="ts", nullable=False),
         Column("completed_at", kind="ts", patch=True),
         Column("duration", kind="float", minimum=0.0, patch=True),
         Column("error", patch=True, max_length=65536),
@@ -183,7 +186,7 @@ def step_child(table):
                 required=True,
                 choices=("passed", "failed", "skipped", "error", "running", "completed", "pending"),
             ),
-            Column("started_at", kind="ts"),
+            Column("started_at", kind="ts", nullable=False),
             Column("completed_at", kind="ts"),
             Column("duration", kind="float", minimum=0.0),
             Column("message", max_length=65536),

@@ -7,6 +7,23 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 ID_MESSAGE = "must be 1-128 characters: letters, digits, '.', '_', ':' or '-'"
+INT64 = (-(2**63), 2**63 - 1)  # what a BIGINT column holds
+NUL_MESSAGE = "must not contain NUL characters"
+
+
+def no_nul(value):
+    """Refuse text holding a NUL character (DuckDB would store it, and clients choke on it)."""
+    if "\x00" in value:
+        raise ValidationError(NUL_MESSAGE)
+
+
+class Text(fields.String):
+    """A string without NUL characters."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        no_nul(text)
+        return text
 
 
 class StrList(fields.Field):
@@ -17,6 +34,8 @@ class StrList(fields.Field):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise ValidationError("must be a string or a list of non-empty strings")
+        for text in value:
+            no_nul(text)
         return value
 
 
@@ -40,13 +59,17 @@ class StrictFloat(fields.Float):
 
 def identifier_field(**kwargs):
     """Return a field for a client-supplied id."""
-    return fields.String(validate=validate.Regexp(ID_PATTERN, error=ID_MESSAGE), **kwargs)
+    return Text(validate=validate.Regexp(ID_PATTERN, error=ID_MESSAGE), **kwargs)
 
 
 def column_field(column, *, for_patch=False):
-    """Return the marshmallow field for one column."""
+    """Return the marshmallow field for one column.
+
+    On create, a null leaves the column to its default; a PATCH may set null only where the
+    column may hold one.
+    """
     kwargs = {"required": column.required and not for_patch}
-    if not column.required or for_patch:
+    if (not column.required and not for_patch) or (for_patch and column.nullable):
         kwargs["allow_none"] = True
     validators = []
     if column.kind == "str":
@@ -56,10 +79,11 @@ def column_field(column, *, for_patch=False):
             validators.append(validate.Length(min=1))
         if column.choices:
             validators.append(validate.OneOf(column.choices))
-        return fields.String(validate=validators, **kwargs)
+        return Text(validate=validators, **kwargs)
     if column.minimum is not None or column.maximum is not None:
         validators.append(validate.Range(min=column.minimum, max=column.maximum))
     if column.kind == "int":
+        validators.append(validate.Range(*INT64, error="must fit in 64 bits (signed)"))
         return fields.Integer(strict=True, validate=validators, **kwargs)
     if column.kind == "float":
         return StrictFloat(validate=validators, allow_nan=False, **kwargs)
@@ -189,6 +213,6 @@ class BatchSchema(Schema):
     """A batch of items: an optional id, a name, a description and free-form metadata."""
 
     batch_id = identifier_field(load_default=None)
-    name = fields.String(validate=validate.Length(max=256), allow_none=True)
-    description = fields.String(validate=validate.Length(max=4096), allow_none=True)
+    name = Text(validate=validate.Length(max=256), allow_none=True)
+    description = Text(validate=validate.Length(max=4096), allow_none=True)
     metadata = Json(allow_none=True)

@@ -1,6 +1,29 @@
 """Run a Flask app factory under gunicorn, configured in code (each worker builds its app)."""
 
+import json
+
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+
+from unified_api_server.core.errors import error_body
+
+
+def write_json_error(sock, status_int, reason, mesg):
+    """Answer a request gunicorn could not parse in the API's JSON shape, not its HTML page.
+
+    gunicorn calls this (``gunicorn.util.write_error``) for a bad request line, a URI or
+    headers too long, an unsupported transfer coding, and the like, before any app sees them.
+    """
+    body = json.dumps(error_body(status_int, mesg or reason)).encode("utf-8")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# Every gunicorn of this project (components and gateway) answers those errors in JSON too.
+gunicorn_util.write_error = write_json_error
 
 
 class _FactoryApplication(BaseApplication):

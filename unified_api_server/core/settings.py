@@ -243,6 +243,15 @@ DATA_DIR = Setting(
     "folder of databases, keys, logs and run files (the same everywhere)",
     env="UAS_DATA_DIR",
 )
+INTERNAL_TOKEN = Setting(
+    "internal_token",
+    str,
+    "",
+    "credential the gateway and nginx add to every request they forward to a component "
+    "(X-Internal-Token); empty: development mode, components listen on loopback only",
+    secret=True,
+    env="UAS_INTERNAL_TOKEN",
+)
 LOG_LEVEL = Setting(
     "log_level", str, "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")
 )

@@ -68,7 +68,7 @@ class UpstreamFeed:
             client = RelayClient.connect(
                 self._url(),
                 ping_interval=PING_INTERVAL,
-                headers={"X-Gateway-Stream": "1"},
+                headers={"X-Gateway-Stream": "1", **self.upstream.auth_headers},
                 thread_class=DaemonThread,
             )
         except (SimpleWebsocketError, OSError) as exc:

@@ -68,7 +68,15 @@ _HOP = frozenset(
         "upgrade",
     }
 )
-_DROP_REQUEST = _HOP | {"host", "x-api-key", "authorization", "expect", "content-length"}
+# A client's own X-Internal-Token never passes: the gateway sets the real one.
+_DROP_REQUEST = _HOP | {
+    "host",
+    "x-api-key",
+    "authorization",
+    "expect",
+    "content-length",
+    "x-internal-token",
+}
 _DROP_RESPONSE = _HOP | {"server", "date"}
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 

@@ -102,7 +102,11 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision):
         log_call(upstream.name, "WS", path_qs, "stream", time.perf_counter(), request_id)
         return serve_component_stream(environ, upstream)
     started = time.perf_counter()
-    headers = {"X-Request-ID": request_id, "X-Forwarded-For": environ.get("REMOTE_ADDR", "")}
+    headers = {
+        "X-Request-ID": request_id,
+        "X-Forwarded-For": environ.get("REMOTE_ADDR", ""),
+        **upstream.auth_headers,
+    }
     try:
         client = RelayClient.connect(
             _upstream_url(upstream, path_qs), headers=headers, thread_class=DaemonThread

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from unified_api_server.core.settings import (
     DATA_DIR,
+    INTERNAL_TOKEN,
     LOG_LEVEL,
     ConfigError,
     Setting,
@@ -33,6 +34,7 @@ GATEWAY = SettingsGroup(
         ),
         DATA_DIR,
         Setting("keys_db", str, data_path("keys.sqlite3"), "API key store (SQLite file)"),
+        INTERNAL_TOKEN,
         Setting("workers", int, 2, "gunicorn gevent worker processes", minimum=1, maximum=64),
         Setting("worker_connections", int, 1000, "greenlets per worker", minimum=10),
         Setting("worker_timeout", int, 30, "gunicorn worker heartbeat timeout (s)", minimum=5),

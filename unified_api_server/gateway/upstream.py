@@ -57,8 +57,10 @@ def classify_error(component, exc):
 class Upstream:
     """One component: its base URL, its connection pool and its timeouts."""
 
-    def __init__(self, name, url, connect_timeout, read_timeout, pool_size=64):
+    def __init__(self, name, url, connect_timeout, read_timeout, pool_size=64, token=""):
         self.name = name
+        # Every request to a component carries the internal credential it checks.
+        self.auth_headers = {"X-Internal-Token": token} if token else {}
         self.url = url.rstrip("/")
         self.prefix = urlsplit(url).path.rstrip("/")
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
@@ -74,7 +76,7 @@ class Upstream:
                 method,
                 self.prefix + path_qs,
                 body=body,
-                headers=headers,
+                headers={**(headers or {}), **self.auth_headers},
                 retries=False,
                 redirect=False,
                 assert_same_host=False,
@@ -143,6 +145,7 @@ def build_upstreams(settings):
             settings["connect_timeout"],
             settings["read_timeout"],
             settings["pool_size"],
+            settings["internal_token"],
         )
         for component in COMPONENTS
     }

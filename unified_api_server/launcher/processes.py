@@ -9,6 +9,7 @@ import ctypes
 import errno
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -82,21 +83,15 @@ class Suite:
 
     # ---- files ---------------------------------------------------------------------------------
     def prepare(self):
-        """Create the folders and render every configuration file."""
-        os.makedirs(self.run_dir, exist_ok=True)
+        """Create the folders and render every configuration file (all private to this user)."""
+        os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
         if len(self.socket_path) > _SOCKET_PATH_MAX:
             self.socket_dir = tempfile.mkdtemp(prefix="uas-")
             self.socket_path = os.path.join(self.socket_dir, "supervisor.sock")
-        nginx_paths = None
-        if self.plan["nginx"]["enabled"]:
-            os.makedirs(self.nginx_dir, exist_ok=True)
-            nginx_conf = os.path.join(self.nginx_dir, "nginx.conf")
-            with open(nginx_conf, "w", encoding="utf-8") as handle:
-                handle.write(
-                    render_nginx(self.plan, note="Rendered by unified-api-server for this run.")
-                )
-            nginx_paths = (self.nginx_dir, nginx_conf)
-            self._check_nginx(nginx_conf)
+        # A fresh internal credential each run: the gateway and nginx add it to what they
+        # forward, and the components refuse anything without it.
+        token = secrets.token_urlsafe(32)
+        nginx_paths = self._prepare_nginx(token) if self.plan["nginx"]["enabled"] else None
         self.commands = service_commands(self.plan, sys.executable, nginx_paths)
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
@@ -107,11 +102,26 @@ class Suite:
             directory=os.getcwd(),
             conf_path=self.conf_path,
             note="Rendered by unified-api-server for this run; edit the launcher's config instead.",
-            env={"PYTHONPATH": python_path.replace("%", "%%")},
+            env={"PYTHONPATH": python_path.replace("%", "%%"), "UAS_INTERNAL_TOKEN": token},
             socket_path=self.socket_path,
         )
         with open(self.conf_path, "w", encoding="utf-8") as handle:
             handle.write(text)
+
+    def _prepare_nginx(self, token):
+        """Write nginx's configuration and its copy of the credential; return its paths."""
+        os.makedirs(self.nginx_dir, mode=0o700, exist_ok=True)
+        token_file = os.path.join(self.nginx_dir, "internal_token.conf")
+        with open(token_file, "w", encoding="utf-8") as handle:
+            handle.write(f'default "{token}";\n')
+        nginx_conf = os.path.join(self.nginx_dir, "nginx.conf")
+        text = render_nginx(
+            self.plan, note="Rendered by unified-api-server for this run.", token_include=token_file
+        )
+        with open(nginx_conf, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        self._check_nginx(nginx_conf)
+        return self.nginx_dir, nginx_conf
 
     def _check_nginx(self, conf):
         """Run ``nginx -t`` on the rendered file, so a bad config fails before anything starts."""

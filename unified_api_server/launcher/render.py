@@ -21,9 +21,12 @@ DEPLOY = {
     "data_dir": "/var/lib/unified-api-server",
     "log_dir": "/var/log/unified-api-server",
     "run_dir": "/run/unified-api-server",
-    "nginx_prefix": "/var/lib/unified-api-server/nginx",
+    "nginx_prefix": "/var/cache/unified-api-server/nginx",  # outside the private data folder
     "nginx_conf": "/etc/unified-api-server/nginx.conf",
     "conf_path": "/etc/unified-api-server/supervisord.conf",
+    # nginx's copy of the internal credential (a glob: nginx starts without it, and then the
+    # components refuse every request until it is there)
+    "token_include": "/etc/unified-api-server/internal-token*.conf",
     "user": "unified",
     "nginx_user": "www-data",
     "listen": "80",
@@ -32,6 +35,22 @@ GENERATED_NOTE = (
     "Rendered from unified_api_server/launcher/templates/nginx.conf.j2 by\n"
     "# scripts/render-deploy-configs; the launcher (unified-api-server --nginx PORT) renders the\n"
     "# same template with its own ports."
+)
+# The errors nginx itself may answer, each in the API's JSON shape: (status, code, message).
+NGINX_ERRORS = (
+    (400, "bad_request", "the request could not be read"),
+    (401, "unauthorized", "a valid API key is required (X-API-Key header)"),
+    (403, "forbidden", "this API key may not make this request"),
+    (405, "method_not_allowed", "method $request_method is not allowed here"),
+    (408, "request_timeout", "the request did not arrive in time"),
+    (413, "payload_too_large", "request body too large"),
+    (414, "uri_too_long", "the request URI is too long"),
+    (494, "headers_too_large", "the request headers are too large"),
+    (500, "internal_error", "internal server error (is the gateway running?)"),
+    (501, "not_implemented", "not implemented (transfer encoding or method)"),
+    (502, "bad_gateway", "the $unified_service service is unreachable"),
+    (503, "service_unavailable", "the $unified_service service is unavailable"),
+    (504, "gateway_timeout", "the $unified_service service did not answer in time"),
 )
 _TEMPLATES = Environment(
     loader=PackageLoader("unified_api_server.launcher", "templates"),
@@ -46,7 +65,7 @@ def _address(service):
     return f"{client_host(service['host'])}:{service['port']}"
 
 
-def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE):
+def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE, token_include=None):
     """Render nginx.conf for ``plan``: its services as upstreams, listening per its nginx entry."""
     nginx = plan["nginx"]
     if listen is None:
@@ -63,6 +82,8 @@ def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE):
         listen=listen,
         gateway_address=_address(plan["gateway"]),
         names=[c.name for c in COMPONENTS],
+        errors=NGINX_ERRORS,
+        token_include=token_include or DEPLOY["token_include"],
         upstreams=[(c.name, _address(plan[c.service])) for c in COMPONENTS],
     )
 
@@ -175,5 +196,7 @@ def render_deploy_files():
         ),
         program_user=DEPLOY["user"],
         silent=False,
+        # supervisord passes on its own UAS_INTERNAL_TOKEN (set it where supervisord starts)
+        env={"UAS_INTERNAL_TOKEN": "%(ENV_UAS_INTERNAL_TOKEN)s"},
     )
     return {"nginx.conf": nginx, "supervisord.conf": supervisord}

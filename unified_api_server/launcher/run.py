@@ -11,11 +11,13 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import time
 
 import click
 
 from unified_api_server.core.logs import configure_logging
+from unified_api_server.core.web.guard import is_loopback
 from unified_api_server.launcher.config import (
     LAUNCHER,
     SERVICES,
@@ -26,6 +28,7 @@ from unified_api_server.launcher.config import (
 )
 from unified_api_server.launcher.health import wait_healthy
 from unified_api_server.launcher.processes import LaunchError, Suite, port_problem, tail
+from unified_api_server.registry import COMPONENTS
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,21 @@ def _first_key(plan):
     return key
 
 
+def _warn_exposed(plan):
+    """Say loudly when a component listens beyond this machine (the original config did)."""
+    for component in COMPONENTS:
+        service = plan[component.service]
+        if service["enabled"] and not is_loopback(service["host"]):
+            message = (
+                f"WARNING: {component.service} listens on {service['host']}: it is reachable "
+                "from the network. It refuses every request without the internal credential, "
+                "which only the gateway and nginx hold, but keep it on 127.0.0.1 unless a "
+                "gateway on another host needs it."
+            )
+            log.warning("%s", message)
+            print(message, file=sys.stderr, flush=True)
+
+
 def _preflight(plan):
     """Fail early, naming the service, when a port is taken or nginx is missing."""
     for name in SERVICES:
@@ -80,7 +98,8 @@ def _preflight(plan):
 
 def launch(plan):
     """Start the suite of ``plan``, wait until healthy, run until a signal; return the status."""
-    os.makedirs(plan["data_dir"], exist_ok=True)
+    os.makedirs(plan["data_dir"], mode=0o700, exist_ok=True)
+    os.chmod(plan["data_dir"], 0o700)  # a folder made before this version may be world-readable
     configure_logging(plan["log_level"], os.path.join(plan["data_dir"], LOG_FILE))
     log.info("configuration: %s", redacted_summary(plan))
     stop = {"signal": None}
@@ -93,6 +112,7 @@ def launch(plan):
     suite = Suite(plan)
     status = 0
     try:
+        _warn_exposed(plan)
         _preflight(plan)
         suite.prepare()
         key = _first_key(plan) if plan["gateway"]["enabled"] else None

@@ -21,8 +21,16 @@ from unified_api_server.core.errors import register_error_handlers
 from unified_api_server.core.jobs import manager as jobs
 from unified_api_server.core.logs import configure_logging
 from unified_api_server.core.server import serve
-from unified_api_server.core.settings import DATA_DIR, LOG_LEVEL, Setting, SettingsGroup, data_path
+from unified_api_server.core.settings import (
+    DATA_DIR,
+    INTERNAL_TOKEN,
+    LOG_LEVEL,
+    Setting,
+    SettingsGroup,
+    data_path,
+)
 from unified_api_server.core.web import sockets
+from unified_api_server.core.web.guard import loopback_only, require_internal_token
 from unified_api_server.core.web.http import OrjsonProvider
 from unified_api_server.core.web.jobs import job_blueprint
 from unified_api_server.core.web.reports import register_reports
@@ -43,6 +51,7 @@ def component_settings(component):
         ),
         Setting("port", int, component.default_port, "port to listen on", minimum=1, maximum=65535),
         Setting("db_path", str, data_path(f"{component.name}.duckdb"), "DuckDB database file"),
+        INTERNAL_TOKEN,
         LOG_LEVEL,
         # Each open WebSocket holds a thread under gthread: room for sockets and requests.
         Setting("threads", int, 32, "request threads of the single worker", minimum=1, maximum=256),
@@ -82,6 +91,8 @@ def create_app(component, config=None):
     )
     app.extensions["component"] = state
     register_error_handlers(app)
+    if settings["internal_token"]:
+        app.before_request(require_internal_token(settings["internal_token"]))
     app.teardown_appcontext(close_cursor)
     database_api = Blueprint(
         f"{component.name}_db", __name__, url_prefix=f"/api/{component.name}/db"
@@ -118,6 +129,7 @@ def _health():
 def serve_component(component, settings):
     """Run ``component`` under gunicorn with one gthread worker (one process per DuckDB file)."""
     component_settings(component).log(log, component.title, settings)
+    loopback_only(settings, component.title)
     open_connection(settings["db_path"], threads=1).close()  # a locked file fails here, clearly
     serve(
         lambda: create_app(component, settings),

@@ -14,7 +14,7 @@ import pyarrow.json as pa_json
 
 from unified_api_server.core.data.bulk_sql import row_error
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.schemas import ID_MESSAGE, ID_PATTERN
+from unified_api_server.core.schemas import ID_MESSAGE, ID_PATTERN, INT64, NUL_MESSAGE
 
 _ARROW_TYPES = {
     "str": pa.string(),
@@ -83,17 +83,20 @@ def _column_array(column, values):
     try:
         return pa.array(values, _ARROW_TYPES[kind])
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        bad = _first(
-            values,
-            lambda v: (
-                v is not None
-                and (
-                    not isinstance(v, allowed)
-                    or (kind == "str_list" and not all(type(x) is str for x in v))
-                )
-            ),
-        )
-        raise row_error(bad, f"{column.name}: expected {kind}, got {values[bad]!r}") from None
+        pass
+
+    def wrong(v):
+        if v is None:
+            return False
+        if not isinstance(v, allowed):
+            return True
+        if kind == "int":
+            return not INT64[0] <= v <= INT64[1]
+        return kind == "str_list" and not all(type(x) is str for x in v)
+
+    bad = _first(values, wrong)
+    expected = "a 64-bit integer" if kind == "int" else kind
+    raise row_error(bad, f"{column.name}: expected {expected}, got {values[bad]!r}")
 
 
 def _check_values(column, array):
@@ -110,6 +113,15 @@ def _check_values(column, array):
         inside = pc.or_kleene(pc.is_null(array), pc.is_in(array, pa.array(column.choices)))
         if not pc.all(inside).as_py():
             fail(pc.invert(inside), f"must be one of {', '.join(column.choices)}")
+    if column.kind in ("str", "str_list"):
+        text = pc.binary_join(array, "\n") if column.kind == "str_list" else array
+        nul = pc.fill_null(pc.match_substring(text, "\x00"), False)
+        if pc.any(nul).as_py():
+            fail(nul, NUL_MESSAGE)
+    if column.kind == "float":
+        finite = pc.fill_null(pc.is_finite(array), True)
+        if not pc.all(finite).as_py():
+            fail(pc.invert(finite), "must be a finite number")
     if column.kind == "str" and column.max_length:
         too_long = pc.fill_null(pc.greater(pc.utf8_length(array), column.max_length), False)
         if pc.any(too_long).as_py():

@@ -1,0 +1,53 @@
+"""Only the gateway and nginx reach a component: the internal credential, and loopback otherwise."""
+
+import socket
+import subprocess
+import sys
+
+import requests
+
+from tests.support import ServiceProcess, free_port
+
+
+def test_without_a_credential_a_component_refuses_to_listen_beyond_loopback(tmp_path):
+    """Development mode (no internal_token) listens on loopback only, and says why not else."""
+    argv = ["component", "test", "--host", "0.0.0.0", "--port", str(free_port())]
+    argv += ["--db-path", str(tmp_path / "test.duckdb")]
+    result = subprocess.run(
+        [sys.executable, "-m", "unified_api_server", *argv],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "refusing to listen on 0.0.0.0 with no internal_token" in result.stderr
+
+
+def test_with_a_credential_only_its_holders_get_in(tmp_path):
+    """Every route but /health needs X-Internal-Token, compared whole; the body is not read."""
+    token = "s3cret-token"
+    service = ServiceProcess.component("test", tmp_path, env={"UAS_INTERNAL_TOKEN": token})
+    try:
+        service.wait_ready()
+        runs = f"{service.url}/api/test/db/runs"
+        for headers in ({}, {"X-Internal-Token": "s3cret"}, {"X-Internal-Token": token + "x"}):
+            response = requests.post(runs, json={"model_name": "m"}, headers=headers, timeout=10)
+            assert response.status_code == 401
+            assert "through the gateway only" in response.json()["error"]["message"]
+        # A body that never comes is not waited for: the answer, then the connection ends.
+        with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/test/db/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+            )
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 401")
+        good = {"X-Internal-Token": token}
+        created = requests.post(runs, json={"model_name": "m"}, headers=good, timeout=10)
+        assert created.status_code == 201
+        assert requests.get(runs, headers=good, timeout=10).json()["count"] == 1
+        assert requests.get(f"{service.url}/health", timeout=10).status_code == 200
+    finally:
+        service.stop()
