@@ -29,7 +29,9 @@ def test_real_service_round_trip_and_file_lock(component_name, data_dir):
         listed = requests.get(f"{base}/{component.entities}", timeout=5).json()
         assert [i[component.id_column] for i in listed[component.entities]] == [item_id]
 
-        second = ServiceProcess.component(component_name, data_dir)
+        second = ServiceProcess.component(
+            component_name, data_dir, extra_args=["--lock-wait", "0.5"]
+        )
         try:
             assert second.process.wait(30) != 0
             assert "in use by another process" in second.log_tail()

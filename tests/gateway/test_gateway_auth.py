@@ -229,3 +229,20 @@ def test_keys_never_reach_the_logs(gateway, keys):
     assert "upstream component=test method=GET path=/api/test/db/runs status=" in log
     for secret in (*secrets, *keys.values()):
         assert secret not in log
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/db/test/runs"),
+        ("GET", "/api/db/overview"),
+        ("GET", "/api/test/health/detail"),
+        ("POST", "/api/db/ws"),
+        ("GET", "/api/test/wsx"),
+    ],
+)
+def test_query_key_is_no_key_outside_websocket_routes(gateway, keys, method, path):
+    """``?api_key=`` with ``Upgrade: websocket`` still counts for nothing on a plain route."""
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade"}
+    status, _, body = raw_request(gateway.port, method, f"{path}?api_key={keys['read']}", headers)
+    assert status == 401, body

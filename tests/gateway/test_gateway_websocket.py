@@ -1,6 +1,7 @@
 """The WebSocket relay: messages both ways, close codes, keys and scopes (ORIGIN defect 5)."""
 
 import json
+import time
 
 import pytest
 import simple_websocket
@@ -83,3 +84,41 @@ def test_relay_to_down_component_closes_1011(ws_gateway, keys):
         assert closed.value.reason == 1011 and "generator" in closed.value.message
     finally:
         _close(ws)
+
+
+def _closed_within(ws, seconds):
+    """Return the ConnectionClosed that ends ``ws`` within ``seconds`` (skipping messages)."""
+    deadline = time.monotonic() + seconds
+    with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+        while time.monotonic() < deadline:
+            ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+    return closed.value
+
+
+def test_revoking_a_key_closes_its_open_sockets_within_five_seconds(ws_gateway, gateway, store):
+    """A job socket, a component's change stream and the merged stream all end with 1008."""
+    key = store.create("t-ws-revoked", "read,write")
+    sockets = [
+        _connect(ws_gateway, "/api/test/ws/run-5", key),
+        _connect(gateway, "/api/test/ws", key),
+        _connect(gateway, "/api/db/ws", key),
+    ]
+    try:
+        assert json.loads(sockets[0].receive(timeout=5))["status"] == "running"
+        time.sleep(1.5)  # every socket is open and watched
+        store.revoke("t-ws-revoked")
+        for ws in sockets:
+            closed = _closed_within(ws, 5)
+            assert closed.reason == 1008 and "revoked" in closed.message, closed
+    finally:
+        for ws in sockets:
+            _close(ws)
+
+
+def test_a_revoked_key_cannot_open_a_socket(gateway, store):
+    """A revoked key's handshake is refused with 401 before any upgrade."""
+    key = store.create("t-ws-revoked-early", "read")
+    store.revoke("t-ws-revoked-early")
+    with pytest.raises(simple_websocket.ConnectionError) as refused:
+        _connect(gateway, "/api/db/ws", key)
+    assert refused.value.status_code == 401

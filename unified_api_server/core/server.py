@@ -1,6 +1,9 @@
 """Run a Flask app factory under gunicorn, configured in code (each worker builds its app)."""
 
+import ctypes
 import json
+import os
+import signal
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
@@ -22,8 +25,25 @@ def write_json_error(sock, status_int, reason, mesg):
     gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+PR_SET_PDEATHSIG = 1
+
 # Every gunicorn of this project (components and gateway) answers those errors in JSON too.
 gunicorn_util.write_error = write_json_error
+
+
+def die_with_master(server, worker):
+    """gunicorn ``post_fork``: make the worker die at once if its master is killed.
+
+    A worker orphaned by a ``kill -9`` of its master would otherwise live on for seconds,
+    holding its port and (for a component) the DuckDB file lock, so the master supervisord
+    starts next could not serve. Linux only; elsewhere the worker notices on its own.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != server.pid:  # the master died before the line above ran
+        os._exit(1)
 
 
 class _FactoryApplication(BaseApplication):
@@ -67,6 +87,7 @@ def serve(
         "threads": threads,
         # DuckDB allows one process per file: build the app after fork, never in the master.
         "preload_app": False,
+        "post_fork": die_with_master,
         # Every gunicorn shares one control socket in $HOME by default; a second one replaces it.
         "control_socket_disable": True,
         "timeout": timeout,

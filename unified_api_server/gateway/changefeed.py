@@ -7,13 +7,13 @@ while after the last leaves) and gives each client the events passing its own fi
 ``status``, ``id`` query parameters). A component that is down: a single-component stream is
 closed with 1011 and the reason; the merged stream says so (``component_down``) and goes on with
 the others, reconnecting in the background and saying ``component_up`` when it is back.
-Browsers cannot set headers on a WebSocket: :func:`adopt_query_key` accepts ``?api_key=`` there.
+Browsers cannot set headers on a WebSocket: ``routing.adopt_query_key`` accepts ``?api_key=`` there.
 """
 
 import logging
 import threading
 import time
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import orjson
 from flask import Blueprint, current_app, request
@@ -32,6 +32,7 @@ from unified_api_server.core.data.changes import (
 from unified_api_server.core.errors import ApiError, socket_error
 from unified_api_server.core.web.sockets import serve
 from unified_api_server.gateway.relay import RelayClient
+from unified_api_server.gateway.watch import POLICY_VIOLATION, KeyWatch
 from unified_api_server.registry import NAMES
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ PING_INTERVAL = 20.0  # below nginx's proxy_read_timeout for WebSocket locations
 LINGER = 15.0  # seconds an upstream stream stays open after its last subscriber left
 RETRY = (0.5, 1, 2, 5)  # reconnect back-off (s)
 UNREACHABLE = 1011
-POLICY_VIOLATION = 1008
 
 
 class Unreachable(Exception):
@@ -194,7 +194,7 @@ def feed_for(upstream):
     return feed
 
 
-def stream(ws, feeds, args, merged):
+def stream(ws, feeds, args, merged, watch):
     """Serve one client: subscribe with its filter and pump events until it closes."""
     try:
         event_filter = EventFilter.from_args(args)
@@ -226,20 +226,36 @@ def stream(ws, feeds, args, merged):
         if isinstance(message, str) and message.strip().lower() == "ping":
             ws.send('{"pong":true}')
 
+    watch.start()
     try:
         serve(ws, subscription, on_events, on_message)
     except (ConnectionClosed, SimpleWebsocketError, OSError):
         subscription.close()
+    finally:
+        watch.stop()
 
 
-def serve_component_stream(environ, upstream):
+def _watch(ws, store, decision):
+    """Return the watch closing ``ws`` (1008 and the reason) when its key stops working."""
+
+    def cut_off(reason):
+        try:
+            ws.send(orjson.dumps(socket_error(401, reason)).decode())
+        except (ConnectionClosed, SimpleWebsocketError, OSError):
+            pass
+        _close(ws, POLICY_VIOLATION, reason[:120])
+
+    return KeyWatch(store, decision.token if decision else None, cut_off)
+
+
+def serve_component_stream(environ, upstream, decision, store):
     """Accept ``/api/{component}/ws`` and stream that component's changes (a WSGI app's body)."""
     ws = Server(
         environ, ping_interval=PING_INTERVAL, event_class=WakeEvent, thread_class=DaemonThread
     )
     args = MultiDict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     try:
-        stream(ws, [feed_for(upstream)], args, merged=False)
+        stream(ws, [feed_for(upstream)], args, merged=False, watch=_watch(ws, store, decision))
     finally:
         _close(ws)
     if ws.mode == "gunicorn":
@@ -252,23 +268,6 @@ def is_change_stream(path_qs, component):
     return path_qs.partition("?")[0].rstrip("/") == f"/api/{component}/ws"
 
 
-def adopt_query_key(environ):
-    """Take ``?api_key=`` as the key of a WebSocket opening that sent no key header."""
-    if environ.get("HTTP_UPGRADE", "").lower() != "websocket" or "api_key=" not in environ.get(
-        "QUERY_STRING", ""
-    ):
-        return
-    pairs = parse_qsl(environ["QUERY_STRING"], keep_blank_values=True)
-    keys = [v for k, v in pairs if k == "api_key"]
-    if keys and not environ.get("HTTP_X_API_KEY") and not environ.get("HTTP_AUTHORIZATION"):
-        environ["HTTP_X_API_KEY"] = keys[0]
-    query = urlencode([(k, v) for k, v in pairs if k != "api_key"])
-    environ["QUERY_STRING"] = query
-    for name in ("RAW_URI", "REQUEST_URI"):  # the key must reach neither logs nor components
-        if environ.get(name):
-            environ[name] = environ[name].partition("?")[0] + ("?" + query if query else "")
-
-
 bp = Blueprint("gateway_changes", __name__)
 sock = Sock()
 
@@ -276,8 +275,10 @@ sock = Sock()
 @sock.route("/api/db/ws", bp=bp)
 def merged_stream(ws):
     """Stream the changes of every component, merged, filtered by model, status and id."""
-    upstreams = current_app.extensions["gateway"].upstreams
-    stream(ws, [feed_for(upstreams[name]) for name in NAMES], request.args, merged=True)
+    state = current_app.extensions["gateway"]
+    feeds = [feed_for(state.upstreams[name]) for name in NAMES]
+    watch = _watch(ws, state.store, request.environ.get("gateway.decision"))
+    stream(ws, feeds, request.args, merged=True, watch=watch)
 
 
 def init_app(app):

@@ -46,8 +46,13 @@ import time
 import uuid
 
 from unified_api_server.core.errors import error_body
-from unified_api_server.gateway.changefeed import adopt_query_key
-from unified_api_server.gateway.routing import decide, encode_path, normalize_target
+from unified_api_server.gateway.routing import (
+    adopt_query_key,
+    decide,
+    encode_path,
+    normalize_target,
+    request_target,
+)
 from unified_api_server.gateway.upstream import UpstreamError, log_call
 
 log = logging.getLogger(__name__)
@@ -103,16 +108,6 @@ def request_id_from(environ):
     if given and len(given) <= 128 and set(given) <= _REQUEST_ID_CHARS:
         return given
     return uuid.uuid4().hex
-
-
-def raw_target(environ):
-    """Return the request target as the client sent it (path and query, still encoded)."""
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw:
-        return raw
-    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-    query = environ.get("QUERY_STRING")
-    return encode_path(path) + ("?" + query if query else "")
 
 
 def json_error(start_response, status, message, request_id, details=None, headers=()):
@@ -263,7 +258,7 @@ class GatewayMiddleware:
         request_id = request_id_from(environ)
         environ["gateway.request_id"] = request_id
         method = environ.get("REQUEST_METHOD", "GET")
-        target = raw_target(environ)
+        target = request_target(environ)
         headers = EnvironHeaders(environ)
         if "auth/check" in target and normalize_target(target).path == "/auth/check":
             return self.auth_check(environ, start_response, headers, request_id)
@@ -281,7 +276,9 @@ class GatewayMiddleware:
                         start_response, 501, "WebSocket relay is not available", request_id
                     )
                 upstream = self.upstreams[route.component]
-                return self.websocket_relay(environ, start_response, upstream, path_qs, decision)
+                return self.websocket_relay(
+                    environ, start_response, upstream, path_qs, decision, self.store
+                )
             return self.forward(environ, start_response, route.component, path_qs, decision)
         environ["gateway.decision"] = decision
         environ["PATH_INFO"] = decision.target.path.encode("utf-8").decode("latin-1")

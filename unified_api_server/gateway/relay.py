@@ -16,8 +16,8 @@ from simple_websocket.errors import SimpleWebsocketError
 
 from unified_api_server.core.data.changes import DaemonThread
 from unified_api_server.core.errors import socket_error
-from unified_api_server.gateway.routing import key_has_scope
 from unified_api_server.gateway.upstream import log_call
+from unified_api_server.gateway.watch import POLICY_VIOLATION, KeyWatch
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,13 @@ class RelayClient(Client):
         if self.connected:
             self._handle_events()
             self.connected = True
+
+
+def _send_error(ws, status, message):
+    try:
+        ws.send(json.dumps(socket_error(status, message)))
+    except (SimpleWebsocketError, OSError):
+        pass
 
 
 def _close(ws, reason=None, message=None):
@@ -91,7 +98,7 @@ def _upstream_url(upstream, path_qs):
     return f"{scheme}:{upstream.url.split(':', 1)[1]}{path_qs}"
 
 
-def relay_websocket(environ, start_response, upstream, path_qs, decision):
+def relay_websocket(environ, start_response, upstream, path_qs, decision, store):
     """Open the component's socket, accept the client's, and pump both ways until either closes."""
     # Late imports: both modules import this one.
     from unified_api_server.gateway.changefeed import is_change_stream, serve_component_stream
@@ -100,7 +107,7 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision):
     request_id = environ["gateway.request_id"]
     if is_change_stream(path_qs, upstream.name):  # one shared upstream stream, fanned out
         log_call(upstream.name, "WS", path_qs, "stream", time.perf_counter(), request_id)
-        return serve_component_stream(environ, upstream)
+        return serve_component_stream(environ, upstream, decision, store)
     started = time.perf_counter()
     headers = {
         "X-Request-ID": request_id,
@@ -128,18 +135,33 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision):
         _close(client)
         return json_error(start_response, 400, "WebSocket handshake failed", request_id)
     log_call(upstream.name, "WS", path_qs, 101, started, request_id)
-    can_write = decision.key is not None and key_has_scope(decision.key.scopes, "write")
+
+    def cut_off(reason):
+        _send_error(server, 401, reason)
+        _close(server, POLICY_VIOLATION, reason[:120])
+        _close(client)
+
+    watch = KeyWatch(store, decision.token, cut_off).start()
 
     def refuse_state_change(data):
-        if can_write or not isinstance(data, str) or data.strip().lower() not in _STATE_CHANGING:
+        if not isinstance(data, str) or data.strip().lower() not in _STATE_CHANGING:
             return False
-        server.send(json.dumps(socket_error(403, "the 'write' scope is needed for this message")))
+        status, reason = watch.allows("write")  # every cancel re-checks the key
+        if status == 200:
+            return False
+        if status == 401:
+            cut_off(reason)
+        else:
+            _send_error(server, status, reason)
         return True
 
     downstream = threading.Thread(target=_pump, args=(client, server), daemon=True)
     downstream.start()
-    _pump(server, client, refuse_state_change)
-    downstream.join(timeout=5)
+    try:
+        _pump(server, client, refuse_state_change)
+        downstream.join(timeout=5)
+    finally:
+        watch.stop()
     log_call(upstream.name, "WS", path_qs, "closed", started, request_id)
     if server.mode == "gunicorn":
         raise StopIteration()

@@ -12,7 +12,7 @@ Route matching is case-sensitive: ``/API/test/...`` is simply an unknown path (4
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode
 
 from unified_api_server.registry import NAMES
 
@@ -63,6 +63,7 @@ class Decision:
     target: Target
     scope: str | None = None  # scope the request needed
     key: object = None  # the KeyRecord that was used, if any
+    token: str | None = None  # the key as presented (kept in memory: open sockets re-check it)
 
 
 def normalize_target(raw_target):
@@ -134,6 +135,11 @@ def classify(path):
     return Route("unknown")
 
 
+def is_socket_path(path):
+    """Tell whether a normalised path is a WebSocket route: a job socket or a change stream."""
+    return path == "/api/db/ws" or classify(path).websocket
+
+
 def required_scope(method, path, route):
     """Return the scope a request needs: ``read``, ``write`` or ``None`` (public)."""
     if route.kind == "public" and method in ("GET", "HEAD"):
@@ -192,4 +198,38 @@ def decide(method, raw_target, headers, store, require_canonical=False):
         return Decision(403, "request path is not in canonical form", route, target, scope, record)
     if not key_has_scope(record.scopes, scope):
         return Decision(403, f"API key lacks the '{scope}' scope", route, target, scope, record)
-    return Decision(200, "allowed", route, target, scope, record)
+    return Decision(200, "allowed", route, target, scope, record, token)
+
+
+def request_target(environ):
+    """Return the request target as the client sent it (path and query, still encoded)."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        return raw
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    query = environ.get("QUERY_STRING")
+    return encode_path(path) + ("?" + query if query else "")
+
+
+def adopt_query_key(environ):
+    """Take ``?api_key=`` as the key of a WebSocket opening that sent no key header.
+
+    Only a GET upgrading to a WebSocket on a socket route qualifies: anywhere else the key in
+    the query is left where it is (and so is not a key at all).
+    """
+    if (
+        "api_key=" not in environ.get("QUERY_STRING", "")
+        or environ.get("REQUEST_METHOD") != "GET"
+        or environ.get("HTTP_UPGRADE", "").lower() != "websocket"
+        or not is_socket_path(normalize_target(request_target(environ)).path)
+    ):
+        return
+    pairs = parse_qsl(environ["QUERY_STRING"], keep_blank_values=True)
+    keys = [v for k, v in pairs if k == "api_key"]
+    if keys and not environ.get("HTTP_X_API_KEY") and not environ.get("HTTP_AUTHORIZATION"):
+        environ["HTTP_X_API_KEY"] = keys[0]
+    query = urlencode([(k, v) for k, v in pairs if k != "api_key"])
+    environ["QUERY_STRING"] = query
+    for name in ("RAW_URI", "REQUEST_URI"):  # the key must reach neither logs nor components
+        if environ.get(name):
+            environ[name] = environ[name].partition("?")[0] + ("?" + query if query else "")

@@ -41,8 +41,23 @@ def load_migrations(package):
     return found
 
 
-def open_connection(path, *, threads=2, memory_limit="1GB"):
-    """Open ``path`` read-write with this project's per-process DuckDB settings."""
+def open_connection(path, *, threads=2, memory_limit="1GB", lock_wait=0.0):
+    """Open ``path`` read-write with this project's per-process DuckDB settings.
+
+    A file another process holds is tried again for up to ``lock_wait`` seconds: after a
+    crash, the process that held it may still be on its way out.
+    """
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            return _open(path, threads, memory_limit)
+        except DatabaseLockedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _open(path, threads, memory_limit):
     config = {
         "threads": threads,
         "memory_limit": memory_limit,
@@ -72,11 +87,12 @@ class Database:
     # Retry a write that lost a DuckDB optimistic-concurrency race this many times.
     WRITE_RETRIES = 5
 
-    def __init__(self, path, migrations=(), *, threads=2, memory_limit="1GB"):
+    def __init__(self, path, migrations=(), *, threads=2, memory_limit="1GB", lock_wait=0.0):
         self.path = path
         self._migrations = list(migrations)
         self._threads = threads
         self._memory_limit = memory_limit
+        self._lock_wait = lock_wait
         self._connection = None
         self._open_lock = threading.Lock()
         self._write_lock = threading.RLock()
@@ -88,7 +104,10 @@ class Database:
             with self._open_lock:
                 if self._connection is None:
                     connection = open_connection(
-                        self.path, threads=self._threads, memory_limit=self._memory_limit
+                        self.path,
+                        threads=self._threads,
+                        memory_limit=self._memory_limit,
+                        lock_wait=self._lock_wait,
                     )
                     self._migrate(connection)
                     self._connection = connection

@@ -59,6 +59,13 @@ def component_settings(component):
         Setting("max_body_mb", int, 512, "largest request body accepted (MiB)", minimum=1),
         Setting("duckdb_threads", int, 2, "DuckDB threads", minimum=1, maximum=64),
         Setting("duckdb_memory_limit", str, "2GB", "DuckDB memory limit"),
+        Setting(
+            "lock_wait",
+            float,
+            10.0,
+            "seconds to wait for a database file another (dying) process still holds",
+            minimum=0,
+        ),
     )
     job_settings = (jobs.SETTINGS + tuple(component.jobs.settings)) if component.jobs else ()
     return SettingsGroup(base + sockets.SETTINGS + job_settings, env_prefix=component.env_prefix)
@@ -75,6 +82,7 @@ def create_app(component, config=None):
         load_migrations(component.migrations_package),
         threads=settings["duckdb_threads"],
         memory_limit=settings["duckdb_memory_limit"],
+        lock_wait=settings["lock_wait"],
     )
     database.ping()  # open now: a locked or broken file fails the worker at boot
     changes = ChangeFeed(component)
@@ -130,7 +138,8 @@ def serve_component(component, settings):
     """Run ``component`` under gunicorn with one gthread worker (one process per DuckDB file)."""
     component_settings(component).log(log, component.title, settings)
     loopback_only(settings, component.title)
-    open_connection(settings["db_path"], threads=1).close()  # a locked file fails here, clearly
+    # A file still held fails here, clearly (after lock_wait), not in a worker gunicorn restarts.
+    open_connection(settings["db_path"], threads=1, lock_wait=settings["lock_wait"]).close()
     serve(
         lambda: create_app(component, settings),
         host=settings["host"],

@@ -1,0 +1,63 @@
+"""An open WebSocket keeps answering to its key: revoked or expired, it is closed within seconds.
+
+A key is checked when a socket opens, like any request; :class:`KeyWatch` then checks it again
+every second for as long as the socket stays open (the key store caches a lookup 2 s), and
+closes the socket with code 1008 and the reason when the key stops being valid. A message that
+changes state (``cancel``) re-checks the key, and its scope, right then.
+"""
+
+import threading
+
+from unified_api_server.core.web.sockets import POLICY_VIOLATION
+from unified_api_server.gateway.routing import key_has_scope
+
+__all__ = ["POLICY_VIOLATION", "KeyWatch"]
+CHECK_EVERY = 1.0  # seconds between checks of an open socket's key
+
+
+class KeyWatch:
+    """Re-checks the key an open socket was opened with; calls ``on_lost(reason)`` once."""
+
+    def __init__(self, store, token, on_lost):
+        self.store = store
+        self.token = token
+        self.on_lost = on_lost
+        self._stopped = threading.Event()
+        self._thread = None
+
+    def start(self):
+        """Check in the background until :meth:`stop` or the key is lost; return self."""
+        if self.token is not None:
+            self._thread = threading.Thread(target=self._watch, daemon=True, name="key-watch")
+            self._thread.start()
+        return self
+
+    def stop(self):
+        """Stop checking (the socket closed)."""
+        self._stopped.set()
+
+    def _watch(self):
+        while not self._stopped.wait(CHECK_EVERY):
+            problem = self.problem()
+            if problem is not None:
+                self._stopped.set()
+                self.on_lost(problem)
+                return
+
+    def problem(self):
+        """Return why the key no longer works (``API key has been revoked``), or None."""
+        if self.token is None:
+            return None
+        record, problem = self.store.authenticate(self.token)
+        return None if record is not None else f"API key {problem}"
+
+    def allows(self, scope):
+        """Return ``(status, reason)`` for an action needing ``scope`` now: 200, 401 or 403."""
+        if self.token is None:
+            return 401, "an API key is required"
+        record, problem = self.store.authenticate(self.token)
+        if record is None:
+            return 401, f"API key {problem}"
+        if not key_has_scope(record.scopes, scope):
+            return 403, f"the '{scope}' scope is needed for this message"
+        return 200, None
