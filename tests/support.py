@@ -153,6 +153,9 @@ class ServiceProcess:
         ]
         for name, url in urls.items():
             args += [f"--{name}-url", url]
+        # Its own rate-limit counters; no default rate (the rate-limit tests give keys theirs).
+        limits_db = os.path.join(os.path.dirname(str(keys_db)), f"limits-{port}.sqlite3")
+        settings = {"limits_db": limits_db, "default_rate": 0, **settings}
         for name, value in settings.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
         return cls(args, port, log_path, env)

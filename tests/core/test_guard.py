@@ -51,3 +51,35 @@ def test_with_a_credential_only_its_holders_get_in(tmp_path):
         assert requests.get(f"{service.url}/health", timeout=10).status_code == 200
     finally:
         service.stop()
+
+
+def test_a_body_that_stops_coming_frees_its_thread(tmp_path):
+    """More stalled bodies than threads: each gets 408 at the deadline, and others get in."""
+    token = "s3cret-token"
+    extra = ["--threads", "4", "--body-timeout", "1"]
+    service = ServiceProcess.component(
+        "test", tmp_path, extra_args=extra, env={"UAS_INTERNAL_TOKEN": token}
+    )
+    try:
+        service.wait_ready()
+        head = (
+            "POST /api/test/db/search HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            f"X-Internal-Token: {token}\r\n\r\n"
+        ).encode()
+        stalled = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(8)]
+        for sock in stalled:
+            sock.settimeout(30)
+            sock.sendall(head + b'{"query": "')
+        runs = requests.get(
+            f"{service.url}/api/test/db/runs", headers={"X-Internal-Token": token}, timeout=30
+        )
+        assert runs.status_code == 200
+        for sock in stalled:
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            sock.close()
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert b'"request_timeout"' in answer
+    finally:
+        service.stop()

@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 COMPONENTS = tuple(c.service for c in REGISTERED)
 DEMO_SEED = 7
 DEMO_SCALE = "small"
+BODY_LIMIT_MB = 16  # small enough for a test to pass it
 NGINX_MISSING = "nginx is not installed (scripts/install-system-deps installs it)"
 
 
@@ -93,6 +94,8 @@ def _start_suite(data_dir, tmp_root):
         names.append("nginx")
     ports = dict(zip(names, free_ports(len(names))))
     config = {name: {"port": ports[name]} for name in ("gateway", *COMPONENTS)}
+    config["max_body_mb"] = BODY_LIMIT_MB
+    config["gateway"]["args"] = ["--default-rate", "0"]  # rate tests give their keys a rate
     config_path = os.path.join(tmp_root, "suite.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle)

@@ -204,11 +204,16 @@ def _stored_ids(suite, model):
     ids, cursor = set(), None
     while True:
         query = f"model_name={model}&limit=1000" + (f"&cursor={cursor}" if cursor else "")
-        page = requests.get(
-            f"{suite.url('gateway')}/api/db/test/runs?{query}",
-            headers={"X-API-Key": suite.keys["read"]},
-            timeout=30,
-        ).json()
+
+        def fetch(query=query):  # the gateway may still hold the component down (503) a moment
+            answer = requests.get(
+                f"{suite.url('gateway')}/api/db/test/runs?{query}",
+                headers={"X-API-Key": suite.keys["read"]},
+                timeout=30,
+            )
+            return answer.json() if answer.status_code == 200 else None
+
+        page = wait_until(fetch, timeout=15, interval=0.5, message="runs listed")
         ids |= {row["run_id"] for row in page["runs"]}
         cursor = page["next_cursor"]
         if cursor is None:

@@ -8,7 +8,7 @@ that arrived while the slow component was still working on its call.
 import pytest
 
 from tests.gateway.conftest import ENTITY, client, start_component, start_gateway
-from tests.support import NAMES, dead_url
+from tests.support import NAMES, dead_url, wait_until
 
 SLOW = 60.0  # a component slower than any budget; the fault servers release it after the test
 
@@ -105,7 +105,8 @@ def test_forward_to_unreachable_component_gives_502(work_dir, keys_db, keys):
 
 
 def test_stopped_component_gives_200_incomplete(work_dir, keys_db, keys, components):
-    """A component process killed mid-life: views 200 with completed false, forwarding 502."""
+    """A component process killed mid-life: views 200 with completed false, forwarding 502
+    (503 once the refusals have marked it down)."""
     (work_dir / "doomed").mkdir(exist_ok=True)
     doomed = start_component("test", work_dir / "doomed")  # its own process and database
     urls = {name: components[name].url for name in NAMES}
@@ -125,8 +126,49 @@ def test_stopped_component_gives_200_incomplete(work_dir, keys_db, keys, compone
             assert body["components"]["test"]["status_code"] == 502
         model = session.call("GET", "/api/db/model/bert").json()
         assert model["recent_test_runs"] == [] and model["overview"]["total_test_runs"] is None
-        assert session.call("GET", "/api/test/db/runs").status_code == 502
+        forwarded = session.call("GET", "/api/test/db/runs")
+        assert forwarded.status_code in (502, 503)
+        assert forwarded.json()["error"]["details"]["component"] == "test"
         assert client(gateway).call("GET", "/health").status_code == 503
     finally:
         gateway.stop()
         doomed.stop()
+
+
+@pytest.fixture()
+def breaker_gateway(work_dir, faults, keys_db, keys):
+    """A one-worker gateway whose breaker opens after 3 timeouts (0.5 s) for 1.5 s."""
+    urls = {name: server.url for name, server in faults.items()}
+    settings = {"breaker_failures": 3, "breaker_cooldown": 1.5, "read_timeout": 0.5}
+    service = start_gateway(
+        work_dir, urls, keys_db, label="breaker-gateway", workers=1, view_budget=2, **settings
+    )
+    yield service
+    service.stop()
+
+
+def test_a_hung_component_is_marked_down_then_probed_back(faults, breaker_gateway, keys):
+    """3 timeouts open the breaker: callers get 503 at once and the views skip the component
+    without calling it; after the cool-down a /health probe brings it back."""
+    session = client(breaker_gateway, keys["read"])
+    hung = faults["benchmark"]
+    hung.delay, hung.calls = SLOW, []  # forget the gateway's start-up health check
+    for _ in range(3):
+        assert session.call("GET", "/api/db/benchmark/runs").status_code == 504
+    assert len(hung.calls) == 3
+    refused = session.call("GET", "/api/db/benchmark/runs")
+    assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 1
+    assert "marked down after 3 failed calls" in refused.json()["error"]["message"]
+    overview = session.call("GET", "/api/db/overview").json()
+    block = overview["components"]["benchmark"]
+    assert block["ok"] is False and block["status_code"] == 503
+    assert overview["components"]["test"]["ok"] is True
+    assert len(hung.calls) == 3, "a component marked down was called anyway"
+    hung.reset()  # answers again
+    wait_until(
+        lambda: session.call("GET", "/api/db/benchmark/runs").status_code == 200,
+        timeout=10,
+        interval=0.3,
+        message="benchmark probed back to health",
+    )
+    assert any(call[0] == "/health" for call in hung.calls)

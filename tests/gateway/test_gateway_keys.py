@@ -66,9 +66,47 @@ def test_revoke_and_errors(capsys, db):
         ["create", "--name", "c", "--expires", "2000-01-01T00:00:00+00:00"],
         ["create", "--name", "d", "--expires", "tomorrow"],
         ["create", "--name", "e", "--expires-in", "-1"],
+        ["create", "--name", "f", "--rate", "-1"],
+        ["create", "--name", "g", "--burst", "0"],
+        ["set-rate", "missing", "--rate", "5"],
+        ["set-rate", "a", "--rate", "nan"],
     ):
         status, out, err = run(capsys, *argv, "--keys-db", db)
         assert status == 1 and out == "" and err.startswith("Error:"), argv
+
+
+def test_a_keys_rate_is_set_at_creation_and_changeable(capsys, db):
+    """``--rate``/``--burst`` at creation, ``set-rate`` later; ``list`` shows them."""
+    assert (
+        run(capsys, "create", "--name", "ci", "--rate", "5", "--burst", "20", "--keys-db", db)[0]
+        == 0
+    )
+    record = KeyStore(db).list()[0]
+    assert (record.rate, record.burst) == (5.0, 20)
+    assert "5/s x20" in run(capsys, "list", "--keys-db", db)[1]
+    assert run(capsys, "set-rate", "ci", "--rate", "0", "--keys-db", db)[0] == 0
+    record = KeyStore(db).list()[0]
+    assert (record.rate, record.burst) == (0.0, None)
+    assert "none" in run(capsys, "list", "--keys-db", db)[1]
+
+
+def test_a_store_made_before_rates_gains_the_columns(db):
+    """A key store from before rate limits opens, and its keys get the gateway's defaults."""
+    import os
+
+    os.makedirs(os.path.dirname(db))
+    with sqlite3.connect(db) as connection:
+        connection.execute(
+            "CREATE TABLE api_keys (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL "
+            "UNIQUE, key_hash TEXT NOT NULL UNIQUE, hint TEXT NOT NULL, scopes TEXT NOT NULL, "
+            "created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT, last_used_at TEXT)"
+        )
+        connection.execute(
+            "INSERT INTO api_keys (name, key_hash, hint, scopes, created_at) "
+            "VALUES ('old', 'x', 'uas_x...', 'read', '2026-01-01T00:00:00+00:00')"
+        )
+    record = KeyStore(db).list()[0]
+    assert record.name == "old" and record.rate is None and record.burst is None
 
 
 def test_expiry_and_authentication(capsys, db):

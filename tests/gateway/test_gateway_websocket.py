@@ -7,7 +7,7 @@ import pytest
 import simple_websocket
 
 from tests.gateway.conftest import ENTITY, start_gateway
-from tests.support import ServiceProcess, dead_url, free_port
+from tests.support import ServiceProcess, dead_url, free_port, wait_until
 from unified_api_server.gateway.relay import RelayClient
 
 
@@ -122,3 +122,28 @@ def test_a_revoked_key_cannot_open_a_socket(gateway, store):
     with pytest.raises(simple_websocket.ConnectionError) as refused:
         _connect(gateway, "/api/db/ws", key)
     assert refused.value.status_code == 401
+
+
+def test_one_key_cannot_take_every_job_socket(ws_gateway, store):
+    """4 job sockets per key (the default) across both workers; the 5th gets 429 in JSON."""
+    key = store.create("t-ws-hog", "read")
+    held = [_connect(ws_gateway, f"/api/test/ws/hog-{i}", key) for i in range(4)]
+    try:
+        with pytest.raises(simple_websocket.ConnectionError) as refused:
+            _connect(ws_gateway, "/api/test/ws/hog-5", key)
+        assert refused.value.status_code == 429
+        other = _connect(ws_gateway, "/api/test/ws/other", store.create("t-ws-other", "read"))
+        _close(other)  # another key still gets in
+        _close(held.pop())
+
+        def reopened():
+            try:
+                held.append(_connect(ws_gateway, "/api/test/ws/hog-6", key))
+                return True
+            except simple_websocket.ConnectionError:
+                return False
+
+        wait_until(reopened, timeout=10, interval=0.2, message="a freed slot taken again")
+    finally:
+        for ws in held:
+            _close(ws)

@@ -8,7 +8,7 @@ import logging
 
 from flask import jsonify, request
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,10 @@ def _handle_http_exception(exc):
     message = exc.description or exc.name
     if exc.code == 404:
         message = f"no route for {request.method} {request.path}"
+    elif isinstance(exc, ClientDisconnected):
+        if isinstance(exc.__context__, TimeoutError):
+            return error_response(408, "the request body did not arrive in time")
+        message = "the request body could not be read (it ended early)"
     elif exc.code == 413:
         limit = request.max_content_length
         message = f"request body too large (limit {limit} bytes)" if limit else exc.name

@@ -252,6 +252,21 @@ INTERNAL_TOKEN = Setting(
     secret=True,
     env="UAS_INTERNAL_TOKEN",
 )
+MAX_BODY_MB = Setting(
+    "max_body_mb",
+    int,
+    512,
+    "largest request body accepted (MiB); nginx, the gateway and the components use one limit",
+    minimum=1,
+    env="UAS_MAX_BODY_MB",
+)
+BODY_TIMEOUT = Setting(
+    "body_timeout",
+    float,
+    10.0,
+    "seconds a request body may take to arrive (for a large one: each 64 KiB of it)",
+    minimum=0.5,
+)
 LOG_LEVEL = Setting(
     "log_level", str, "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")
 )

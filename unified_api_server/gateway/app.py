@@ -11,7 +11,7 @@ from unified_api_server.core.web.http import OrjsonProvider
 from unified_api_server.gateway import changefeed
 from unified_api_server.gateway.keys import KeyStore
 from unified_api_server.gateway.proxy import GatewayMiddleware
-from unified_api_server.gateway.relay import relay_websocket
+from unified_api_server.gateway.ratelimit import RateLimits, SocketSlots
 from unified_api_server.gateway.settings import resolve
 from unified_api_server.gateway.upstream import build_upstreams
 from unified_api_server.gateway.views import bp
@@ -26,6 +26,8 @@ class GatewayState:
     settings: dict
     store: KeyStore
     upstreams: dict
+    limits: RateLimits
+    sockets: SocketSlots
     started: float
 
 
@@ -35,10 +37,21 @@ def create_app(config=None):
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     store = KeyStore(settings["keys_db"], cache_ttl=settings["key_cache_ttl"])
-    upstreams = build_upstreams(settings)
-    app.extensions["gateway"] = GatewayState(settings, store, upstreams, time.monotonic())
+    sockets = SocketSlots(
+        settings["limits_db"],
+        {"job": settings["job_sockets_per_key"], "stream": settings["streams_per_key"]},
+    )
+    state = GatewayState(
+        settings,
+        store,
+        build_upstreams(settings),
+        RateLimits(settings),
+        sockets,
+        time.monotonic(),
+    )
+    app.extensions["gateway"] = state
     app.register_blueprint(bp)
     changefeed.init_app(app)
     register_error_handlers(app)
-    app.wsgi_app = GatewayMiddleware(app.wsgi_app, store, upstreams, relay_websocket)
+    app.wsgi_app = GatewayMiddleware(app.wsgi_app, state)
     return app

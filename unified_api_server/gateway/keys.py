@@ -9,13 +9,14 @@ per ``touch_interval`` seconds per key and process, so authentication stays a di
 
 import hashlib
 import logging
+import math
 import os
 import secrets
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from unified_api_server.gateway.routing import SCOPES
 
@@ -32,10 +33,14 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TEXT NOT NULL,
     expires_at TEXT,
     revoked_at TEXT,
-    last_used_at TEXT
+    last_used_at TEXT,
+    rate REAL,
+    burst INTEGER
 )
 """
-_COLUMNS = "name, hint, scopes, created_at, expires_at, revoked_at, last_used_at"
+# Columns added since the first release, for stores made before them: (name, type).
+_ADDED = (("rate", "REAL"), ("burst", "INTEGER"))
+_COLUMNS = "name, hint, scopes, created_at, expires_at, revoked_at, last_used_at, rate, burst"
 
 
 class KeyStoreError(ValueError):
@@ -53,6 +58,8 @@ class KeyRecord:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    rate: float | None = None  # requests per second (None: the gateway's default; 0: no limit)
+    burst: int | None = None  # requests at once (None: the gateway's default)
 
     def problem(self, now):
         """Return why this key cannot be used at ``now`` ("revoked", "expired"), or None."""
@@ -73,6 +80,8 @@ class KeyRecord:
             "expires_at": iso(self.expires_at),
             "revoked_at": iso(self.revoked_at),
             "last_used_at": iso(self.last_used_at),
+            "rate": self.rate,
+            "burst": self.burst,
         }
 
 
@@ -100,16 +109,17 @@ def _parse_time(value):
 
 
 def _record(row):
-    name, hint, scopes, created, expires, revoked, used = row
-    return KeyRecord(
-        name,
-        hint,
-        tuple(scopes.split(",")),
-        _parse_time(created),
-        _parse_time(expires),
-        _parse_time(revoked),
-        _parse_time(used),
-    )
+    name, hint, scopes, created, expires, revoked, used, rate, burst = row
+    times = (_parse_time(t) for t in (created, expires, revoked, used))
+    return KeyRecord(name, hint, tuple(scopes.split(",")), *times, rate, burst)
+
+
+def check_rate(rate, burst):
+    """Raise KeyStoreError unless ``rate`` (>= 0, or None) and ``burst`` (>= 1, or None) fit."""
+    if rate is not None and not (rate >= 0 and math.isfinite(rate)):
+        raise KeyStoreError("rate must be a number of requests per second >= 0 (0: no limit)")
+    if burst is not None and burst < 1:
+        raise KeyStoreError("burst must be a whole number of requests >= 1")
 
 
 class KeyStore:
@@ -142,6 +152,10 @@ class KeyStore:
             connection.execute("PRAGMA busy_timeout = 5000")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute(_SCHEMA)
+            present = {row[1] for row in connection.execute("PRAGMA table_info(api_keys)")}
+            for column, kind in _ADDED:
+                if column not in present:
+                    connection.execute(f"ALTER TABLE api_keys ADD COLUMN {column} {kind}")
         finally:
             connection.close()
         if created:
@@ -151,8 +165,9 @@ class KeyStore:
                 pass
         self._ready = True
 
-    def create(self, name, scopes, expires_at=None):
+    def create(self, name, scopes, expires_at=None, rate=None, burst=None):
         """Create a key named ``name`` and return its secret token (shown only this once)."""
+        check_rate(rate, burst)
         name = (name or "").strip()
         if not name or len(name) > 100:
             raise KeyStoreError("a key name of 1 to 100 characters is required")
@@ -163,8 +178,8 @@ class KeyStore:
         connection = self._connect()
         try:
             connection.execute(
-                "INSERT INTO api_keys (name, key_hash, hint, scopes, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO api_keys (name, key_hash, hint, scopes, created_at, expires_at, rate,"
+                " burst) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     hash_key(token),
@@ -172,6 +187,8 @@ class KeyStore:
                     ",".join(scopes),
                     utcnow().isoformat(),
                     expires_at.astimezone(UTC).isoformat() if expires_at else None,
+                    rate,
+                    burst,
                 ),
             )
         except sqlite3.IntegrityError:
@@ -191,12 +208,23 @@ class KeyStore:
 
     def revoke(self, name):
         """Revoke the key named ``name``; raise KeyStoreError when there is none."""
+        self._update(
+            name,
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE name = ?",
+            (utcnow().isoformat(), name),
+        )
+
+    def set_rate(self, name, rate, burst):
+        """Change the rate and burst of the key named ``name`` (None: the gateway's default)."""
+        check_rate(rate, burst)
+        self._update(
+            name, "UPDATE api_keys SET rate = ?, burst = ? WHERE name = ?", (rate, burst, name)
+        )
+
+    def _update(self, name, sql, params):
         connection = self._connect()
         try:
-            cursor = connection.execute(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE name = ?",
-                (utcnow().isoformat(), name),
-            )
+            cursor = connection.execute(sql, params)
         finally:
             connection.close()
         if cursor.rowcount == 0:
@@ -204,13 +232,7 @@ class KeyStore:
 
     def delete(self, name):
         """Delete the key named ``name`` for good (frees the name)."""
-        connection = self._connect()
-        try:
-            cursor = connection.execute("DELETE FROM api_keys WHERE name = ?", (name,))
-        finally:
-            connection.close()
-        if cursor.rowcount == 0:
-            raise KeyStoreError(f"no key named {name!r}")
+        self._update(name, "DELETE FROM api_keys WHERE name = ?", (name,))
 
     def ping(self):
         """Check that the store can be read; raise on failure."""
@@ -300,22 +322,3 @@ def ensure_admin_key(path):
     Returns the new key (for the launcher to show once) or None when any key exists.
     """
     return KeyStore(path).ensure_admin_key()
-
-
-def expiry_from(days=None, iso=None):
-    """Return the expiry time from ``--expires-in DAYS`` or ``--expires ISO`` (or None)."""
-    if days is not None:
-        if days <= 0:
-            raise KeyStoreError("--expires-in must be a positive number of days")
-        return utcnow() + timedelta(days=days)
-    if iso:
-        try:
-            moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-        except ValueError:
-            raise KeyStoreError(f"--expires: not an ISO 8601 time: {iso!r}") from None
-        if moment.tzinfo is None:
-            raise KeyStoreError("--expires needs a UTC offset, e.g. 2030-01-01T00:00:00+00:00")
-        if moment <= utcnow():
-            raise KeyStoreError("--expires must be in the future")
-        return moment
-    return None

@@ -6,50 +6,21 @@ straight through with urllib3, and anything else (``/``, ``/health``, the cross-
 404s) is handed to the Flask app with ``PATH_INFO`` replaced by the normalised path. Forwarding
 skips Flask's request machinery on purpose: the hop's CPU cost is the gateway's throughput ceiling.
 
-nginx ``auth_request`` contract (``GET /auth/check``)
------------------------------------------------------
-nginx sends a subrequest to ``/auth/check`` carrying the client's key headers (``X-API-Key`` or
-``Authorization``) and two headers naming the original request::
-
-    location = /_auth {
-        internal;
-        proxy_pass http://gateway/auth/check;
-        proxy_pass_request_body off;
-        proxy_set_header Content-Length "";
-        proxy_set_header X-Original-Method $request_method;
-        proxy_set_header X-Original-URI $request_uri;   # raw URI, with the query string
-    }
-
-The answer is the same decision the gateway makes for its own forwarding:
-
-* ``204`` allowed; headers ``X-API-Key-Name`` and ``X-API-Key-Scopes`` name the key
-  (``auth_request_set $key_name $upstream_http_x_api_key_name;``);
-* ``401`` no, unknown, revoked or expired key (with ``WWW-Authenticate: ApiKey``);
-* ``403`` the key lacks the scope, or the URI is not canonical (``//``, ``.``/``..`` segments or
-  an encoded ``/``): nginx passes the raw URI to the component, so only URIs whose meaning
-  cannot change are authorised that way; the gateway itself accepts them because it forwards the
-  normalised path;
-* ``403`` also when the URI cannot be used at all (control characters, invalid UTF-8, not a path),
-  which the gateway's own forwarding answers with 400: nginx would turn a 400 into a 500;
-* ``400`` when ``X-Original-URI`` is missing (a configuration error; nginx turns it into 500).
-
-nginx may proxy ``/api/{test|generator|benchmark}/...`` to the component unchanged after a 204, and
-``/api/db/{component}/{path}`` after rewriting it to ``/api/{component}/db/{path}``; everything else
-(``/``, ``/health``, ``/api/db/overview``, ``/api/db/model/...``, ``/api/db/search``) goes to the
-gateway. A decision may be cached briefly (keyed on the key header, method and URI); revocation
-is promised within 5 s, so keep such a cache at 2 s or less.
+nginx's ``auth_request`` asks :mod:`~unified_api_server.gateway.authcheck` the same questions.
 """
 
-import json
 import logging
 import time
-import uuid
 
-from unified_api_server.core.errors import error_body
+from unified_api_server.gateway.answers import deny, json_error, request_id_from
+from unified_api_server.gateway.authcheck import auth_check
+from unified_api_server.gateway.bodies import BodyError, read_body
+from unified_api_server.gateway.relay import relay_websocket
 from unified_api_server.gateway.routing import (
     adopt_query_key,
     decide,
     encode_path,
+    is_socket_path,
     normalize_target,
     request_target,
 )
@@ -83,7 +54,6 @@ _DROP_REQUEST = _HOP | {
     "x-internal-token",
 }
 _DROP_RESPONSE = _HOP | {"server", "date"}
-_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
 class EnvironHeaders:
@@ -100,47 +70,6 @@ class EnvironHeaders:
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = "HTTP_" + key
         return self.environ.get(key, default)
-
-
-def request_id_from(environ):
-    """Return the client's ``X-Request-ID`` when it is sane, else a new one."""
-    given = environ.get("HTTP_X_REQUEST_ID")
-    if given and len(given) <= 128 and set(given) <= _REQUEST_ID_CHARS:
-        return given
-    return uuid.uuid4().hex
-
-
-def json_error(start_response, status, message, request_id, details=None, headers=()):
-    """Answer with the shared JSON error shape from plain WSGI."""
-    body = json.dumps(error_body(status, message, details)).encode("utf-8")
-    response_headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(body))),
-        ("X-Request-ID", request_id),
-        *headers,
-    ]
-    start_response(f"{status} {_REASONS.get(status, 'Error')}", response_headers)
-    return [body]
-
-
-_REASONS = {
-    200: "OK",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    504: "Gateway Timeout",
-}
-_CHALLENGE = ("WWW-Authenticate", 'ApiKey realm="unified-api-server", header="X-API-Key"')
-
-
-def deny(start_response, decision, request_id):
-    """Answer a refused :class:`Decision` (400, 401 or 403)."""
-    headers = (_CHALLENGE,) if decision.status == 401 else ()
-    return json_error(start_response, decision.status, decision.message, request_id, None, headers)
 
 
 class StreamedResponse:
@@ -183,35 +112,6 @@ class StreamedResponse:
         )
 
 
-def _request_body(environ):
-    """Return ``(body, content_length)`` reading the client's body lazily, or ``(None, None)``."""
-    stream = environ.get("wsgi.input")
-    length = environ.get("CONTENT_LENGTH")
-    if length:
-        try:
-            remaining = int(length)
-        except ValueError:
-            remaining = -1
-        if remaining < 0:
-            return None, None
-        if remaining == 0:
-            return b"", "0"
-
-        def limited():
-            left = remaining
-            while left > 0:
-                chunk = stream.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                left -= len(chunk)
-                yield chunk
-
-        return limited(), str(remaining)
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return iter(lambda: stream.read(CHUNK), b""), None
-    return None, None
-
-
 def upstream_headers(environ, request_id, decision):
     """Build the headers sent to a component: end-to-end ones, X-Forwarded-* and X-Request-ID."""
     connection_tokens = {
@@ -246,66 +146,109 @@ def upstream_headers(environ, request_id, decision):
 class GatewayMiddleware:
     """Authenticate every request; stream component routes; pass the rest to the Flask app."""
 
-    def __init__(self, app, store, upstreams, websocket_relay=None):
+    def __init__(self, app, state):
         self.app = app
-        self.store = store
-        self.upstreams = upstreams
-        self.websocket_relay = websocket_relay
+        self.state = state  # the GatewayState: settings, key store, upstreams, limits, sockets
+        self.body_limit = state.settings["max_body_mb"] * 1024 * 1024
+        self.body_timeout = state.settings["body_timeout"]
 
     def __call__(self, environ, start_response):
         """Authenticate the request, then forward it, relay its socket, or pass it to Flask."""
         adopt_query_key(environ)  # browsers: ?api_key= on WebSocket openings only
         request_id = request_id_from(environ)
         environ["gateway.request_id"] = request_id
-        method = environ.get("REQUEST_METHOD", "GET")
         target = request_target(environ)
         headers = EnvironHeaders(environ)
         if "auth/check" in target and normalize_target(target).path == "/auth/check":
-            return self.auth_check(environ, start_response, headers, request_id)
-        decision = decide(method, target, headers, self.store)
+            return auth_check(self, environ, start_response, headers, request_id)
+        decision = decide(environ.get("REQUEST_METHOD", "GET"), target, headers, self.state.store)
         if decision.status != 200:
             return deny(start_response, decision, request_id)
+        refusal, limit_headers = self.rate_limit(decision)
+        if refusal is not None:
+            return json_error(start_response, 429, refusal, request_id, None, limit_headers)
+        try:  # the whole body, before a component or a view spends anything on it
+            body, length = read_body(environ, self.body_limit, self.body_timeout)
+        except BodyError as exc:
+            close = (("Connection", "close"),)  # the rest of the body is never read
+            return json_error(start_response, exc.status, exc.message, request_id, None, close)
+        environ["gateway.body"] = body
+        if body is not None:
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = body, str(length)
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket" and is_socket_path(
+            decision.target.path
+        ):
+            return self.open_socket(environ, start_response, decision)
+        return self.dispatch(environ, start_response, decision, limit_headers)
+
+    def rate_limit(self, decision):
+        """Count the request against its key's rate: ``(refusal or None, headers)``."""
+        if decision.key is None:
+            return None, []
+        return self.state.limits.check(decision.key)
+
+    def dispatch(self, environ, start_response, decision, extra_headers=()):
+        """Forward a component route, relay a job socket, or hand the request to Flask."""
+        request_id = environ["gateway.request_id"]
+        environ["gateway.decision"] = decision
         route = decision.route
         if route.kind == "forward":
             path_qs = encode_path(route.upstream_path)
             if decision.target.query:
                 path_qs += "?" + decision.target.query
+            upstream = self.state.upstreams[route.component]
             if route.websocket and environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-                if self.websocket_relay is None:
-                    return json_error(
-                        start_response, 501, "WebSocket relay is not available", request_id
-                    )
-                upstream = self.upstreams[route.component]
-                return self.websocket_relay(
-                    environ, start_response, upstream, path_qs, decision, self.store
+                return relay_websocket(
+                    environ, start_response, upstream, path_qs, decision, self.state.store
                 )
-            return self.forward(environ, start_response, route.component, path_qs, decision)
-        environ["gateway.decision"] = decision
+            return self.forward(environ, start_response, upstream, path_qs, extra_headers)
         environ["PATH_INFO"] = decision.target.path.encode("utf-8").decode("latin-1")
         environ["SCRIPT_NAME"] = ""
 
         def start_with_id(status, response_headers, exc_info=None):
             response_headers.append(("X-Request-ID", request_id))
+            response_headers.extend(extra_headers)
             return start_response(status, response_headers, exc_info)
 
         return self.app(environ, start_with_id)
 
-    def forward(self, environ, start_response, component, path_qs, decision):
-        """Stream the request to ``component`` and its answer back."""
+    def open_socket(self, environ, start_response, decision):
+        """Open a WebSocket in one of its key's socket slots, held until it closes."""
+        path = decision.target.path
+        kind = "stream" if path == "/api/db/ws" or path.endswith("/ws") else "job"
+        release = self.state.sockets.acquire(decision.key.name, kind)
+        if release is None:
+            limit = self.state.sockets.limits[kind]
+            what = "change streams" if kind == "stream" else "job sockets"
+            message = f"API key {decision.key.name!r} already holds {limit} open {what} (the limit)"
+            return json_error(start_response, 429, message, environ["gateway.request_id"])
+        try:
+            return self.dispatch(environ, start_response, decision)
+        finally:  # the socket lived inside that call (gunicorn ends it by StopIteration)
+            release()
+
+    def forward(self, environ, start_response, upstream, path_qs, extra_headers):
+        """Stream the request to ``upstream`` and its answer back."""
         request_id = environ["gateway.request_id"]
         method = environ.get("REQUEST_METHOD", "GET")
-        headers = upstream_headers(environ, request_id, decision)
-        body, length = _request_body(environ)
-        if length is not None:
-            headers["content-length"] = length
-        upstream = self.upstreams[component]
+        component = upstream.name
+        headers = upstream_headers(environ, request_id, environ["gateway.decision"])
+        body = environ["gateway.body"]
+        if body is not None:
+            headers["content-length"] = environ["CONTENT_LENGTH"]
         started = time.perf_counter()
         try:
             response = upstream.open(method, path_qs, headers, body)
         except UpstreamError as exc:
             log_call(component, method, path_qs, exc.status, started, request_id)
             details = {"component": component, "reason": exc.reason}
-            return json_error(start_response, exc.status, exc.message, request_id, details)
+            return json_error(
+                start_response, exc.status, exc.message, request_id, details, exc.headers
+            )
+        finally:
+            if body is not None:
+                body.close()  # sent in full (a spilled one is a temporary file)
         connection_tokens = {
             token.strip().lower() for token in response.headers.get("connection", "").split(",")
         }
@@ -315,21 +258,6 @@ class GatewayMiddleware:
             if name.lower() not in _DROP_RESPONSE and name.lower() not in connection_tokens
         ]
         response_headers.append(("X-Request-ID", request_id))
+        response_headers.extend(extra_headers)
         start_response(f"{response.status} {response.reason or ''}".rstrip(), response_headers)
         return StreamedResponse(response, component, method, path_qs, started, request_id)
-
-    def auth_check(self, environ, start_response, headers, request_id):
-        """Answer nginx ``auth_request``: 204, 401 or 403 for X-Original-Method/-URI."""
-        original = environ.get("HTTP_X_ORIGINAL_URI")
-        if not original:
-            return json_error(start_response, 400, "X-Original-URI header is required", request_id)
-        original_method = environ.get("HTTP_X_ORIGINAL_METHOD", "GET")
-        decision = decide(original_method, original, headers, self.store, require_canonical=True)
-        if decision.status != 200:
-            return deny(start_response, decision, request_id)
-        response_headers = [("X-Request-ID", request_id)]
-        if decision.key is not None:
-            response_headers.append(("X-API-Key-Name", decision.key.name))
-            response_headers.append(("X-API-Key-Scopes", ",".join(decision.key.scopes)))
-        start_response("204 No Content", response_headers)
-        return []

@@ -16,6 +16,7 @@ from simple_websocket.errors import SimpleWebsocketError
 
 from unified_api_server.core.data.changes import DaemonThread
 from unified_api_server.core.errors import socket_error
+from unified_api_server.gateway.answers import json_error
 from unified_api_server.gateway.upstream import log_call
 from unified_api_server.gateway.watch import POLICY_VIOLATION, KeyWatch
 
@@ -100,15 +101,33 @@ def _upstream_url(upstream, path_qs):
 
 def relay_websocket(environ, start_response, upstream, path_qs, decision, store):
     """Open the component's socket, accept the client's, and pump both ways until either closes."""
-    # Late imports: both modules import this one.
+    # Late import: changefeed imports this module.
     from unified_api_server.gateway.changefeed import is_change_stream, serve_component_stream
-    from unified_api_server.gateway.proxy import json_error
 
     request_id = environ["gateway.request_id"]
     if is_change_stream(path_qs, upstream.name):  # one shared upstream stream, fanned out
         log_call(upstream.name, "WS", path_qs, "stream", time.perf_counter(), request_id)
         return serve_component_stream(environ, upstream, decision, store)
     started = time.perf_counter()
+    client, refusal = _open_upstream(environ, start_response, upstream, path_qs, started)
+    if client is None:
+        return refusal
+    try:
+        server = Server(environ, ping_interval=PING_INTERVAL, thread_class=DaemonThread)
+    except (SimpleWebsocketError, OSError):
+        _close(client)
+        return json_error(start_response, 400, "WebSocket handshake failed", request_id)
+    log_call(upstream.name, "WS", path_qs, 101, started, request_id)
+    _relay(server, client, KeyWatch(store, decision.token, None))
+    log_call(upstream.name, "WS", path_qs, "closed", started, request_id)
+    if server.mode == "gunicorn":
+        raise StopIteration()
+    return []
+
+
+def _open_upstream(environ, start_response, upstream, path_qs, started):
+    """Return ``(client socket, None)``, or ``(None, the answer saying why not)``."""
+    request_id = environ["gateway.request_id"]
     headers = {
         "X-Request-ID": request_id,
         "X-Forwarded-For": environ.get("REMOTE_ADDR", ""),
@@ -118,6 +137,7 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision, store)
         client = RelayClient.connect(
             _upstream_url(upstream, path_qs), headers=headers, thread_class=DaemonThread
         )
+        return client, None
     except (SimpleWebsocketError, OSError) as exc:
         refused = getattr(exc, "status_code", None)
         status = refused if refused and 400 <= refused < 500 else 502
@@ -127,21 +147,17 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision, store)
             f"refused the WebSocket ({refused})" if status != 502 else "is unreachable"
         )
         if status == 502:  # a browser sees no HTTP status: accept, then close 1011 with the reason
-            return _close_unreachable(environ, message)
-        return json_error(start_response, status, message, request_id, details)
-    try:
-        server = Server(environ, ping_interval=PING_INTERVAL, thread_class=DaemonThread)
-    except (SimpleWebsocketError, OSError):
-        _close(client)
-        return json_error(start_response, 400, "WebSocket handshake failed", request_id)
-    log_call(upstream.name, "WS", path_qs, 101, started, request_id)
+            return None, _close_unreachable(environ, message)
+        return None, json_error(start_response, status, message, request_id, details)
+
+
+def _relay(server, client, watch):
+    """Pump both ways until either side closes, the key stops working, or a cancel is refused."""
 
     def cut_off(reason):
         _send_error(server, 401, reason)
         _close(server, POLICY_VIOLATION, reason[:120])
         _close(client)
-
-    watch = KeyWatch(store, decision.token, cut_off).start()
 
     def refuse_state_change(data):
         if not isinstance(data, str) or data.strip().lower() not in _STATE_CHANGING:
@@ -155,6 +171,8 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision, store)
             _send_error(server, status, reason)
         return True
 
+    watch.on_lost = cut_off
+    watch.start()
     downstream = threading.Thread(target=_pump, args=(client, server), daemon=True)
     downstream.start()
     try:
@@ -162,7 +180,3 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision, store)
         downstream.join(timeout=5)
     finally:
         watch.stop()
-    log_call(upstream.name, "WS", path_qs, "closed", started, request_id)
-    if server.mode == "gunicorn":
-        raise StopIteration()
-    return []

@@ -6,9 +6,11 @@ Each registered component has a ``<name>_url`` setting (``--test-url``, ...).
 from urllib.parse import urlsplit
 
 from unified_api_server.core.settings import (
+    BODY_TIMEOUT,
     DATA_DIR,
     INTERNAL_TOKEN,
     LOG_LEVEL,
+    MAX_BODY_MB,
     ConfigError,
     Setting,
     SettingsGroup,
@@ -21,6 +23,22 @@ def url_setting(component):
     """Return the name of the setting holding ``component``'s base URL, e.g. ``test_url``."""
     return f"{component.name}_url"
 
+
+# nginx waits as long as the gateway does: the launcher passes both to each.
+READ_TIMEOUT = Setting(
+    "read_timeout",
+    float,
+    30.0,
+    "seconds a component may take to send the next bytes of an answer",
+    minimum=0.05,
+)
+UPLOAD_TIMEOUT = Setting(
+    "upload_timeout",
+    float,
+    300.0,
+    "the same for uploads (bulk, import), which are answered once stored",
+    minimum=0.05,
+)
 
 GATEWAY = SettingsGroup(
     (
@@ -36,11 +54,25 @@ GATEWAY = SettingsGroup(
         Setting("keys_db", str, data_path("keys.sqlite3"), "API key store (SQLite file)"),
         INTERNAL_TOKEN,
         Setting("workers", int, 2, "gunicorn gevent worker processes", minimum=1, maximum=64),
-        Setting("worker_connections", int, 1000, "greenlets per worker", minimum=10),
+        # A slow client costs a greenlet while its body arrives: room for many.
+        Setting("worker_connections", int, 4000, "greenlets per worker", minimum=10),
         Setting("worker_timeout", int, 30, "gunicorn worker heartbeat timeout (s)", minimum=5),
         Setting("connect_timeout", float, 3.0, "upstream connect timeout (s)", minimum=0.05),
+        READ_TIMEOUT,
+        UPLOAD_TIMEOUT,
         Setting(
-            "read_timeout", float, 120.0, "upstream read timeout between bytes (s)", minimum=0.05
+            "breaker_failures",
+            int,
+            5,
+            "refusals or timeouts in a row that mark a component down",
+            minimum=1,
+        ),
+        Setting(
+            "breaker_cooldown",
+            float,
+            3.0,
+            "seconds a component stays marked down before it is probed",
+            minimum=0.1,
         ),
         Setting(
             "view_budget", float, 5.0, "time budget per component in the views (s)", minimum=0.05
@@ -50,6 +82,32 @@ GATEWAY = SettingsGroup(
         ),
         Setting(
             "key_cache_ttl", float, 2.0, "seconds a key lookup is cached", minimum=0, maximum=4
+        ),
+        MAX_BODY_MB,
+        BODY_TIMEOUT,
+        Setting(
+            "limits_db",
+            str,
+            data_path("limits.sqlite3"),
+            "counters of rate limits and open sockets per key, shared by the workers (SQLite)",
+        ),
+        Setting(
+            "rate_limit_storage",
+            str,
+            "",
+            "a limits storage URI (redis://HOST:6379) to share rate limits across machines; "
+            "empty: limits_db",
+            secret=True,
+        ),
+        Setting(
+            "default_rate", float, 100.0, "requests per second of a key with no rate", minimum=0
+        ),
+        Setting("default_burst", int, 200, "requests at once of a key with no burst", minimum=1),
+        Setting(
+            "job_sockets_per_key", int, 4, "job sockets one key may hold open at once", minimum=1
+        ),
+        Setting(
+            "streams_per_key", int, 32, "change streams one key may hold open at once", minimum=1
         ),
         Setting("pool_size", int, 64, "kept-alive connections per component and worker", minimum=1),
         LOG_LEVEL,

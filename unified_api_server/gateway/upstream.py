@@ -1,12 +1,18 @@
-"""Pooled HTTP connections to the components, and the mapping of failures to 502/504.
+"""Pooled HTTP connections to the components, and the mapping of failures to 502/503/504.
 
 One urllib3 connection pool per component and worker: raw urllib3 costs about a third of
 ``requests`` per call (measured on this project's machines), and the gateway's own CPU time is
-its throughput ceiling.
+its throughput ceiling. Each component has a :class:`~unified_api_server.gateway.breaker.Breaker`:
+one that keeps refusing or timing out is answered for (503) at once until it is healthy again.
+
+A forwarded call waits at most ``read_timeout`` seconds for each read of the answer (a stream
+that keeps sending stays alive however long it runs); uploads (``.../bulk``,
+``.../import/{format}``) are answered only once stored, so they wait ``upload_timeout``.
 """
 
 import json
 import logging
+import math
 import time
 from urllib.parse import urlsplit
 
@@ -19,6 +25,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from unified_api_server.gateway.breaker import Breaker
 from unified_api_server.gateway.settings import url_setting
 from unified_api_server.registry import COMPONENTS
 
@@ -26,20 +33,36 @@ log = logging.getLogger(__name__)
 
 
 class UpstreamError(Exception):
-    """A component could not be reached (502) or did not answer in time (504)."""
+    """A component could not be reached (502), is marked down (503) or was too slow (504)."""
 
-    def __init__(self, component, status, reason):
+    def __init__(self, component, status, reason, retry_after=None):
         super().__init__(f"{component}: {reason}")
         self.component = component
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
 
     @property
     def message(self):
         """Return the client-facing message, naming the component."""
         if self.status == 504:
             return f"component '{self.component}' did not answer in time"
+        if self.status == 503:
+            return f"component '{self.component}' is unavailable ({self.reason})"
         return f"component '{self.component}' is unreachable"
+
+    @property
+    def headers(self):
+        """Return the answer's extra headers: ``Retry-After`` for a component marked down."""
+        if self.retry_after is None:
+            return ()
+        return (("Retry-After", str(max(1, math.ceil(self.retry_after)))),)
+
+
+def is_upload(path_qs):
+    """Tell whether a forwarded path is an upload answered only once stored (bulk, import)."""
+    parts = path_qs.partition("?")[0].rstrip("/").split("/")
+    return parts[-1] == "bulk" or (len(parts) > 1 and parts[-2] == "import")
 
 
 def classify_error(component, exc):
@@ -55,38 +78,70 @@ def classify_error(component, exc):
 
 
 class Upstream:
-    """One component: its base URL, its connection pool and its timeouts."""
+    """One component: its base URL, its connection pool, its timeouts and its breaker."""
 
-    def __init__(self, name, url, connect_timeout, read_timeout, pool_size=64, token=""):
+    def __init__(self, name, url, settings, token=""):
         self.name = name
         # Every request to a component carries the internal credential it checks.
         self.auth_headers = {"X-Internal-Token": token} if token else {}
         self.url = url.rstrip("/")
         self.prefix = urlsplit(url).path.rstrip("/")
-        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = settings["connect_timeout"]
+        self.timeout = urllib3.Timeout(connect=self.connect_timeout, read=settings["read_timeout"])
+        self.upload_timeout = urllib3.Timeout(
+            connect=self.connect_timeout, read=settings["upload_timeout"]
+        )
+        self.health_timeout = settings["health_timeout"]
+        self.breaker = Breaker(settings["breaker_failures"], settings["breaker_cooldown"])
         self.pool = urllib3.connection_from_url(
-            self.url, maxsize=pool_size, block=False, retries=False
+            self.url, maxsize=settings["pool_size"], block=False, retries=False
         )
 
     def open(self, method, path_qs, headers=None, body=None, timeout=None):
         """Send a request and return the unread response; raise UpstreamError on failure."""
+        why_not = self.breaker.check(self.healthy)
+        if why_not is not None:
+            raise UpstreamError(self.name, 503, why_not, self.breaker.retry_in())
+        if timeout is None:
+            timeout = self.upload_timeout if is_upload(path_qs) else self.timeout
         try:
-            return self.pool.urlopen(
-                method,
-                self.prefix + path_qs,
-                body=body,
-                headers={**(headers or {}), **self.auth_headers},
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                timeout=timeout or self.timeout,
-                preload_content=False,
-                decode_content=False,
-                release_conn=False,
-            )
+            response = self._urlopen(method, self.prefix + path_qs, headers, body, timeout)
         except (HTTPError, OSError) as exc:
-            raise classify_error(self.name, exc) from None
+            raise self.failure(exc) from None
+        self.breaker.succeeded()
+        return response
+
+    def failure(self, exc):
+        """Return the UpstreamError for ``exc``, counting it against the breaker."""
+        error = classify_error(self.name, exc)
+        self.breaker.failed()
+        return error
+
+    def healthy(self):
+        """Tell whether the component answers ``/health`` with 200 (the breaker's probe)."""
+        timeout = urllib3.Timeout(total=self.health_timeout)
+        try:
+            response = self._urlopen("GET", self.prefix + "/health", None, None, timeout)
+            response.drain_conn()
+            response.release_conn()
+        except (HTTPError, OSError):
+            return False
+        return response.status == 200
+
+    def _urlopen(self, method, url, headers, body, timeout):
+        return self.pool.urlopen(
+            method,
+            url,
+            body=body,
+            headers={**(headers or {}), **self.auth_headers},
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            timeout=timeout,
+            preload_content=False,
+            decode_content=False,
+            release_conn=False,
+        )
 
     def get_json(self, path_qs, budget, method="GET", payload=None, request_id=None):
         """Fetch JSON within ``budget`` s; return ``(status, body)`` or raise UpstreamError."""
@@ -106,7 +161,7 @@ class Upstream:
                 data = response.data
             except (HTTPError, OSError) as exc:
                 response.close()
-                raise classify_error(self.name, exc) from None
+                raise self.failure(exc) from None
             finally:
                 response.release_conn()
             status = response.status
@@ -142,9 +197,7 @@ def build_upstreams(settings):
         component.name: Upstream(
             component.name,
             settings[url_setting(component)],
-            settings["connect_timeout"],
-            settings["read_timeout"],
-            settings["pool_size"],
+            settings,
             settings["internal_token"],
         )
         for component in COMPONENTS

@@ -15,11 +15,13 @@ import os
 from unified_api_server.core.settings import (
     DATA_DIR,
     LOG_LEVEL,
+    MAX_BODY_MB,
     ConfigError,
     Setting,
     SettingsGroup,
     read_json_object,
 )
+from unified_api_server.gateway.settings import READ_TIMEOUT, UPLOAD_TIMEOUT
 from unified_api_server.registry import COMPONENTS
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def _service_settings(name, title, port, *, enabled=True, args=True):
 
 
 def _settings():
-    settings = [DATA_DIR, LOG_LEVEL]
+    settings = [DATA_DIR, LOG_LEVEL, MAX_BODY_MB, READ_TIMEOUT, UPLOAD_TIMEOUT]
     settings.append(
         Setting("start_timeout", float, 60.0, "seconds to wait for every health check", minimum=1)
     )
@@ -109,7 +111,8 @@ def _split_args(name, args):
 def plan_from(values, cwd=None):
     """Turn resolved launcher settings into the launch plan.
 
-    The plan has ``data_dir``, ``run_dir``, ``log_level``, ``keys_db``, ``start_timeout`` and
+    The plan has ``data_dir``, ``run_dir``, ``log_level``, ``keys_db``, ``start_timeout``,
+    ``max_body_mb``, ``read_timeout``, ``upload_timeout`` and
     one entry per service with ``enabled``, ``host`` and ``port``; components also have
     ``db_path``, ``component`` and ``extra_args``, the gateway ``workers`` and ``extra_args``.
     """
@@ -121,6 +124,9 @@ def plan_from(values, cwd=None):
         "log_level": values["log_level"],
         "keys_db": os.path.join(data_dir, "keys.sqlite3"),
         "start_timeout": values["start_timeout"],
+        "max_body_mb": values["max_body_mb"],
+        "read_timeout": values["read_timeout"],
+        "upload_timeout": values["upload_timeout"],
     }
     for name in SERVICES:
         plan[name] = {key: values[f"{name}_{key}"] for key in ("enabled", "host", "port")}

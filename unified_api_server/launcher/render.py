@@ -83,6 +83,9 @@ def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE, to
         gateway_address=_address(plan["gateway"]),
         names=[c.name for c in COMPONENTS],
         errors=NGINX_ERRORS,
+        max_body_mb=plan["max_body_mb"],
+        read_timeout=f"{plan['read_timeout']:g}",
+        upload_timeout=f"{plan['upload_timeout']:g}",
         token_include=token_include or DEPLOY["token_include"],
         upstreams=[(c.name, _address(plan[c.service])) for c in COMPONENTS],
     )
@@ -92,6 +95,7 @@ def service_commands(plan, python, nginx_paths=None):
     """Return ``{program: argv}`` for every enabled service of ``plan``."""
     commands = {}
     level = plan["log_level"]
+    body = ["--max-body-mb", str(plan["max_body_mb"])]  # one limit everywhere
     run = [python, "-m", "unified_api_server"]
     for component in COMPONENTS:
         service = plan[component.service]
@@ -99,7 +103,7 @@ def service_commands(plan, python, nginx_paths=None):
             commands[component.service] = [
                 *run, "component", component.name,
                 "--host", service["host"], "--port", str(service["port"]),
-                "--db-path", service["db_path"], "--log-level", level,
+                "--db-path", service["db_path"], "--log-level", level, *body,
                 *service["extra_args"],
             ]  # fmt: skip
     gateway = plan["gateway"]
@@ -108,7 +112,9 @@ def service_commands(plan, python, nginx_paths=None):
         for component in COMPONENTS:
             argv += [f"--{component.name}-url", f"http://{_address(plan[component.service])}"]
         argv += ["--keys-db", plan["keys_db"], "--workers", str(gateway["workers"])]
-        commands["gateway"] = [*argv, "--log-level", level, *gateway["extra_args"]]
+        argv += ["--read-timeout", f"{plan['read_timeout']:g}"]
+        argv += ["--upload-timeout", f"{plan['upload_timeout']:g}"]
+        commands["gateway"] = [*argv, "--log-level", level, *body, *gateway["extra_args"]]
     if plan["nginx"]["enabled"] and nginx_paths:
         prefix, conf = nginx_paths
         commands["nginx"] = [

@@ -146,7 +146,7 @@ def _temporary_key(data_dir):
         )
     store = KeyStore(path)
     name = f"demo-data-{utcnow().strftime('%Y%m%dT%H%M%S%f')}"
-    key = store.create(name, "read,write", utcnow() + timedelta(hours=1))
+    key = store.create(name, "read,write", utcnow() + timedelta(hours=1), rate=0)  # a loader
     return store, name, key
 
 

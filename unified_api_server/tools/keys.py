@@ -8,11 +8,12 @@ works; everything else a command says goes to stderr.
 
 import json
 import sqlite3
+from datetime import datetime, timedelta
 
 import click
 
 from unified_api_server.core.settings import DATA_DIR, Setting, SettingsGroup, data_path
-from unified_api_server.gateway.keys import KeyStore, KeyStoreError, expiry_from, utcnow
+from unified_api_server.gateway.keys import KeyStore, KeyStoreError, utcnow
 
 # The gateway's own settings for its store (GATEWAY_DATA_DIR, GATEWAY_KEYS_DB), flags included.
 STORE = SettingsGroup(
@@ -38,6 +39,49 @@ def _run(action):
         raise click.ClickException(f"cannot use the key store: {exc}") from None
 
 
+def expiry_from(days=None, iso=None):
+    """Return the expiry time from ``--expires-in DAYS`` or ``--expires ISO`` (or None)."""
+    if days is not None:
+        if days <= 0:
+            raise KeyStoreError("--expires-in must be a positive number of days")
+        return utcnow() + timedelta(days=days)
+    if iso:
+        try:
+            moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        except ValueError:
+            raise KeyStoreError(f"--expires: not an ISO 8601 time: {iso!r}") from None
+        if moment.tzinfo is None:
+            raise KeyStoreError("--expires needs a UTC offset, e.g. 2030-01-01T00:00:00+00:00")
+        if moment <= utcnow():
+            raise KeyStoreError("--expires must be in the future")
+        return moment
+    return None
+
+
+_rate_options = (
+    click.option(
+        "--rate",
+        type=float,
+        metavar="PER_SECOND",
+        help="requests per second this key may make on average (0: no limit; default: the "
+        "gateway's default_rate)",
+    ),
+    click.option(
+        "--burst",
+        type=int,
+        metavar="REQUESTS",
+        help="requests it may make at once (default: the gateway's default_burst)",
+    ),
+)
+
+
+def rate_options(command):
+    """Add ``--rate`` and ``--burst`` to ``command``."""
+    for option in reversed(_rate_options):
+        command = option(command)
+    return command
+
+
 @click.group("keys")
 def keys():
     """Create, list, revoke and delete API keys."""
@@ -50,14 +94,16 @@ def keys():
 )
 @click.option("--expires-in", type=float, metavar="DAYS", help="expire after DAYS days")
 @click.option("--expires", metavar="ISO", help="expire at this ISO 8601 time (with offset)")
+@rate_options
 @_store_options
-def create(name, scopes, expires_in, expires, **flags):
+def create(name, scopes, expires_in, expires, rate, burst, **flags):
     """Create a key; print only the key (it is not shown again)."""
 
     def action():
         if expires_in is not None and expires:
             raise KeyStoreError("give --expires-in or --expires, not both")
-        token = _open(flags).create(name, scopes, expiry_from(expires_in, expires))
+        expiry = expiry_from(expires_in, expires)
+        token = _open(flags).create(name, scopes, expiry, rate=rate, burst=burst)
         click.echo(token)
         click.echo(f"created key {name!r}; store it now, it is not shown again", err=True)
 
@@ -88,6 +134,21 @@ def revoke(name, **flags):
     _run(lambda: (_open(flags).revoke(name), click.echo(f"revoked key {name!r}", err=True)))
 
 
+@keys.command("set-rate")
+@click.argument("name")
+@rate_options
+@_store_options
+def set_rate(name, rate, burst, **flags):
+    """Change a key's rate limit (omitted: back to the gateway's default); in force within 5 s."""
+
+    def action():
+        _open(flags).set_rate(name, rate, burst)
+        shown = f"{'default' if rate is None else rate}/s, burst {burst or 'default'}"
+        click.echo(f"key {name!r}: {shown}", err=True)
+
+    _run(action)
+
+
 @keys.command("delete")
 @click.argument("name")
 @_store_options
@@ -98,7 +159,7 @@ def delete(name, **flags):
 
 def _print_table(records):
     now = utcnow()
-    header = ("NAME", "SCOPES", "STATE", "CREATED", "EXPIRES", "LAST USED", "HINT")
+    header = ("NAME", "SCOPES", "STATE", "RATE", "CREATED", "EXPIRES", "LAST USED", "HINT")
 
     def short(value):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
@@ -107,7 +168,9 @@ def _print_table(records):
     for r in records:
         state = r.problem(now) or "active"
         times = (short(r.created_at), short(r.expires_at), short(r.last_used_at))
-        rows.append((r.name, ",".join(r.scopes), state, *times, r.hint))
+        rate = "default" if r.rate is None else ("none" if r.rate == 0 else f"{r.rate:g}/s")
+        rate += "" if r.burst is None else f" x{r.burst}"
+        rows.append((r.name, ",".join(r.scopes), state, rate, *times, r.hint))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -22,15 +22,21 @@ from unified_api_server.core.jobs import manager as jobs
 from unified_api_server.core.logs import configure_logging
 from unified_api_server.core.server import serve
 from unified_api_server.core.settings import (
+    BODY_TIMEOUT,
     DATA_DIR,
     INTERNAL_TOKEN,
     LOG_LEVEL,
+    MAX_BODY_MB,
     Setting,
     SettingsGroup,
     data_path,
 )
-from unified_api_server.core.web import sockets
-from unified_api_server.core.web.guard import loopback_only, require_internal_token
+from unified_api_server.core.web import slots, sockets
+from unified_api_server.core.web.guard import (
+    loopback_only,
+    read_deadline,
+    require_internal_token,
+)
 from unified_api_server.core.web.http import OrjsonProvider
 from unified_api_server.core.web.jobs import job_blueprint
 from unified_api_server.core.web.reports import register_reports
@@ -56,7 +62,8 @@ def component_settings(component):
         # Each open WebSocket holds a thread under gthread: room for sockets and requests.
         Setting("threads", int, 32, "request threads of the single worker", minimum=1, maximum=256),
         Setting("timeout", int, 120, "seconds before a stuck worker is restarted", minimum=5),
-        Setting("max_body_mb", int, 512, "largest request body accepted (MiB)", minimum=1),
+        MAX_BODY_MB,
+        BODY_TIMEOUT,
         Setting("duckdb_threads", int, 2, "DuckDB threads", minimum=1, maximum=64),
         Setting("duckdb_memory_limit", str, "2GB", "DuckDB memory limit"),
         Setting(
@@ -68,7 +75,9 @@ def component_settings(component):
         ),
     )
     job_settings = (jobs.SETTINGS + tuple(component.jobs.settings)) if component.jobs else ()
-    return SettingsGroup(base + sockets.SETTINGS + job_settings, env_prefix=component.env_prefix)
+    return SettingsGroup(
+        base + sockets.SETTINGS + slots.SETTINGS + job_settings, env_prefix=component.env_prefix
+    )
 
 
 def create_app(component, config=None):
@@ -94,13 +103,16 @@ def create_app(component, config=None):
         reads=reads,
         writes=writes,
         changes=changes,
+        slots=slots.Slots(settings["heavy_requests"]),
         settings=settings,
         jobs=None,
     )
     app.extensions["component"] = state
     register_error_handlers(app)
+    app.register_error_handler(duckdb.OutOfMemoryException, slots.out_of_memory)
     if settings["internal_token"]:
         app.before_request(require_internal_token(settings["internal_token"]))
+    app.before_request(read_deadline(settings["body_timeout"]))
     app.teardown_appcontext(close_cursor)
     database_api = Blueprint(
         f"{component.name}_db", __name__, url_prefix=f"/api/{component.name}/db"

@@ -1,8 +1,12 @@
-"""Who may reach a component: only the gateway and nginx, which carry the internal credential.
+"""Who may reach a component, and for how long: the gateway and nginx, with their credential.
 
 With ``internal_token`` set, every request but ``GET /health`` must carry it in
 ``X-Internal-Token`` (compared in constant time), or it is refused before its body is read.
 Without one a component is in development mode: it listens on loopback only, and says so.
+
+Every read of a request's body has a deadline (``body_timeout``): a client that stops sending
+gets 408 and gives its thread back. (The gateway and nginx read bodies in full before they
+forward them, so this guards against a broken or hostile direct caller.)
 """
 
 import hmac
@@ -37,6 +41,17 @@ def require_internal_token(token):
         )
 
     return check
+
+
+def read_deadline(seconds):
+    """Return a ``before_request`` hook bounding each read of the request's socket."""
+
+    def arm():
+        sock = request.environ.get("gunicorn.socket")
+        if sock is not None and request.content_length != 0:
+            sock.settimeout(seconds)  # gunicorn sets blocking mode again for the next request
+
+    return arm
 
 
 def _stop_reading():

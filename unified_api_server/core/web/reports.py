@@ -94,6 +94,8 @@ class Search(ComponentView):
 class Export(ComponentView):
     """``/export``: stream a table as JSON, NDJSON, CSV or Parquet (never to a server path)."""
 
+    heavy = True
+
     def post(self):
         """Stream the selected table as JSON, NDJSON, CSV or Parquet in the response body."""
         params = _merged_args()
@@ -123,6 +125,8 @@ class Migrations(ComponentView):
 
 class Import(ComponentView):
     """``/import/<format>``: store a report's items, all validated first, in one transaction."""
+
+    heavy = True
 
     def __init__(self, component, importer):
         super().__init__(component)

@@ -54,10 +54,24 @@ class ComponentView(MethodView):
     """A view bound to one component (built once per component, not per request)."""
 
     init_every_request = False
+    heavy = False  # True: holds one of the component's few heavy-request slots while it runs
 
     def __init__(self, component):
         self.c = component
         self.base = f"/api/{component.name}/db"
+
+    def dispatch_request(self, **kwargs):
+        """Run the view; a heavy one inside a slot, held until its (streamed) answer ends."""
+        if not self.heavy:
+            return super().dispatch_request(**kwargs)
+        release = state().slots.take(f"{request.method} {request.path}")
+        try:
+            response = current_app.make_response(super().dispatch_request(**kwargs))
+        except BaseException:
+            release()
+            raise
+        response.call_on_close(release)
+        return response
 
     def item_url(self, item_id):
         """Return the URL of one item."""
@@ -94,6 +108,8 @@ class Items(ComponentView):
 
 class Bulk(ComponentView):
     """``/<entities>/bulk``: load many flat items from NDJSON or a JSON array, all or nothing."""
+
+    heavy = True
 
     def post(self):
         """Load many flat items from NDJSON or a JSON array, all or nothing."""

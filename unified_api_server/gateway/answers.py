@@ -1,0 +1,46 @@
+"""The gateway's own plain-WSGI answers: errors in the shared JSON shape, and request ids."""
+
+import json
+import uuid
+from http import HTTPStatus
+
+from unified_api_server.core.errors import error_body
+
+_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def request_id_from(environ):
+    """Return the client's ``X-Request-ID`` when it is sane, else a new one."""
+    given = environ.get("HTTP_X_REQUEST_ID")
+    if given and len(given) <= 128 and set(given) <= _REQUEST_ID_CHARS:
+        return given
+    return uuid.uuid4().hex
+
+
+def _reason(status):
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def json_error(start_response, status, message, request_id, details=None, headers=()):
+    """Answer with the shared JSON error shape from plain WSGI."""
+    body = json.dumps(error_body(status, message, details)).encode("utf-8")
+    response_headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("X-Request-ID", request_id),
+        *headers,
+    ]
+    start_response(f"{status} {_reason(status)}", response_headers)
+    return [body]
+
+
+_CHALLENGE = ("WWW-Authenticate", 'ApiKey realm="unified-api-server", header="X-API-Key"')
+
+
+def deny(start_response, decision, request_id):
+    """Answer a refused :class:`Decision` (400, 401 or 403)."""
+    headers = (_CHALLENGE,) if decision.status == 401 else ()
+    return json_error(start_response, decision.status, decision.message, request_id, None, headers)

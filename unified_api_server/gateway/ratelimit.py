@@ -1,0 +1,222 @@
+"""Per-key rate limits and per-key WebSocket slots, shared by every gateway worker.
+
+Rates: each key has a rate (requests per second) and a burst, its own or the gateway's
+defaults. The `limits` library's fixed-window strategy enforces them as ``burst`` requests per
+window of ``burst / rate`` seconds (whole seconds, at least one), so a key may spend its burst
+at once and then its rate on average. (Across a window's edge two bursts can meet: up to
+``2 * burst`` requests in a short moment.) Every answer to a keyed request carries
+``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset``; over the limit the answer
+is 429 with ``Retry-After``. A key with rate 0 is not limited.
+
+The counters live where every worker sees them: by default a SQLite file next to the key
+store (:class:`SQLiteStorage`, registered with `limits` as ``uas+sqlite://``), or any storage
+`limits` knows (``redis://host:6379``) for gateways on several machines.
+
+Sockets: :class:`SocketSlots` counts each key's open job sockets and change streams in the same
+SQLite file, so one key cannot take every slot a component has. A slot held by a worker that
+died is freed by the next acquire.
+"""
+
+import logging
+import math
+import os
+import sqlite3
+import threading
+import time
+
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, "
+    "expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sockets (id INTEGER PRIMARY KEY, key_name TEXT NOT NULL, "
+    "kind TEXT NOT NULL, pid INTEGER NOT NULL)",
+)
+
+
+class _SQLite:
+    """One connection per process to the shared file (WAL, no fsync: counters, not records)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._connection = None
+        self._pid = None
+        self.lock = threading.Lock()
+
+    def __call__(self):
+        """Return this process's connection, opened (and the schema made) on first use."""
+        if self._connection is None or self._pid != os.getpid():
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            connection = sqlite3.connect(
+                self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = OFF")
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            os.chmod(self.path, 0o600)
+            self._connection, self._pid = connection, os.getpid()
+        return self._connection
+
+
+class SQLiteStorage(Storage):
+    """A `limits` storage in a SQLite file: counters with an expiry, updated atomically."""
+
+    STORAGE_SCHEME = ["uas+sqlite"]
+
+    def __init__(self, uri, wrap_exceptions=False, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.db = _SQLite(uri.split("://", 1)[1])
+
+    @property
+    def base_exceptions(self):
+        """The errors `limits` treats as the storage failing."""
+        return sqlite3.Error
+
+    def incr(self, key, expiry, amount=1):
+        """Add ``amount`` to ``key``'s counter (a fresh window when it expired); return it."""
+        now = time.time()
+        with self.db.lock:
+            return (
+                self.db()
+                .execute(
+                    "INSERT INTO counters (key, value, expires_at) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT (key) DO UPDATE SET "
+                    "value = CASE WHEN expires_at <= ?4 THEN ?2 ELSE value + ?2 END, "
+                    "expires_at = CASE WHEN expires_at <= ?4 THEN ?3 ELSE expires_at END "
+                    "RETURNING value",
+                    (key, amount, now + expiry, now),
+                )
+                .fetchone()[0]
+            )
+
+    def get(self, key):
+        """Return ``key``'s counter in its current window (0 when none)."""
+        row = self._row(key)
+        return row[0] if row else 0
+
+    def get_expiry(self, key):
+        """Return when ``key``'s window ends (epoch seconds)."""
+        row = self._row(key)
+        return row[1] if row else time.time()
+
+    def _row(self, key):
+        with self.db.lock:
+            return (
+                self.db()
+                .execute(
+                    "SELECT value, expires_at FROM counters WHERE key = ? AND expires_at > ?",
+                    (key, time.time()),
+                )
+                .fetchone()
+            )
+
+    def check(self):
+        """Tell whether the file can be used."""
+        with self.db.lock:
+            return self.db().execute("SELECT 1").fetchone() == (1,)
+
+    def reset(self):
+        """Forget every counter (and expired ones with them); return how many there were."""
+        with self.db.lock:
+            return self.db().execute("DELETE FROM counters").rowcount
+
+    def clear(self, key):
+        """Forget ``key``'s counter."""
+        with self.db.lock:
+            self.db().execute("DELETE FROM counters WHERE key = ?", (key,))
+
+
+class RateLimits:
+    """Decides, per request, whether a key is within its rate; returns the headers to send."""
+
+    def __init__(self, settings):
+        uri = settings["rate_limit_storage"] or f"uas+sqlite://{settings['limits_db']}"
+        self.limiter = FixedWindowRateLimiter(storage_from_string(uri))
+        self.default_rate = settings["default_rate"]
+        self.default_burst = settings["default_burst"]
+
+    def item(self, record):
+        """Return the limit of ``record``'s key, or None when it is not limited."""
+        rate = self.default_rate if record.rate is None else record.rate
+        burst = self.default_burst if record.burst is None else record.burst
+        if rate <= 0:
+            return None
+        return RateLimitItemPerSecond(burst, max(1, round(burst / rate)))
+
+    def check(self, record):
+        """Count a request of ``record``'s key; return ``(refusal or None, headers)``."""
+        item = self.item(record)
+        if item is None:
+            return None, []
+        try:
+            allowed = self.limiter.hit(item, record.name)
+            reset_at, remaining = self.limiter.get_window_stats(item, record.name)
+        except (StorageError, sqlite3.Error, OSError) as exc:  # never fail a request for it
+            log.warning("rate limit storage unavailable, request allowed: %s", exc)
+            return None, []
+        reset = max(1, math.ceil(reset_at - time.time()))
+        headers = [
+            ("RateLimit-Limit", str(item.amount)),
+            ("RateLimit-Remaining", str(remaining)),
+            ("RateLimit-Reset", str(reset)),
+        ]
+        if allowed:
+            return None, headers
+        headers.append(("Retry-After", str(reset)))
+        refusal = (
+            f"API key {record.name!r} is over its rate limit of {item.amount} requests per "
+            f"{item.get_expiry()} s; try again in {reset} s"
+        )
+        return refusal, headers
+
+
+class SocketSlots:
+    """Counts each key's open sockets of one kind across workers; refuses past the limit."""
+
+    def __init__(self, path, limits):
+        self.db = _SQLite(path)
+        self.limits = limits  # kind ("job", "stream") -> open sockets allowed per key
+
+    def acquire(self, key_name, kind):
+        """Take a slot for ``key_name``; return its release function, or None when full."""
+        limit = self.limits[kind]
+        with self.db.lock:
+            connection = self.db()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                self._free_dead(connection)
+                (held,) = connection.execute(
+                    "SELECT count(*) FROM sockets WHERE key_name = ? AND kind = ?",
+                    (key_name, kind),
+                ).fetchone()
+                slot = None
+                if held < limit:
+                    slot = connection.execute(
+                        "INSERT INTO sockets (key_name, kind, pid) VALUES (?, ?, ?) RETURNING id",
+                        (key_name, kind, os.getpid()),
+                    ).fetchone()[0]
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return None if slot is None else lambda: self._release(slot)
+
+    def _release(self, slot):
+        with self.db.lock:
+            self.db().execute("DELETE FROM sockets WHERE id = ?", (slot,))
+
+    @staticmethod
+    def _free_dead(connection):
+        for (pid,) in connection.execute("SELECT DISTINCT pid FROM sockets").fetchall():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                connection.execute("DELETE FROM sockets WHERE pid = ?", (pid,))
+            except PermissionError:
+                pass  # alive, another user's
