@@ -67,3 +67,55 @@ def test_duplicate_and_existing_ids_are_409(api):
     api.client.post(api.items, json=row)
     assert_error(api.client.post(f"{api.items}/bulk", data=orjson.dumps([row])), 409)
     assert len(_listed(api)) == 1
+
+
+@pytest.fixture()
+def small_pieces(api, monkeypatch):
+    """Read uploads 1,000 bytes at a time (and JSON arrays up to 2,000), to see the pieces."""
+    from tests.contract.api import HttpClient
+    from unified_api_server.core.web import bulk
+
+    if isinstance(api.client, HttpClient):
+        pytest.skip("the piece size is set in-process only")
+
+    monkeypatch.setattr(bulk, "PIECE", 1000)
+    monkeypatch.setattr(bulk, "MAX_ARRAY", 2000)
+
+
+def _ndjson(rows):
+    return b"\n".join(orjson.dumps(r) for r in rows) + b"\n"
+
+
+def test_an_upload_read_in_pieces_is_stored_whole(api, small_pieces):
+    """Lines cut across piece edges are joined; every row of every piece is stored."""
+    response = api.client.post(f"{api.items}/bulk", data=_ndjson(_rows(api, 60)))
+    assert response.status_code == 201 and response.get_json() == {"stored": 60}
+    assert sorted(i["duration"] for i in _listed(api)) == [float(i) for i in range(60)]
+
+
+def test_a_bad_row_in_a_later_piece_is_named_and_nothing_is_stored(api, small_pieces):
+    """Row numbers count across pieces; the pieces before it are not kept."""
+    rows = _rows(api, 60)
+    rows[47] = {**rows[47], "status": "sleeping"}
+    response = api.client.post(f"{api.items}/bulk", data=_ndjson(rows))
+    assert "row 48" in assert_error(response, 400)["message"]
+    assert response.get_json()["error"]["details"]["row"] == 48
+    assert _listed(api) == []
+
+
+def test_an_id_repeated_across_pieces_is_a_conflict(api, small_pieces):
+    """The same client id in the first and the last piece: 409, nothing stored."""
+    rows = _rows(api, 60)
+    same = "0190a1b2-0000-7000-8000-000000000001"
+    rows[2] = {**rows[2], api.id_name: same}
+    rows[58] = {**rows[58], api.id_name: same}
+    response = api.client.post(f"{api.items}/bulk", data=_ndjson(rows))
+    assert "appears more than once" in assert_error(response, 409)["message"]
+    assert _listed(api) == []
+
+
+def test_a_json_array_too_large_to_parse_whole_points_to_ndjson(api, small_pieces):
+    """A JSON array is parsed whole, so it has a size limit of its own: 413 naming NDJSON."""
+    response = api.client.post(f"{api.items}/bulk", data=orjson.dumps(_rows(api, 60)))
+    assert "NDJSON" in assert_error(response, 413)["message"]
+    assert _listed(api) == []

@@ -1,8 +1,11 @@
-"""The SQL of a bulk load: checks that name the first bad row, then one INSERT ... SELECT.
+"""The SQL of a bulk load: rows staged piece by piece, checks naming the first bad row, one INSERT.
 
-The rows arrive as an Arrow table already validated column by column (with a ``_row`` column
-of 1-based row numbers); what only the database can tell (unparseable times, ids that exist,
-batches that do not) is checked here, inside the load's transaction.
+The rows arrive as Arrow tables, one per piece of the upload, already validated column by column
+(with a ``_row`` column of 1-based row numbers across the whole upload). :func:`stage` copies
+each into the temporary table ``incoming`` of the load's own session, so memory holds one piece
+at a time and DuckDB spills what exceeds its memory limit to disk. What only the database can
+tell (unparseable times, ids that exist or repeat, batches that do not exist) is then checked
+inside the load's transaction, and the rows go in with one INSERT ... SELECT.
 """
 
 from unified_api_server.core.errors import ApiError
@@ -24,10 +27,58 @@ def _first_conflict(cursor, sql, message, status=409):
         raise row_error(row - 1, message.format(value), status)
 
 
-def _check(component, cursor, table):
+_STAGED_TYPES = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "ts": "VARCHAR",  # parsed by the checks below, which name the bad row
+    "str_list": "VARCHAR[]",
+    "json": "JSON",
+}
+
+
+def stage(component, cursor, tables):
+    """Copy Arrow ``tables`` into the session's temporary ``incoming``; return the columns seen.
+
+    Returns ``(names, rows)``: the columns some row gave (the others take their defaults) and
+    the number of rows staged.
+    """
+    columns = [f"{component.id_column} VARCHAR"]
+    columns += [f"{c.name} {_STAGED_TYPES[c.kind]}" for c in component.columns]
+    cursor.execute(f"CREATE OR REPLACE TEMP TABLE incoming ({', '.join(columns)}, _row BIGINT)")
+    kinds = {c.name: c.kind for c in component.columns}
+    seen, rows = [], 0
+    for table in tables:
+        names = table.column_names
+        seen += [n for n in names if n not in seen]
+        select = ", ".join(
+            f"CAST({n} AS JSON) AS {n}" if kinds.get(n) == "json" else n for n in names
+        )
+        cursor.register("piece", table)
+        try:
+            cursor.execute(f"INSERT INTO incoming BY NAME SELECT {select} FROM piece")
+        finally:
+            cursor.unregister("piece")
+        rows += table.num_rows
+    return [n for n in seen if n != "_row"], rows
+
+
+_SUMMARY = {"model_name": "model_names", "status": "statuses", "batch_id": "batch_ids"}
+
+
+def summary(component, cursor):
+    """Return what a staged load's change event says: its count and distinct values."""
+    fields = [name for name in _SUMMARY if name in component.column_by_name]
+    listed = "".join(f", list_sort(list_distinct(list({name})))[:100]" for name in fields)
+    row = cursor.execute(f"SELECT count(*){listed} FROM incoming").fetchone()
+    return {"count": row[0], **{_SUMMARY[name]: v for name, v in zip(fields, row[1:])}}
+
+
+def _check(component, cursor, names):
     id_column = component.id_column
     for column in component.columns:
-        if column.kind == "ts" and column.name in table.column_names:
+        if column.kind == "ts" and column.name in names:
             _first_conflict(
                 cursor,
                 f"SELECT _row, {column.name} FROM incoming WHERE {column.name} IS NOT NULL AND "
@@ -47,7 +98,7 @@ def _check(component, cursor, table):
         f"USING ({id_column}) ORDER BY 1 LIMIT 1",
         f"{component.entity} {{!r}} already exists",
     )
-    if "batch_id" in table.column_names:
+    if "batch_id" in names:
         _first_conflict(
             cursor,
             "SELECT _row, batch_id FROM incoming WHERE batch_id IS NOT NULL AND batch_id NOT IN "
@@ -84,17 +135,11 @@ def _targets(component, cursor, names):
     return targets, expressions
 
 
-def insert_table(component, cursor, table):
-    """Check and insert the Arrow ``table`` inside the caller's transaction; return the count."""
-    cursor.register("incoming", table)
-    try:
-        _check(component, cursor, table)
-        names = [n for n in table.column_names if n != "_row"]
-        targets, expressions = _targets(component, cursor, names)
-        cursor.execute(
-            f"INSERT INTO {component.table} ({', '.join(targets)}) "
-            f"SELECT {', '.join(expressions)} FROM incoming"
-        )
-    finally:
-        cursor.unregister("incoming")
-    return table.num_rows
+def insert_staged(component, cursor, names):
+    """Check and insert the staged rows inside the caller's transaction; return the count."""
+    _check(component, cursor, names)
+    targets, expressions = _targets(component, cursor, names)
+    return cursor.execute(
+        f"INSERT INTO {component.table} ({', '.join(targets)}) "
+        f"SELECT {', '.join(expressions)} FROM incoming"
+    ).fetchone()[0]

@@ -195,21 +195,9 @@ class ChangeFeed:
             subscription.offer(event)
         return event
 
-    def publish_bulk(self, table):
-        """Publish one event for a bulk load held in the Arrow ``table``."""
+    def publish_bulk(self, summary):
+        """Publish one event for a bulk load: its count and (up to 100 each) distinct
+        ``model_names``, ``statuses`` and ``batch_ids``."""
         if not self._subscribers:
             return None
-        import pyarrow.compute as pc
-
-        def distinct(name, limit=100):
-            if name not in table.column_names:
-                return []
-            return sorted(v for v in pc.unique(table[name]).to_pylist() if v is not None)[:limit]
-
-        return self.publish(
-            "bulk_created",
-            count=table.num_rows,
-            model_names=distinct("model_name"),
-            statuses=distinct("status"),
-            batch_ids=distinct("batch_id"),
-        )
+        return self.publish("bulk_created", **summary)

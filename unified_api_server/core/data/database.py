@@ -118,27 +118,32 @@ class Database:
         return self.connection.cursor()
 
     @contextmanager
-    def write(self):
-        """Yield a cursor inside a transaction; writes in this process run one at a time."""
-        with self._write_lock:
-            cursor = self.cursor()
-            try:
-                cursor.begin()
-                try:
-                    yield cursor
-                except BaseException:
-                    cursor.rollback()
-                    raise
-                cursor.commit()
-            finally:
-                cursor.close()
+    def write(self, cursor=None):
+        """Yield a cursor inside a transaction; writes in this process run one at a time.
 
-    def run_write(self, work):
+        ``cursor`` (kept open afterwards) runs the transaction on a session that already holds
+        something the write needs, such as a bulk load's staged rows in a temporary table.
+        """
+        with self._write_lock:
+            session = cursor or self.cursor()
+            try:
+                session.begin()
+                try:
+                    yield session
+                except BaseException:
+                    session.rollback()
+                    raise
+                session.commit()
+            finally:
+                if cursor is None:
+                    session.close()
+
+    def run_write(self, work, cursor=None):
         """Run ``work(cursor)`` in a write transaction, retrying lost concurrency races."""
         for attempt in range(self.WRITE_RETRIES):
             try:
-                with self.write() as cursor:
-                    return work(cursor)
+                with self.write(cursor) as session:
+                    return work(session)
             except duckdb.TransactionException:
                 if attempt == self.WRITE_RETRIES - 1:
                     raise

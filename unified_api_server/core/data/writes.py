@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import orjson
 
 from unified_api_server.core.component import FINISHED_STATUSES
-from unified_api_server.core.data.bulk_sql import insert_table
+from unified_api_server.core.data.bulk_sql import insert_staged, stage, summary
 from unified_api_server.core.errors import ApiError
 
 
@@ -223,11 +223,22 @@ class Writes:
             "deleted", id=item_id, model_name=model_name, batch_id=batch_id, status=status
         )
 
-    def bulk(self, table):
-        """Insert a validated Arrow ``table`` of flat rows, all or nothing; return the count."""
-        stored = self.db.run_write(lambda cur: insert_table(self.c, cur, table))
-        if self.changes is not None:
-            self.changes.publish_bulk(table)
+    def bulk(self, tables):
+        """Insert the validated Arrow ``tables`` (one upload, in pieces), all or nothing.
+
+        The pieces are staged in the load's own session first, outside the write lock, so a
+        long upload never holds other writers back; return the number of rows stored.
+        """
+        session = self.db.cursor()
+        try:
+            names, _ = stage(self.c, session, tables)
+            stored = self.db.run_write(lambda cur: insert_staged(self.c, cur, names), session)
+            event = summary(self.c, session) if self.changes is not None else None
+        finally:
+            session.execute("DROP TABLE IF EXISTS incoming")
+            session.close()
+        if event is not None:
+            self.changes.publish_bulk(event)
         return stored
 
     # -- batches -------------------------------------------------------------------------------

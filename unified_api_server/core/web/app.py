@@ -2,6 +2,8 @@
 
 import atexit
 import logging
+import os
+import signal
 from types import SimpleNamespace
 
 import click
@@ -17,7 +19,7 @@ from unified_api_server.core.data.database import (
 )
 from unified_api_server.core.data.reads import Reads
 from unified_api_server.core.data.writes import Writes
-from unified_api_server.core.errors import register_error_handlers
+from unified_api_server.core.errors import error_response, register_error_handlers
 from unified_api_server.core.jobs import manager as jobs
 from unified_api_server.core.logs import configure_logging
 from unified_api_server.core.server import serve
@@ -80,6 +82,29 @@ def component_settings(component):
     )
 
 
+def _out_of_memory(_exc):
+    """DuckDB ran out of its memory limit for this request: 503, try again later."""
+    return error_response(
+        503,
+        "the database is out of memory for this request now; try again later",
+        headers={"Retry-After": "10"},
+    )
+
+
+def _database_lost(exc):
+    """DuckDB invalidated the database (a fatal error): answer 503 and restart this worker.
+
+    Every later request would fail the same way until the file is opened again, so the worker
+    stops gracefully and gunicorn starts a fresh one, which reopens the file and replays its
+    write-ahead log: nothing acknowledged is lost.
+    """
+    log.critical("the database must be reopened; restarting this worker: %s", exc)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return error_response(
+        503, "the database failed and is being reopened; try again", headers={"Retry-After": "5"}
+    )
+
+
 def create_app(component, config=None):
     """Build the Flask app of ``component``; ``config`` overrides settings (tests)."""
     settings = component_settings(component).load(flags=config or {}, environ={})
@@ -109,7 +134,8 @@ def create_app(component, config=None):
     )
     app.extensions["component"] = state
     register_error_handlers(app)
-    app.register_error_handler(duckdb.OutOfMemoryException, slots.out_of_memory)
+    app.register_error_handler(duckdb.OutOfMemoryException, _out_of_memory)
+    app.register_error_handler(duckdb.FatalException, _database_lost)
     if settings["internal_token"]:
         app.before_request(require_internal_token(settings["internal_token"]))
     app.before_request(read_deadline(settings["body_timeout"]))

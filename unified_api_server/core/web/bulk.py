@@ -3,6 +3,11 @@
 Per-row Python validation would be the ingest ceiling (about 50,000 rows/s), so each column is
 checked as a whole with Arrow compute; only when a column fails is it scanned to name the first
 bad row.
+
+Memory stays bounded whatever the upload's size: NDJSON is read and checked :data:`PIECE`
+bytes (whole lines) at a time, each piece staged in DuckDB before the next is read (see
+``core/data/bulk_sql.py``); a JSON array must be parsed whole, so it may be at most
+:data:`MAX_ARRAY` bytes (larger uploads: NDJSON).
 """
 
 import io
@@ -15,6 +20,9 @@ import pyarrow.json as pa_json
 from unified_api_server.core.data.bulk_sql import row_error
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.schemas import ID_MESSAGE, ID_PATTERN, INT64, NUL_MESSAGE
+
+PIECE = 16 * 1024 * 1024
+MAX_ARRAY = 64 * 1024 * 1024
 
 _ARROW_TYPES = {
     "str": pa.string(),
@@ -151,7 +159,7 @@ def _arrow_schema(component):
     return pa.schema(fields)
 
 
-def ndjson_to_table(component, raw):
+def ndjson_to_table(component, raw, first_row=1):
     """Parse NDJSON straight into Arrow (no Python objects), or return None to take the slow path.
 
     The fast path reads what the schema allows exactly; anything else (a hardware string instead
@@ -190,7 +198,7 @@ def ndjson_to_table(component, raw):
             continue  # absent from every row: the table default applies
         arrays.append(array)
         names.append(name)
-    return _finish_table(component, arrays, names)
+    return _finish_table(component, arrays, names, first_row)
 
 
 def _faithful_json(array, top=True):
@@ -211,7 +219,7 @@ def _faithful_json(array, top=True):
     return True
 
 
-def rows_to_table(component, rows):
+def rows_to_table(component, rows, first_row=1):
     """Validate parsed ``rows`` and return them as an Arrow table of the component's columns."""
     if not all(type(r) is dict for r in rows):
         raise row_error(_first(rows, lambda r: type(r) is not dict), "must be a JSON object")
@@ -247,10 +255,10 @@ def rows_to_table(component, rows):
         if column.name in keys or column.required:
             arrays.append(_column_array(column, [r.get(column.name) for r in rows]))
             names.append(column.name)
-    return _finish_table(component, arrays, names)
+    return _finish_table(component, arrays, names, first_row)
 
 
-def _finish_table(component, arrays, names):
+def _finish_table(component, arrays, names, first_row=1):
     """Run the column checks shared by both paths and add the row numbers."""
     columns = component.column_by_name
     for array, name in zip(arrays, names):
@@ -264,13 +272,54 @@ def _finish_table(component, arrays, names):
     missing = [c for c in component.columns if c.required and c.name not in names]
     if missing:
         raise row_error(0, f"{missing[0].name}: missing required field")
-    arrays.append(pa.array(range(1, len(arrays[0]) + 1), pa.int64()))
+    arrays.append(pa.array(range(first_row, first_row + len(arrays[0])), pa.int64()))
     return pa.Table.from_arrays(arrays, names=[*names, "_row"])
 
 
-def table_from_body(component, raw):
+def table_from_body(component, raw, first_row=1):
     """Return the validated Arrow table of a bulk body (NDJSON or a JSON array of flat rows)."""
-    table = ndjson_to_table(component, raw)
+    table = ndjson_to_table(component, raw, first_row)
     if table is None:
-        table = rows_to_table(component, parse_rows(raw))
+        table = rows_to_table(component, parse_rows(raw), first_row)
     return table
+
+
+def read_pieces(stream):
+    """Yield the body in pieces of whole NDJSON lines (about :data:`PIECE` bytes), or whole
+    when it is a JSON array (at most :data:`MAX_ARRAY` bytes)."""
+    carry = stream.read(PIECE)
+    if carry.lstrip()[:1] == b"[":
+        body = carry + stream.read(MAX_ARRAY + 1 - len(carry))
+        if len(body) > MAX_ARRAY:
+            raise ApiError(
+                413,
+                f"a JSON array body may be at most {MAX_ARRAY // 2**20} MiB: send larger "
+                "uploads as NDJSON (one row a line), which is read piece by piece",
+            )
+        yield body
+        return
+    while block := stream.read(PIECE):
+        data = carry + block
+        cut = data.rfind(b"\n") + 1  # 0: no line ends yet; keep reading
+        if data[:cut].strip():
+            yield data[:cut]
+        carry = data[cut:]
+    if carry.strip():
+        yield carry
+
+
+def tables_from_stream(component, stream):
+    """Yield the validated Arrow table of each piece of a bulk body; rows count across pieces."""
+    offset = 0
+    for piece in read_pieces(stream):
+        try:
+            table = table_from_body(component, piece, offset + 1)
+        except ApiError as exc:
+            row = (exc.details or {}).get("row") if isinstance(exc.details, dict) else None
+            if not offset or row is None:
+                raise
+            raise row_error(offset + row - 1, exc.details["reason"], exc.status) from None
+        offset += table.num_rows
+        yield table
+    if offset == 0:
+        raise ApiError(400, "empty body: send a JSON array or NDJSON rows")

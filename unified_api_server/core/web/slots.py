@@ -8,7 +8,7 @@ slows every other request down meanwhile. A streamed answer holds its slot until
 
 import threading
 
-from unified_api_server.core.errors import ApiError, error_response
+from unified_api_server.core.errors import ApiError
 from unified_api_server.core.settings import Setting
 
 SETTINGS = (
@@ -49,12 +49,3 @@ class Slots:
                 self._free.release()
 
         return release
-
-
-def out_of_memory(_exc):
-    """Answer DuckDB running out of its memory limit: 503, try again later (not a 500)."""
-    return error_response(
-        503,
-        "the database is out of memory for this request now; try again later",
-        headers={"Retry-After": str(RETRY_AFTER * 5)},
-    )

@@ -1,8 +1,9 @@
-"""Heavy requests are bounded per component: 10 concurrent exports hold at most K slots.
+"""A component's memory stays bounded: DuckDB's limit plus a margin, whatever clients send.
 
 The audit saw 10 concurrent full exports take a component from 949 MB to 3,954 MB RSS (its
-DuckDB limit was 2 GB) and slow everyone else down. Now at most ``heavy_requests`` run; the
-rest get 503 with Retry-After at once, and RSS stays within DuckDB's limit plus a margin.
+DuckDB limit was 2 GB), and a 600 MB upload peak at 1.4-3.1 GB. Now at most ``heavy_requests``
+heavy requests run (the rest get 503 with Retry-After at once), and an upload is read and staged
+piece by piece.
 """
 
 import os
@@ -69,5 +70,32 @@ def test_ten_concurrent_exports_stay_within_the_memory_bound(tmp_path):
         # Every slot came back when its stream ended.
         again = [requests.post(f"{base}/export", json={}, timeout=300) for _ in range(3)]
         assert [a.status_code for a in again] == [200, 200, 200]
+    finally:
+        service.stop()
+
+
+def test_a_large_upload_is_staged_piece_by_piece(tmp_path):
+    """A 137 MB NDJSON upload (900,000 rows): the peak stays within limit + 300 MB of the
+    idle process (reading the body whole, as before, peaked 619 MB over it at a 192 MB limit)."""
+    limit_mb = 192
+    extra = ["--duckdb-memory-limit", f"{limit_mb}MB"]
+    service = ServiceProcess.component("test", tmp_path, extra_args=extra).wait_ready()
+    try:
+        body = "".join(ROW % (i % 50, "x" * 30) for i in range(900_000)).encode()
+        idle, peak, done = _group_rss_mb(service), [0], threading.Event()
+
+        def sample():
+            while not done.wait(0.02):
+                peak[0] = max(peak[0], _group_rss_mb(service))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            loaded = requests.post(f"{service.url}/api/test/db/runs/bulk", data=body, timeout=600)
+        finally:
+            done.set()
+            sampler.join()
+        assert loaded.status_code == 201 and loaded.json() == {"stored": 900_000}
+        assert peak[0] - idle < limit_mb + 300, (idle, peak[0])
     finally:
         service.stop()
