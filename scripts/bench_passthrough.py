@@ -3,7 +3,9 @@
 
 Starts the suite with the launcher (test component, gateway, nginx) on free ports in a temporary
 data dir, loads a few rows, then drives ``GET .../test/db/runs?limit=10`` with wrk (or a Python
-load generator when wrk is missing) and prints req/s, p99 and the ratios to direct.
+load generator when wrk is missing) and prints req/s, p99 and the ratios to direct. "direct"
+sends the run's internal credential, as the gateway and nginx do; the key has a rate limit far
+above what is measured, so every request pays for counting it.
 Targets: nginx >= 0.9x direct, gateway >= 0.7x direct.
 
     python scripts/bench_passthrough.py [--duration 10] [--connections 32] [--threads 2]
@@ -43,7 +45,7 @@ def free_ports(count):
 
 
 def start_suite(workdir):
-    """Start the launcher; return (process, ports, key)."""
+    """Start the launcher; return (process, ports, key, internal token)."""
     ports = dict(zip(("test_api", "gateway", "nginx"), free_ports(3)))
     config = {
         "test_api": {"port": ports["test_api"]},
@@ -78,7 +80,18 @@ def start_suite(workdir):
     if process.poll() is not None or key is None:
         raise SystemExit("the suite did not start")
     threading.Thread(target=process.stdout.read, daemon=True).start()
-    return process, ports, key
+    data = os.path.join(workdir, "data")
+    sys.path.insert(0, ROOT)
+    from unified_api_server.gateway.keys import KeyStore
+
+    key = KeyStore(os.path.join(data, "keys.sqlite3")).create(
+        "bench", "read,write", rate=1e9, burst=10**9
+    )
+    with open(
+        os.path.join(data, "run", "nginx", "internal_token.conf"), encoding="utf-8"
+    ) as handle:
+        token = handle.read().split('"')[1]
+    return process, ports, key, token
 
 
 def seed_rows(port, key, count=200):
@@ -107,8 +120,9 @@ def seed_rows(port, key, count=200):
         raise SystemExit(f"seeding rows failed: {response.status}")
 
 
-def run_wrk(url, key, duration, connections, threads):
+def run_wrk(url, headers, duration, connections, threads):
     """Run wrk; return (req/s, p99 ms)."""
+    header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     output = subprocess.run(
         [
             "wrk",
@@ -116,8 +130,7 @@ def run_wrk(url, key, duration, connections, threads):
             f"-c{connections}",
             f"-d{duration}s",
             "--latency",
-            "-H",
-            f"X-API-Key: {key}",
+            *header_args,
             url,
         ],
         capture_output=True,
@@ -132,7 +145,7 @@ def run_wrk(url, key, duration, connections, threads):
     return rate, p99
 
 
-def run_python(url, key, duration, connections, threads):
+def run_python(url, headers, duration, connections, threads):
     """A plain Python load generator (threads, keep-alive); returns (req/s, p99 ms)."""
     del threads
     host, port_path = url.split("//", 1)[1].split(":", 1)
@@ -145,7 +158,7 @@ def run_python(url, key, duration, connections, threads):
         mine = []
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            connection.request("GET", "/" + path, headers={"X-API-Key": key})
+            connection.request("GET", "/" + path, headers=headers)
             response = connection.getresponse()
             response.read()
             if response.status != 200:
@@ -181,18 +194,21 @@ def main(argv=None):
         raise SystemExit("nginx is required (scripts/install-system-deps)")
     tool, measure = ("wrk", run_wrk) if shutil.which("wrk") else ("python", run_python)
     with tempfile.TemporaryDirectory(prefix="uas-bench-") as workdir:
-        process, ports, key = start_suite(workdir)
+        process, ports, key, token = start_suite(workdir)
         try:
             seed_rows(ports["gateway"], key)
             samples = {name: [] for name in TARGETS}
             for round_number in range(args.rounds + 1):
                 for name, (service, path) in TARGETS.items():
                     url = f"http://127.0.0.1:{ports[service]}{path}"
+                    headers = {"X-API-Key": key}
+                    if name == "direct":
+                        headers["X-Internal-Token"] = token
                     if round_number == 0:
-                        measure(url, key, 2, args.connections, args.threads)  # warm-up
+                        measure(url, headers, 2, args.connections, args.threads)  # warm-up
                     else:
                         samples[name].append(
-                            measure(url, key, args.duration, args.connections, args.threads)
+                            measure(url, headers, args.duration, args.connections, args.threads)
                         )
             results = {name: sorted(values)[len(values) // 2] for name, values in samples.items()}
         finally:

@@ -59,6 +59,7 @@ def start(data):
         data / "gateway.log",
         env={"GATEWAY_WORKER_CONNECTIONS": "5000"},
         workers=1,
+        streams_per_key=5000,  # one key holds every subscriber here
     )
     return component, gateway.wait_ready(statuses=(200, 503)), key
 
