@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -309,3 +310,17 @@ def _internal_token(suite):
     """Read the run's credential where the launcher put it (private to this user)."""
     with open(os.path.join(suite.run_dir, "supervisord.conf"), encoding="utf-8") as handle:
         return re.search(r'UAS_INTERNAL_TOKEN="([^"]+)"', handle.read()).group(1)
+
+
+def test_nothing_in_the_data_folder_is_readable_by_others(suite):
+    """The data folder is 0700; databases, keys, counters and logs are 0600 (nothing for others)."""
+    opened = []
+    for folder, dirs, files in os.walk(suite.data_dir):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path) or stat.S_ISSOCK(os.stat(path).st_mode):
+                continue
+            if os.stat(path).st_mode & 0o077:
+                opened.append((path, oct(os.stat(path).st_mode & 0o777)))
+    assert os.stat(suite.data_dir).st_mode & 0o777 == 0o700
+    assert opened == []

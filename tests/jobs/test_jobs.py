@@ -261,3 +261,14 @@ def test_listings(api):
     cpu = api.get("/api/benchmark/hardware").json()["hardware"][0]
     assert cpu == {"name": "cpu", "available": True}
     assert os.path.basename(api.get("/api/generator/templates").json()["output_dir"])
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../../../etc/passwd", "/tmp"])
+def test_a_task_result_never_tells_whether_a_path_outside_the_output_folder_exists(api, path):
+    """``file_exists`` looks inside the generator's output folder only (it was an oracle)."""
+    task = api.post(
+        "/api/db/generator/tasks",
+        {"model_name": "probe", "status": "completed", "output_file": path},
+    ).json()
+    result = api.get(f"/api/generator/result/{task['task_id']}").json()
+    assert result["file_exists"] is False, result

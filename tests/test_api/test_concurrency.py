@@ -41,3 +41,20 @@ def test_parallel_creates_and_same_row_patches_all_land(service):
     assert set(codes) <= {200, 201}, codes
     assert session.get(f"{base}/runs?limit=1000").json()["count"] == 61
     assert len(session.get(f"{base}/run/{run_id}").json()["steps"]) == 60
+
+
+def test_a_patch_answers_with_its_own_write(service):
+    """Concurrent PATCHes of one run: each answer shows the value that request wrote (the row is
+    read back inside the write's transaction, not after another writer's commit)."""
+    base = f"{service.url}/api/test/db"
+    session = requests.Session()
+    run_id = session.post(f"{base}/runs", json={"model_name": "m", "status": "running"}).json()[
+        "run_id"
+    ]
+
+    def patch(i):
+        answer = session.patch(f"{base}/run/{run_id}", json={"progress": i / 1000}).json()
+        return i / 1000, answer["progress"]
+
+    results = Pool(24).map(patch, range(200))
+    assert [sent for sent, shown in results if sent != shown] == []
