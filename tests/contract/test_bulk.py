@@ -53,6 +53,27 @@ def test_bad_row_rejects_all(api, encoding, bad):
     assert _listed(api) == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"null", b"null\nnull", b"  null\n", b"5\n", b'"x"', b"{}\nnull\n", b'{"a": 1} {"b": 2}'],
+)
+def test_a_line_that_is_not_one_object_is_a_400(api, body):
+    """Not one object a line: a 400 naming the row (a `null` line once crashed the worker)."""
+    assert "row" in assert_error(api.client.post(f"{api.items}/bulk", data=body), 400)["message"]
+    assert _listed(api) == []
+
+
+@pytest.mark.parametrize("encoding", ["ndjson", "array"])
+def test_a_time_utc_cannot_hold_is_named(api, encoding):
+    """9999-12-31T23:59:59-14:00 is in the year 10000 in UTC: the row is named, nothing stored."""
+    rows = _rows(api, 3)
+    rows[1] = {**rows[1], "started_at": "9999-12-31T23:59:59-14:00"}
+    data = b"\n".join(orjson.dumps(r) for r in rows) if encoding == "ndjson" else orjson.dumps(rows)
+    error = assert_error(api.client.post(f"{api.items}/bulk", data=data), 400)
+    assert error["details"]["row"] == 2 and "years 1 to 9999" in error["message"]
+    assert _listed(api) == []
+
+
 def test_malformed_line_is_named(api):
     """A line that is not JSON is named by its row number."""
     data = orjson.dumps(api.item()) + b"\n{broken\n"
@@ -86,6 +107,7 @@ def _ndjson(rows):
     return b"\n".join(orjson.dumps(r) for r in rows) + b"\n"
 
 
+@pytest.mark.in_process
 def test_an_upload_read_in_pieces_is_stored_whole(api, small_pieces):
     """Lines cut across piece edges are joined; every row of every piece is stored."""
     response = api.client.post(f"{api.items}/bulk", data=_ndjson(_rows(api, 60)))
@@ -93,6 +115,7 @@ def test_an_upload_read_in_pieces_is_stored_whole(api, small_pieces):
     assert sorted(i["duration"] for i in _listed(api)) == [float(i) for i in range(60)]
 
 
+@pytest.mark.in_process
 def test_a_bad_row_in_a_later_piece_is_named_and_nothing_is_stored(api, small_pieces):
     """Row numbers count across pieces; the pieces before it are not kept."""
     rows = _rows(api, 60)
@@ -103,6 +126,7 @@ def test_a_bad_row_in_a_later_piece_is_named_and_nothing_is_stored(api, small_pi
     assert _listed(api) == []
 
 
+@pytest.mark.in_process
 def test_an_id_repeated_across_pieces_is_a_conflict(api, small_pieces):
     """The same client id in the first and the last piece: 409, nothing stored."""
     rows = _rows(api, 60)
@@ -114,6 +138,7 @@ def test_an_id_repeated_across_pieces_is_a_conflict(api, small_pieces):
     assert _listed(api) == []
 
 
+@pytest.mark.in_process
 def test_a_json_array_too_large_to_parse_whole_points_to_ndjson(api, small_pieces):
     """A JSON array is parsed whole, so it has a size limit of its own: 413 naming NDJSON."""
     response = api.client.post(f"{api.items}/bulk", data=orjson.dumps(_rows(api, 60)))

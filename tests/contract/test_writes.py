@@ -36,6 +36,8 @@ def test_idempotent_create(api):
         ({"progress": "half"}, "progress"),
         ({"progress": 1.5}, "progress"),
         ({"started_at": "yesterday"}, "started_at"),
+        ({"started_at": "9999-12-31T23:59:59-14:00"}, "started_at"),  # year 10000 in UTC
+        ({"started_at": "0001-01-01T00:00:00+14:00"}, "started_at"),  # year 0 in UTC
         ({"nope": 1}, "nope"),
         ({"model_name": ""}, "model_name"),
     ],

@@ -132,3 +132,13 @@ def test_a_thousand_abandoned_bodies_hold_nothing(gateway, keys):
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_body_a_route_does_not_read_leaves_the_connection_clean(gateway, keys):
+    """A GET with a 70 kB body the view ignores, then another request on the same pooled
+    connection to the component: the second is answered, never a 502 (the audit's fuzzer)."""
+    api = client(gateway, keys["read"])
+    for _ in range(30):
+        ignored = api.call("GET", "/api/db/test/performance", data=b"x" * 70_000)
+        assert ignored.status_code == 200
+        assert api.call("GET", "/api/db/test/migrations").status_code == 200

@@ -272,3 +272,21 @@ def test_a_task_result_never_tells_whether_a_path_outside_the_output_folder_exis
     ).json()
     result = api.get(f"/api/generator/result/{task['task_id']}").json()
     assert result["file_exists"] is False, result
+
+
+@pytest.mark.parametrize("component", ["test", "generator", "benchmark"])
+def test_a_batch_with_no_members_has_a_status(api, component):
+    """A batch made through the database API, with no jobs in it: status, results and cancel
+    answer (they were a 500)."""
+    batch = f"empty-{component}"
+    assert api.post(f"/api/db/{component}/batches", {"batch_id": batch}).status_code == 201
+    results = "result" if component == "generator" else "results"
+    for method, path in (
+        ("GET", f"/api/{component}/status/{batch}"),
+        ("GET", f"/api/{component}/{results}/{batch}"),
+        ("POST", f"/api/{component}/cancel/{batch}"),
+    ):
+        answer = api.call(method, path)
+        assert answer.status_code < 500, (path, answer.text)
+    status = api.get(f"/api/{component}/status/{batch}").json()
+    assert status["total_models"] == 0 and status["completed_at"] is None

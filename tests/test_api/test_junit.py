@@ -103,6 +103,17 @@ def test_importing_the_same_report_with_a_run_id_is_idempotent(client, junit_rep
             b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><testsuite>&b;</testsuite>',
             "XML refused",
         ),
+        (b'<testsuite time="nan"><testcase name="a"/></testsuite>', "testsuite time"),
+        (b'<testsuite time="1e400"><testcase name="a"/></testsuite>', "testsuite time"),
+        (b'<testsuite time="1e300"><testcase name="a"/></testsuite>', "testsuite time"),
+        (
+            b'<testsuite timestamp="9999-12-31T23:59:59-14:00"><testcase name="a"/></testsuite>',
+            "years 1 to 9999",
+        ),
+        (
+            b'<testsuite timestamp="9999-12-31T23:59:00Z" time="3600"><testcase/></testsuite>',
+            "after the year 9999",
+        ),
     ],
 )
 def test_a_body_that_is_not_a_junit_report_is_a_400(client, body, message):

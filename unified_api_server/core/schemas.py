@@ -48,6 +48,28 @@ class Json(fields.Field):
         return value
 
 
+TIME_RANGE_MESSAGE = "must fall within the years 1 to 9999 in UTC"
+
+
+def in_utc(moment):
+    """Return the aware ``moment`` in UTC; raise ValueError when UTC cannot hold it (year 10000)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(TIME_RANGE_MESSAGE) from None
+
+
+class Time(fields.AwareDateTime):
+    """An ISO 8601 time (UTC when it has no offset) that UTC can represent."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return in_utc(moment)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class StrictFloat(fields.Float):
     """A number (not a string of digits, not a boolean)."""
 
@@ -90,7 +112,7 @@ def column_field(column, *, for_patch=False):
     if column.kind == "bool":
         return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
     if column.kind == "ts":
-        return fields.AwareDateTime(default_timezone=UTC, **kwargs)
+        return Time(default_timezone=UTC, **kwargs)
     if column.kind == "str_list":
         return StrList(**kwargs)
     if column.kind == "json":

@@ -99,6 +99,15 @@ def _machine(report):
     return hardware_metrics, tags
 
 
+def _completed_at(started_at, seconds):
+    try:
+        return (started_at + timedelta(seconds=seconds)).isoformat()
+    except OverflowError:
+        raise ApiError(
+            400, "datetime plus a benchmark's total time falls after the year 9999"
+        ) from None
+
+
 def runs_from_report(report, args):
     """Return the create-run bodies for every benchmark of a parsed report."""
     batch_size = parse_int(args.get("batch_size"), "batch_size", minimum=1, default=1)
@@ -130,7 +139,7 @@ def runs_from_report(report, args):
             "status": "completed",
             "progress": 1.0,
             "started_at": started_at.isoformat(),
-            "completed_at": (started_at + timedelta(seconds=stats.get("total") or 0)).isoformat(),
+            "completed_at": _completed_at(started_at, _number(stats.get("total")) or 0),
             "duration": _number(stats.get("total")),
             "latency_ms_mean": stats["mean"] * 1000.0,
             "latency_ms_p50": stats["median"] * 1000.0,

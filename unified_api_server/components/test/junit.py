@@ -1,5 +1,6 @@
 """Import of JUnit XML reports (``pytest --junitxml`` and other runners) as one test run."""
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from defusedxml import ElementTree
@@ -11,10 +12,27 @@ from unified_api_server.core.web.args import parse_time
 
 
 def _float(value):
+    """Return ``value`` as a finite number, or None (absent, not a number, nan or infinite)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
+
+
+MAX_SECONDS = 366 * 24 * 3600.0  # a suite's time beyond a year is an error, not a duration
+
+
+def _seconds(value, where):
+    """Return a suite's ``time`` attribute in seconds (0 when absent), or raise a 400."""
+    if value is None:
+        return 0.0
+    number = _float(value)
+    if number is None or not 0 <= number <= MAX_SECONDS:
+        raise ApiError(
+            400, f"{where} time: expected seconds from 0 to {MAX_SECONDS:g}, got {value!r}"
+        )
+    return number
 
 
 def _properties(element):
@@ -62,7 +80,7 @@ def parse_report(xml_bytes):
         properties += _properties(suite)
         if suite.get("timestamp"):
             starts.append(parse_time(suite.get("timestamp"), "testsuite timestamp"))
-        duration += _float(suite.get("time")) or 0.0
+        duration += _seconds(suite.get("time"), "testsuite")
         for case in suite.findall("testcase"):
             status, message = _case_status(case)
             name = "::".join(filter(None, [case.get("classname"), case.get("name")]))
@@ -93,6 +111,10 @@ def run_from_report(xml_bytes, args):
         for status in ("passed", "failed", "skipped", "error")
     }
     started_at = started_at or datetime.now(UTC)
+    try:
+        completed_at = started_at + timedelta(seconds=duration)
+    except OverflowError:
+        raise ApiError(400, "testsuite timestamp plus time falls after the year 9999") from None
     hardware = [h for value in args.getlist("hardware") for h in value.split(",") if h]
     body = {
         "model_name": args["model_name"],
@@ -101,7 +123,7 @@ def run_from_report(xml_bytes, args):
         "status": "failed" if counts["failed"] or counts["error"] else "completed",
         "progress": 1.0,
         "started_at": started_at.isoformat(),
-        "completed_at": (started_at + timedelta(seconds=duration)).isoformat(),
+        "completed_at": completed_at.isoformat(),
         "duration": duration,
         "results": {
             "tests_passed": counts["passed"],

@@ -9,6 +9,9 @@ inside the load's transaction, and the rows go in with one INSERT ... SELECT.
 """
 
 from unified_api_server.core.errors import ApiError
+from unified_api_server.core.schemas import TIME_RANGE_MESSAGE
+
+_FIRST, _LAST = "0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00"
 
 
 def row_error(index, message, status=400):
@@ -84,6 +87,14 @@ def _check(component, cursor, names):
                 f"SELECT _row, {column.name} FROM incoming WHERE {column.name} IS NOT NULL AND "
                 f"TRY_CAST({column.name} AS TIMESTAMPTZ) IS NULL ORDER BY _row LIMIT 1",
                 f"{column.name}: not an ISO 8601 time: {{!r}}",
+                status=400,
+            )
+            _first_conflict(
+                cursor,
+                f"SELECT _row, {column.name} FROM incoming WHERE NOT "
+                f"CAST({column.name} AS TIMESTAMPTZ) BETWEEN '{_FIRST}' AND '{_LAST}' "
+                "ORDER BY _row LIMIT 1",
+                f"{column.name}: {TIME_RANGE_MESSAGE}, got {{!r}}",
                 status=400,
             )
     _first_conflict(

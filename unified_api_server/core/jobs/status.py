@@ -69,19 +69,13 @@ def group_status(component, batch_id, batch_started, members):
     status = group_state(statuses) if members else "failed"
     finished = [m for m in members if m["status"] in FINISHED_STATUSES]
     total = len(members)
-    progress = (
-        (
-            sum(
-                1.0 if m["status"] in FINISHED_STATUSES else (m.get("progress") or 0.0)
-                for m in members
-            )
-            / total
-        )
-        if total
-        else 0.0
+    done = sum(
+        1.0 if m["status"] in FINISHED_STATUSES else (m.get("progress") or 0.0) for m in members
     )
+    progress = done / total if total else 0.0
     ends = [m.get("completed_at") for m in members]
-    ended = max(ends) if status in FINISHED_STATUSES and all(ends) else None
+    # A batch with no members (made through the database API) has no end and no progress.
+    ended = max(ends) if ends and status in FINISHED_STATUSES and all(ends) else None
     elapsed = _seconds_since(batch_started, ended)
     running = [m for m in members if m["status"] == "running"]
     errors = [f"{m.get('model_name')}: {m['error']}" for m in members if m.get("error")]

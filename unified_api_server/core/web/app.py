@@ -35,6 +35,7 @@ from unified_api_server.core.settings import (
 )
 from unified_api_server.core.web import slots, sockets
 from unified_api_server.core.web.guard import (
+    finish_body,
     loopback_only,
     read_deadline,
     require_internal_token,
@@ -139,6 +140,7 @@ def create_app(component, config=None):
     if settings["internal_token"]:
         app.before_request(require_internal_token(settings["internal_token"]))
     app.before_request(read_deadline(settings["body_timeout"]))
+    app.after_request(finish_body)
     app.teardown_appcontext(close_cursor)
     database_api = Blueprint(
         f"{component.name}_db", __name__, url_prefix=f"/api/{component.name}/db"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from unified_api_server.core.data.query import Condition, Query
 from unified_api_server.core.errors import ApiError
+from unified_api_server.core.schemas import in_utc
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -20,7 +21,10 @@ def parse_time(value, name):
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, AttributeError, TypeError):
         raise ApiError(400, f"{name}: not an ISO 8601 time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return in_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    except ValueError as exc:
+        raise ApiError(400, f"{name}: {exc}, got {value!r}") from None
 
 
 def parse_int(value, name, *, minimum=None, maximum=None, default=None):

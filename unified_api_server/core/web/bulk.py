@@ -166,7 +166,10 @@ def ndjson_to_table(component, raw, first_row=1):
     of a list, a type error, a JSON-object column the reader cannot hold exactly) falls back to
     the row-by-row path, which names the bad row.
     """
-    if raw.lstrip()[:1] == b"[":
+    # Only one object a line, each line starting with "{", goes to Arrow's reader (a line of
+    # `null` crashes the process in it); anything else takes the slow path, which names the row.
+    objects = raw.count(b"\n{") + raw.startswith(b"{")
+    if objects != raw.count(b"\n") + (not raw.endswith(b"\n")):
         return None
     json_columns = {c.name for c in component.columns if c.kind == "json"}
     schema = _arrow_schema(component)
@@ -179,6 +182,8 @@ def ndjson_to_table(component, raw, first_row=1):
         return None
     if set(table.column_names) - set(schema.names) - json_columns:
         return None  # an unknown field: the slow path names it
+    if table.num_rows != objects:
+        return None  # more than one value on a line (`{} {}`): the slow path names it
     if not all(
         _faithful_json(table.column(n).combine_chunks())
         for n in json_columns & set(table.column_names)

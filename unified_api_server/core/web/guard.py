@@ -16,6 +16,7 @@ import socket
 
 import click
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from unified_api_server.core.errors import error_response
 
@@ -52,6 +53,31 @@ def read_deadline(seconds):
             sock.settimeout(seconds)  # gunicorn sets blocking mode again for the next request
 
     return arm
+
+
+DRAIN_AT_MOST = 1024 * 1024  # an unread body up to this size is read and dropped
+
+
+def finish_body(response):
+    """``after_request``: never leave part of a body on a connection that stays open.
+
+    A view that did not read the body (a GET with one, a refusal) would leave it in the socket,
+    and the next request on that kept-alive connection would be read from the middle of it. A
+    small body is read and dropped; past :data:`DRAIN_AT_MOST`, the connection ends instead.
+    """
+    length = request.content_length
+    if not length and "HTTP_TRANSFER_ENCODING" not in request.environ:
+        return response
+    try:
+        stream = request.stream
+        if length and length <= DRAIN_AT_MOST and not stream.is_exhausted:
+            stream.exhaust()
+        drained = bool(length) and stream.is_exhausted
+    except (OSError, HTTPException):  # gone, too slow, or too large: end the connection
+        drained = False
+    if not drained:
+        response.headers["Connection"] = "close"
+    return response
 
 
 def _stop_reading():
