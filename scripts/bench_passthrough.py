@@ -44,7 +44,7 @@ def free_ports(count):
     return ports
 
 
-def start_suite(workdir):
+def start_suite(workdir, key_rate):
     """Start the launcher; return (process, ports, key, internal token)."""
     ports = dict(zip(("test_api", "gateway", "nginx"), free_ports(3)))
     config = {
@@ -85,7 +85,7 @@ def start_suite(workdir):
     from unified_api_server.gateway.keys import KeyStore
 
     key = KeyStore(os.path.join(data, "keys.sqlite3")).create(
-        "bench", "read,write", rate=1e9, burst=10**9
+        "bench", "read,write", rate=key_rate, burst=10**9
     )
     with open(
         os.path.join(data, "run", "nginx", "internal_token.conf"), encoding="utf-8"
@@ -189,12 +189,18 @@ def main(argv=None):
         help="paths are measured in turn this many times; the median is reported "
         "(interleaving keeps background load from favouring one path)",
     )
+    parser.add_argument(
+        "--key-rate",
+        type=float,
+        default=1e9,
+        help="the key's rate limit (requests/s; 0: none, so no request is counted)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("nginx") is None:
         raise SystemExit("nginx is required (scripts/install-system-deps)")
     tool, measure = ("wrk", run_wrk) if shutil.which("wrk") else ("python", run_python)
     with tempfile.TemporaryDirectory(prefix="uas-bench-") as workdir:
-        process, ports, key, token = start_suite(workdir)
+        process, ports, key, token = start_suite(workdir, args.key_rate)
         try:
             seed_rows(ports["gateway"], key)
             samples = {name: [] for name in TARGETS}
