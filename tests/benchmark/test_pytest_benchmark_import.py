@@ -125,3 +125,24 @@ def test_bad_reports_are_400(client, report, data, query):
     response = _import(client, report if data is None else data, **query)
     assert response.status_code == 400 and "error" in response.get_json()
     assert client.get(f"{BASE}/runs").get_json()["count"] == 0
+
+
+def test_odd_but_harmless_fields_are_taken_in_stride(client, report):
+    """params and extra_info that are not objects, a numeric fullname: stored, not a 500."""
+    parsed = json.loads(report)
+    for number, bench in enumerate(parsed["benchmarks"]):
+        bench["params"], bench["extra_info"], bench["fullname"] = [1, 2], "x", number
+    response = _import(client, json.dumps(parsed).encode())
+    assert response.status_code == 201, response.get_json()
+    runs = client.get(f"{BASE}/runs").get_json()["runs"]
+    assert len(runs) == 3 and all(run["parameters"] == {} for run in runs)
+
+
+@pytest.mark.parametrize("total", [1e300, float("nan")])
+def test_a_total_time_no_calendar_holds_is_400(client, report, total):
+    """A benchmark's total time that would end past the year 9999 (or is not a number)."""
+    parsed = json.loads(report)
+    parsed["benchmarks"][0]["stats"]["total"] = total
+    response = _import(client, json.dumps(parsed).encode())
+    assert response.status_code == 400, response.get_json()
+    assert client.get(f"{BASE}/runs").get_json()["count"] == 0

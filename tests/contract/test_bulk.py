@@ -94,7 +94,7 @@ def test_duplicate_and_existing_ids_are_409(api):
 def small_pieces(api, monkeypatch):
     """Read uploads 1,000 bytes at a time (and JSON arrays up to 2,000), to see the pieces."""
     from tests.contract.api import HttpClient
-    from unified_api_server.core.web import bulk
+    from unified_api_server.core.web import bulk_pieces as bulk
 
     if isinstance(api.client, HttpClient):
         pytest.skip("the piece size is set in-process only")
@@ -143,4 +143,16 @@ def test_a_json_array_too_large_to_parse_whole_points_to_ndjson(api, small_piece
     """A JSON array is parsed whole, so it has a size limit of its own: 413 naming NDJSON."""
     response = api.client.post(f"{api.items}/bulk", data=orjson.dumps(_rows(api, 60)))
     assert "NDJSON" in assert_error(response, 413)["message"]
+    assert _listed(api) == []
+
+
+@pytest.mark.in_process
+def test_an_ndjson_line_longer_than_a_piece_is_413(api, small_pieces):
+    """One line may not outgrow a piece (it would have to be held whole): 413 naming the limit."""
+    row = {**api.item(), "model_name": "m" * 200}
+    data = orjson.dumps(row) * 20  # no newline: one long line
+    assert (
+        "NDJSON line"
+        in assert_error(api.client.post(f"{api.items}/bulk", data=data), 413)["message"]
+    )
     assert _listed(api) == []

@@ -83,3 +83,23 @@ def test_a_body_that_stops_coming_frees_its_thread(tmp_path):
             assert b'"request_timeout"' in answer
     finally:
         service.stop()
+
+
+def test_a_bulk_body_cut_short_stores_nothing(tmp_path):
+    """The client goes away after whole lines but before its Content-Length: 400, no rows."""
+    service = ServiceProcess.component("test", tmp_path).wait_ready()
+    try:
+        line = b'{"model_name": "cut", "status": "completed"}\n'
+        head = b"POST /api/test/db/runs/bulk HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+            sock.sendall(head + line * 10)
+            sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+        assert b"ended after" in answer
+        runs = requests.get(f"{service.url}/api/test/db/runs", timeout=10).json()
+        assert runs["count"] == 0
+    finally:
+        service.stop()

@@ -142,3 +142,20 @@ def test_a_body_a_route_does_not_read_leaves_the_connection_clean(gateway, keys)
         ignored = api.call("GET", "/api/db/test/performance", data=b"x" * 70_000)
         assert ignored.status_code == 200
         assert api.call("GET", "/api/db/test/migrations").status_code == 200
+
+
+def test_a_worker_holds_no_more_bodies_than_its_budget(work_dir, components, keys_db, keys):
+    """body_budget_mb bounds what one worker holds at once: past it, 503 with Retry-After."""
+    urls = {name: components[name].url for name in NAMES}
+    service = start_gateway(
+        work_dir, urls, keys_db, label="budget-gateway", workers=1, body_budget_mb=1
+    )
+    try:
+        api = client(service, keys["rw"])
+        refused = api.call("POST", "/api/db/test/runs/bulk", data=_rows("budget", 20_000))
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+        assert "holding too many request bodies" in refused.json()["error"]["message"]
+        stored = api.call("POST", "/api/db/test/runs/bulk", data=_rows("budget", 100))
+        assert stored.status_code == 201  # the refused body's bytes were given back
+    finally:
+        service.stop()

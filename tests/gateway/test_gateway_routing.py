@@ -78,3 +78,21 @@ def test_classify():
     assert classify("/api/db/overview").kind == "view"
     for path in ("/api/db/nope/x", "/api/nope/x", "/api/db/test", "/api/test", "/API/test/x"):
         assert classify(path).kind == "unknown"
+
+
+@pytest.mark.parametrize(
+    "path, kind",
+    [
+        ("/api/db/ws", "stream"),
+        ("/api/test/ws", "stream"),
+        ("/api/test/ws/", "stream"),
+        ("/api/test/ws/run-1", "job"),
+        ("/api/test/wsx", None),
+        ("/api/db/test/runs", None),
+    ],
+)
+def test_the_kind_of_a_socket_is_decided_once(path, kind):
+    """Change stream or job socket, with or without a trailing slash: one answer everywhere."""
+    from unified_api_server.gateway.routing import socket_kind
+
+    assert socket_kind(path) == kind

@@ -39,7 +39,12 @@ class Breaker:
             if self.state == PROBING or self.retry_in() > 0:
                 return self._why()
             self.state = PROBING
-        healthy = probe()
+        try:
+            healthy = probe()
+        except BaseException:  # killed mid-probe (a view's budget ran out): still down
+            with self._lock:
+                self.state, self.opened_at = OPEN, self.clock()
+            raise
         with self._lock:
             if healthy:
                 self.state, self.consecutive = CLOSED, 0

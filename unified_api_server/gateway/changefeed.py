@@ -32,6 +32,7 @@ from unified_api_server.core.data.changes import (
 from unified_api_server.core.errors import ApiError, socket_error
 from unified_api_server.core.web.sockets import serve
 from unified_api_server.gateway.relay import RelayClient
+from unified_api_server.gateway.routing import socket_kind
 from unified_api_server.gateway.watch import POLICY_VIOLATION, KeyWatch
 from unified_api_server.registry import NAMES
 
@@ -263,9 +264,9 @@ def serve_component_stream(environ, upstream, decision, store):
     return []
 
 
-def is_change_stream(path_qs, component):
-    """Tell whether a forwarded WebSocket path is the component's change stream."""
-    return path_qs.partition("?")[0].rstrip("/") == f"/api/{component}/ws"
+def is_change_stream(path_qs):
+    """Tell whether a forwarded WebSocket path is a component's change stream."""
+    return socket_kind(path_qs.partition("?")[0]) == "stream"
 
 
 bp = Blueprint("gateway_changes", __name__)

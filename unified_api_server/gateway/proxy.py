@@ -12,9 +12,11 @@ nginx's ``auth_request`` asks :mod:`~unified_api_server.gateway.authcheck` the s
 import logging
 import time
 
+from werkzeug.wsgi import ClosingIterator
+
 from unified_api_server.gateway.answers import deny, json_error, request_id_from
 from unified_api_server.gateway.authcheck import auth_check
-from unified_api_server.gateway.bodies import BodyError, read_body
+from unified_api_server.gateway.bodies import BodyError, read_body, stop_reading
 from unified_api_server.gateway.relay import relay_websocket
 from unified_api_server.gateway.routing import (
     adopt_query_key,
@@ -23,6 +25,7 @@ from unified_api_server.gateway.routing import (
     is_socket_path,
     normalize_target,
     request_target,
+    socket_kind,
 )
 from unified_api_server.gateway.upstream import UpstreamError, log_call
 
@@ -149,8 +152,12 @@ class GatewayMiddleware:
     def __init__(self, app, state):
         self.app = app
         self.state = state  # the GatewayState: settings, key store, upstreams, limits, sockets
-        self.body_limit = state.settings["max_body_mb"] * 1024 * 1024
-        self.body_timeout = state.settings["body_timeout"]
+        settings = state.settings
+        self.body_bounds = (
+            settings["max_body_mb"] * 1024 * 1024,
+            settings["body_timeout"],
+            settings["body_budget_mb"] * 1024 * 1024,
+        )
 
     def __call__(self, environ, start_response):
         """Authenticate the request, then forward it, relay its socket, or pass it to Flask."""
@@ -168,14 +175,22 @@ class GatewayMiddleware:
         if refusal is not None:
             return json_error(start_response, 429, refusal, request_id, None, limit_headers)
         try:  # the whole body, before a component or a view spends anything on it
-            body, length = read_body(environ, self.body_limit, self.body_timeout)
+            body, length = read_body(environ, *self.body_bounds)
         except BodyError as exc:
-            close = (("Connection", "close"),)  # the rest of the body is never read
-            return json_error(start_response, exc.status, exc.message, request_id, None, close)
+            stop_reading(environ)
+            return json_error(
+                start_response, exc.status, exc.message, request_id, None, exc.headers
+            )
         environ["gateway.body"] = body
-        if body is not None:
-            environ["wsgi.input"], environ["CONTENT_LENGTH"] = body, str(length)
-            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        if body is None:
+            return self.route(environ, start_response, decision, limit_headers)
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = body, str(length)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        answer = self.route(environ, start_response, decision, limit_headers)
+        return ClosingIterator(answer, body.close)  # its bytes go back to the budget
+
+    def route(self, environ, start_response, decision, limit_headers):
+        """Open a socket, or dispatch the request."""
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket" and is_socket_path(
             decision.target.path
         ):
@@ -215,8 +230,7 @@ class GatewayMiddleware:
 
     def open_socket(self, environ, start_response, decision):
         """Open a WebSocket in one of its key's socket slots, held until it closes."""
-        path = decision.target.path
-        kind = "stream" if path == "/api/db/ws" or path.endswith("/ws") else "job"
+        kind = socket_kind(decision.target.path)
         release = self.state.sockets.acquire(decision.key.name, kind)
         if release is None:
             limit = self.state.sockets.limits[kind]

@@ -184,8 +184,19 @@ class SocketSlots:
         self.limits = limits  # kind ("job", "stream") -> open sockets allowed per key
 
     def acquire(self, key_name, kind):
-        """Take a slot for ``key_name``; return its release function, or None when full."""
-        limit = self.limits[kind]
+        """Take a slot for ``key_name``; return its release function, or None when full.
+
+        A store that cannot be used lets the socket open (and says so in the log): the limit
+        protects the components, and failing every socket would be worse.
+        """
+        try:
+            slot = self._take(key_name, kind, self.limits[kind])
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("socket slots unavailable, socket allowed: %s", exc)
+            return lambda: None
+        return None if slot is None else lambda: self._release(slot)
+
+    def _take(self, key_name, kind, limit):
         with self.db.lock:
             connection = self.db()
             connection.execute("BEGIN IMMEDIATE")
@@ -203,13 +214,17 @@ class SocketSlots:
                     ).fetchone()[0]
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
                 raise
-        return None if slot is None else lambda: self._release(slot)
+        return slot
 
     def _release(self, slot):
-        with self.db.lock:
-            self.db().execute("DELETE FROM sockets WHERE id = ?", (slot,))
+        try:
+            with self.db.lock:
+                self.db().execute("DELETE FROM sockets WHERE id = ?", (slot,))
+        except (sqlite3.Error, OSError) as exc:  # freed when this worker's process is gone
+            log.warning("could not free socket slot %s: %s", slot, exc)
 
     @staticmethod
     def _free_dead(connection):

@@ -105,7 +105,7 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision, store)
     from unified_api_server.gateway.changefeed import is_change_stream, serve_component_stream
 
     request_id = environ["gateway.request_id"]
-    if is_change_stream(path_qs, upstream.name):  # one shared upstream stream, fanned out
+    if is_change_stream(path_qs):  # one shared upstream stream, fanned out
         log_call(upstream.name, "WS", path_qs, "stream", time.perf_counter(), request_id)
         return serve_component_stream(environ, upstream, decision, store)
     started = time.perf_counter()

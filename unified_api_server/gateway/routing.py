@@ -135,9 +135,20 @@ def classify(path):
     return Route("unknown")
 
 
+def socket_kind(path):
+    """Return ``"stream"`` (a change stream), ``"job"`` (a job socket) or None for a path."""
+    path = path.rstrip("/")
+    if path == "/api/db/ws":
+        return "stream"
+    route = classify(path)
+    if not route.websocket:
+        return None
+    return "stream" if path == f"/api/{route.component}/ws" else "job"
+
+
 def is_socket_path(path):
     """Tell whether a normalised path is a WebSocket route: a job socket or a change stream."""
-    return path == "/api/db/ws" or classify(path).websocket
+    return socket_kind(path) is not None
 
 
 def required_scope(method, path, route):

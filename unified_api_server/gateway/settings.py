@@ -86,6 +86,13 @@ GATEWAY = SettingsGroup(
         MAX_BODY_MB,
         BODY_TIMEOUT,
         Setting(
+            "body_budget_mb",
+            int,
+            1024,
+            "request bodies one worker holds at once (MiB, memory and temporary files)",
+            minimum=1,
+        ),
+        Setting(
             "limits_db",
             str,
             data_path("limits.sqlite3"),

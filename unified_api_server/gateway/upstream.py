@@ -88,9 +88,10 @@ class Upstream:
         self.prefix = urlsplit(url).path.rstrip("/")
         self.connect_timeout = settings["connect_timeout"]
         self.timeout = urllib3.Timeout(connect=self.connect_timeout, read=settings["read_timeout"])
-        self.upload_timeout = urllib3.Timeout(
-            connect=self.connect_timeout, read=settings["upload_timeout"]
-        )
+        # urllib3 sends a body under the connect timeout, and a component reading an upload
+        # pauses between pieces to check and stage them: uploads get the long one throughout.
+        upload = settings["upload_timeout"]
+        self.upload_timeout = urllib3.Timeout(connect=upload, read=upload)
         self.health_timeout = settings["health_timeout"]
         self.breaker = Breaker(settings["breaker_failures"], settings["breaker_cooldown"])
         self.pool = urllib3.connection_from_url(

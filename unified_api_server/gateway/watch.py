@@ -6,12 +6,14 @@ closes the socket with code 1008 and the reason when the key stops being valid. 
 changes state (``cancel``) re-checks the key, and its scope, right then.
 """
 
+import logging
 import threading
 
 from unified_api_server.core.web.sockets import POLICY_VIOLATION
 from unified_api_server.gateway.routing import key_has_scope
 
 __all__ = ["POLICY_VIOLATION", "KeyWatch"]
+log = logging.getLogger(__name__)
 CHECK_EVERY = 1.0  # seconds between checks of an open socket's key
 
 
@@ -38,7 +40,11 @@ class KeyWatch:
 
     def _watch(self):
         while not self._stopped.wait(CHECK_EVERY):
-            problem = self.problem()
+            try:
+                problem = self.problem()
+            except Exception:  # a busy or broken key store: try again next time, and say so
+                log.exception("could not re-check an open socket's key")
+                continue
             if problem is not None:
                 self._stopped.set()
                 self.on_lost(problem)

@@ -99,6 +99,11 @@ def _machine(report):
     return hardware_metrics, tags
 
 
+def _object(value):
+    """Return ``value`` when it is a JSON object, else an empty one (params may be null)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _completed_at(started_at, seconds):
     try:
         return (started_at + timedelta(seconds=seconds)).isoformat()
@@ -125,8 +130,11 @@ def runs_from_report(report, args):
             f"{report.get('datetime')}|{machine_tags.get('machine.node')}|"
             f"{bench.get('fullname') or bench['name']}"
         )
-        parameters = {**(bench.get("params") or {}), **(bench.get("extra_info") or {})}
-        tags = {**machine_tags, "benchmark": bench.get("fullname") or bench["name"]}
+        parameters = {
+            **_object(bench.get("params")),
+            **_object(bench.get("extra_info")),
+        }
+        tags = {**machine_tags, "benchmark": str(bench.get("fullname") or bench["name"])}
         if bench.get("group"):
             tags["group"] = str(bench["group"])
         body = {
@@ -135,7 +143,7 @@ def runs_from_report(report, args):
             "hardware": args.get("hardware") or "cpu",
             "batch_size": batch_size,
             "precision": args.get("precision") or "fp32",
-            "parameters": parameters if isinstance(parameters, dict) else {},
+            "parameters": parameters,
             "status": "completed",
             "progress": 1.0,
             "started_at": started_at.isoformat(),

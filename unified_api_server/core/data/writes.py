@@ -229,13 +229,16 @@ class Writes:
         The pieces are staged in the load's own session first, outside the write lock, so a
         long upload never holds other writers back; return the number of rows stored.
         """
-        session = self.db.cursor()
+
+        def work(cur):
+            stored = insert_staged(self.c, cur, names)
+            return stored, summary(self.c, cur) if self.changes is not None else None
+
+        session = self.db.cursor()  # closing it drops the staged rows with it
         try:
             names, _ = stage(self.c, session, tables)
-            stored = self.db.run_write(lambda cur: insert_staged(self.c, cur, names), session)
-            event = summary(self.c, session) if self.changes is not None else None
+            stored, event = self.db.run_write(work, session)
         finally:
-            session.execute("DROP TABLE IF EXISTS incoming")
             session.close()
         if event is not None:
             self.changes.publish_bulk(event)

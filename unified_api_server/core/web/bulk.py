@@ -4,10 +4,7 @@ Per-row Python validation would be the ingest ceiling (about 50,000 rows/s), so 
 checked as a whole with Arrow compute; only when a column fails is it scanned to name the first
 bad row.
 
-Memory stays bounded whatever the upload's size: NDJSON is read and checked :data:`PIECE`
-bytes (whole lines) at a time, each piece staged in DuckDB before the next is read (see
-``core/data/bulk_sql.py``); a JSON array must be parsed whole, so it may be at most
-:data:`MAX_ARRAY` bytes (larger uploads: NDJSON).
+An upload is read and checked a piece at a time (``bulk_pieces.py``).
 """
 
 import io
@@ -21,8 +18,7 @@ from unified_api_server.core.data.bulk_sql import row_error
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.schemas import ID_MESSAGE, ID_PATTERN, INT64, NUL_MESSAGE
 
-PIECE = 16 * 1024 * 1024
-MAX_ARRAY = 64 * 1024 * 1024
+_FLOAT_MAX = 1.7976931348623157e308
 
 _ARROW_TYPES = {
     "str": pa.string(),
@@ -89,6 +85,8 @@ def _column_array(column, values):
             )
         values = [None if v is None else orjson.dumps(v).decode() for v in values]
     try:
+        if kind == "float":  # Arrow takes no integer beyond 64 bits, even for a float column
+            values = [float(v) if type(v) is int else v for v in values]
         return pa.array(values, _ARROW_TYPES[kind])
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         pass
@@ -100,10 +98,12 @@ def _column_array(column, values):
             return True
         if kind == "int":
             return not INT64[0] <= v <= INT64[1]
+        if kind == "float":
+            return not -_FLOAT_MAX <= v <= _FLOAT_MAX
         return kind == "str_list" and not all(type(x) is str for x in v)
 
-    bad = _first(values, wrong)
-    expected = "a 64-bit integer" if kind == "int" else kind
+    bad = next((i for i, v in enumerate(values) if wrong(v)), 0)
+    expected = {"int": "a 64-bit integer", "float": "a finite 64-bit number"}.get(kind, kind)
     raise row_error(bad, f"{column.name}: expected {expected}, got {values[bad]!r}")
 
 
@@ -287,44 +287,3 @@ def table_from_body(component, raw, first_row=1):
     if table is None:
         table = rows_to_table(component, parse_rows(raw), first_row)
     return table
-
-
-def read_pieces(stream):
-    """Yield the body in pieces of whole NDJSON lines (about :data:`PIECE` bytes), or whole
-    when it is a JSON array (at most :data:`MAX_ARRAY` bytes)."""
-    carry = stream.read(PIECE)
-    if carry.lstrip()[:1] == b"[":
-        body = carry + stream.read(MAX_ARRAY + 1 - len(carry))
-        if len(body) > MAX_ARRAY:
-            raise ApiError(
-                413,
-                f"a JSON array body may be at most {MAX_ARRAY // 2**20} MiB: send larger "
-                "uploads as NDJSON (one row a line), which is read piece by piece",
-            )
-        yield body
-        return
-    while block := stream.read(PIECE):
-        data = carry + block
-        cut = data.rfind(b"\n") + 1  # 0: no line ends yet; keep reading
-        if data[:cut].strip():
-            yield data[:cut]
-        carry = data[cut:]
-    if carry.strip():
-        yield carry
-
-
-def tables_from_stream(component, stream):
-    """Yield the validated Arrow table of each piece of a bulk body; rows count across pieces."""
-    offset = 0
-    for piece in read_pieces(stream):
-        try:
-            table = table_from_body(component, piece, offset + 1)
-        except ApiError as exc:
-            row = (exc.details or {}).get("row") if isinstance(exc.details, dict) else None
-            if not offset or row is None:
-                raise
-            raise row_error(offset + row - 1, exc.details["reason"], exc.status) from None
-        offset += table.num_rows
-        yield table
-    if offset == 0:
-        raise ApiError(400, "empty body: send a JSON array or NDJSON rows")

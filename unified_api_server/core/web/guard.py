@@ -44,13 +44,17 @@ def require_internal_token(token):
     return check
 
 
+def _has_body():
+    return bool(request.content_length) or "HTTP_TRANSFER_ENCODING" in request.environ
+
+
 def read_deadline(seconds):
-    """Return a ``before_request`` hook bounding each read of the request's socket."""
+    """Return a ``before_request`` hook bounding each read of a request body on the socket."""
 
     def arm():
         sock = request.environ.get("gunicorn.socket")
-        if sock is not None and request.content_length != 0:
-            sock.settimeout(seconds)  # gunicorn sets blocking mode again for the next request
+        if sock is not None and _has_body():
+            sock.settimeout(seconds)  # disarmed by finish_body before the answer is written
 
     return arm
 
@@ -59,24 +63,28 @@ DRAIN_AT_MOST = 1024 * 1024  # an unread body up to this size is read and droppe
 
 
 def finish_body(response):
-    """``after_request``: never leave part of a body on a connection that stays open.
+    """``after_request``: leave no body behind on a kept-alive connection; disarm the deadline.
 
-    A view that did not read the body (a GET with one, a refusal) would leave it in the socket,
-    and the next request on that kept-alive connection would be read from the middle of it. A
-    small body is read and dropped; past :data:`DRAIN_AT_MOST`, the connection ends instead.
+    A view that did not read the body (a GET with one, a refusal) would leave it in the socket:
+    gunicorn drains only 64 KiB of it, and the next request on that connection would fail. What
+    is left, up to :data:`DRAIN_AT_MOST`, is read and dropped; past that, or when the client has
+    stopped sending, the reading side is closed and the connection ends after the answer. The
+    socket's read deadline is lifted before the answer goes out, so a slow reader of a long
+    export is bound by the gateway's and nginx's timeouts only.
     """
-    length = request.content_length
-    if not length and "HTTP_TRANSFER_ENCODING" not in request.environ:
+    if not _has_body():
         return response
+    left = 0
     try:
-        stream = request.stream
-        if length and length <= DRAIN_AT_MOST and not stream.is_exhausted:
-            stream.exhaust()
-        drained = bool(length) and stream.is_exhausted
-    except (OSError, HTTPException):  # gone, too slow, or too large: end the connection
-        drained = False
-    if not drained:
-        response.headers["Connection"] = "close"
+        while left <= DRAIN_AT_MOST and (chunk := request.stream.read(64 * 1024)):
+            left += len(chunk)
+    except (OSError, HTTPException):  # gone, too slow, or too large
+        left = DRAIN_AT_MOST + 1
+    if left > DRAIN_AT_MOST:
+        _stop_reading()
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(None)
     return response
 
 

@@ -18,7 +18,7 @@ from unified_api_server.core.schemas import (
     patch_schema,
 )
 from unified_api_server.core.web.args import parse_bool, parse_limit, parse_query
-from unified_api_server.core.web.bulk import tables_from_stream
+from unified_api_server.core.web.bulk_pieces import tables_from_stream
 from unified_api_server.core.web.http import json_body
 
 
@@ -113,7 +113,7 @@ class Bulk(ComponentView):
 
     def post(self):
         """Load many flat items from NDJSON or a JSON array, all or nothing."""
-        tables = tables_from_stream(self.c, request.stream)  # read as it is stored
+        tables = tables_from_stream(self.c, request.stream, request.content_length)
         return answer({"stored": state().writes.bulk(tables)}, 201)
 
 
