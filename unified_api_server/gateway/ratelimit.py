@@ -2,9 +2,10 @@
 
 Rates: each key has a rate (requests per second) and a burst, its own or the gateway's
 defaults. The `limits` library's fixed-window strategy enforces them as ``burst`` requests per
-window of ``burst / rate`` seconds (whole seconds, at least one), so a key may spend its burst
-at once and then its rate on average. (Across a window's edge two bursts can meet: up to
-``2 * burst`` requests in a short moment.) Every answer to a keyed request carries
+window of ``burst / rate`` seconds (rounded to whole seconds, at least one), so a key may spend
+its burst at once and then its rate on average; a burst below the rate counts as the rate.
+(Across a window's edge two bursts can meet: up to ``2 * burst`` requests in a short moment.)
+Every answer to a keyed request carries
 ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset``; over the limit the answer
 is 429 with ``Retry-After``. A key with rate 0 is not limited.
 
@@ -147,7 +148,8 @@ class RateLimits:
         burst = self.default_burst if record.burst is None else record.burst
         if rate <= 0:
             return None
-        return RateLimitItemPerSecond(burst, max(1, round(burst / rate)))
+        window = max(1, round(burst / rate))  # whole seconds
+        return RateLimitItemPerSecond(max(burst, math.ceil(rate * window)), window)
 
     def check(self, record):
         """Count a request of ``record``'s key; return ``(refusal or None, headers)``."""
