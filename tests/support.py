@@ -96,6 +96,18 @@ def raw_request(port, method, target, headers=None, body=None, timeout=10):
         connection.close()
 
 
+def read_answer(sock):
+    """Read a raw HTTP answer until the server closes; return ``(status, body bytes)``."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
 def rss_kb(pid):
     """Return the resident set size of ``pid`` in KiB."""
     with open(f"/proc/{pid}/status", encoding="ascii") as handle:

@@ -6,6 +6,8 @@ import socket
 import pytest
 import requests
 
+from tests.support import read_answer
+
 from .conftest import BODY_LIMIT_MB
 
 ENTRIES = ["gateway", "nginx"]
@@ -15,17 +17,6 @@ def _port(suite, entry):
     if entry == "nginx" and not suite.has_nginx:
         pytest.skip("nginx is not installed")
     return suite.ports[entry]
-
-
-def _answer(sock):
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
@@ -46,7 +37,7 @@ def test_a_chunked_upload_over_the_limit_gets_413_in_json(suite, entry):
             sock.sendall(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
-        status, body = _answer(sock)
+        status, body = read_answer(sock)
     assert status == 413, body[:300]
     assert json.loads(body)["error"]["code"] == "payload_too_large"
     runs = requests.get(

@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from tests.gateway.conftest import client, start_gateway
-from tests.support import NAMES
+from tests.support import NAMES, read_answer
 
 LIMIT_MB = 2
 
@@ -35,14 +35,8 @@ def _open(port, head):
 
 def _answer(sock):
     """Read the whole answer (the gateway closes after a body error); return (status, json)."""
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
+    status, body = read_answer(sock)
+    return status, json.loads(body)
 
 
 def _head(method, path, key, extra=""):
