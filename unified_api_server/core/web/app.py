@@ -168,7 +168,8 @@ def _health():
             "status": "ok",
             "service": state.component.name,
             "title": state.component.title,
-            "database": state.database.path,
+            # The file's name only: /health needs no credential, and paths are nobody's business.
+            "database": os.path.basename(state.database.path),
             "change_subscribers": state.changes.subscriber_count,
         }
     )
