@@ -33,7 +33,7 @@ from unified_api_server.core.errors import ApiError, socket_error
 from unified_api_server.core.web.sockets import serve
 from unified_api_server.gateway.relay import RelayClient
 from unified_api_server.gateway.routing import socket_kind
-from unified_api_server.gateway.watch import POLICY_VIOLATION, KeyWatch
+from unified_api_server.gateway.watch import POLICY_VIOLATION, KeyWatch, close, cut_off
 from unified_api_server.registry import NAMES
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class UpstreamFeed:
                         with self._lock:
                             if not self.subscribers:
                                 self.client = None
-                                _close(client)
+                                close(client)
                                 return
                     continue
                 event = Event.from_text(text)
@@ -138,7 +138,7 @@ class UpstreamFeed:
             self.client = None
             self.down_reason = reason
             subscribers = self.subscribers
-        _close(client)
+        close(client)
         for subscription in subscribers:
             subscription.push(_notice("component_down", self.name, reason))
         self._reconnect()
@@ -168,13 +168,6 @@ def _notice(kind, component, reason):
     return Event({"type": kind, "component": component, "reason": reason})
 
 
-def _close(ws, code=None, message=None):
-    try:
-        ws.close(code, message)
-    except (SimpleWebsocketError, ConnectionClosed, OSError):
-        pass
-
-
 class _Fan:
     """Unsubscribes one client's subscription from every feed it joined."""
 
@@ -201,7 +194,7 @@ def stream(ws, feeds, args, merged, watch):
         event_filter = EventFilter.from_args(args)
     except ApiError as exc:
         ws.send(orjson.dumps(socket_error(exc.status, exc.message)).decode())
-        _close(ws, POLICY_VIOLATION, exc.message[:120])
+        close(ws, POLICY_VIOLATION, exc.message[:120])
         return
     subscription = Subscription(_Fan(feeds), event_filter)
     for feed in feeds:
@@ -212,14 +205,14 @@ def stream(ws, feeds, args, merged, watch):
             feed.subscribe(subscription)
         except Unreachable as exc:
             ws.send(orjson.dumps(socket_error(502, str(exc), {"component": feed.name})).decode())
-            _close(ws, UNREACHABLE, str(exc)[:120])
+            close(ws, UNREACHABLE, str(exc)[:120])
             return
     ws.send(orjson.dumps({"type": "subscribed", "components": [f.name for f in feeds]}).decode())
 
     def on_events(events):
         for event in events:
             if not merged and event.fields.get("type") == "component_down":
-                _close(ws, UNREACHABLE, event.fields["reason"][:120])
+                close(ws, UNREACHABLE, event.fields["reason"][:120])
                 return
             ws.send(event.text)
 
@@ -238,15 +231,7 @@ def stream(ws, feeds, args, merged, watch):
 
 def _watch(ws, store, decision):
     """Return the watch closing ``ws`` (1008 and the reason) when its key stops working."""
-
-    def cut_off(reason):
-        try:
-            ws.send(orjson.dumps(socket_error(401, reason)).decode())
-        except (ConnectionClosed, SimpleWebsocketError, OSError):
-            pass
-        _close(ws, POLICY_VIOLATION, reason[:120])
-
-    return KeyWatch(store, decision.token if decision else None, cut_off)
+    return KeyWatch(store, decision.token if decision else None, lambda why: cut_off(ws, why))
 
 
 def serve_component_stream(environ, upstream, decision, store):
@@ -258,7 +243,7 @@ def serve_component_stream(environ, upstream, decision, store):
     try:
         stream(ws, [feed_for(upstream)], args, merged=False, watch=_watch(ws, store, decision))
     finally:
-        _close(ws)
+        close(ws)
     if ws.mode == "gunicorn":
         raise StopIteration()
     return []

@@ -6,7 +6,6 @@ message ``cancel`` changes state, so it is passed on only for keys holding ``wri
 gevent (monkey-patched) each open relay costs two greenlets and two sockets.
 """
 
-import json
 import logging
 import threading
 import time
@@ -15,10 +14,9 @@ from simple_websocket import Client, ConnectionClosed, Server
 from simple_websocket.errors import SimpleWebsocketError
 
 from unified_api_server.core.data.changes import DaemonThread
-from unified_api_server.core.errors import socket_error
 from unified_api_server.gateway.answers import json_error
 from unified_api_server.gateway.upstream import log_call
-from unified_api_server.gateway.watch import POLICY_VIOLATION, KeyWatch
+from unified_api_server.gateway.watch import KeyWatch, close, cut_off, send_error
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +46,6 @@ class RelayClient(Client):
             self.connected = True
 
 
-def _send_error(ws, status, message):
-    try:
-        ws.send(json.dumps(socket_error(status, message)))
-    except (SimpleWebsocketError, OSError):
-        pass
-
-
-def _close(ws, reason=None, message=None):
-    try:
-        ws.close(reason=reason, message=message)
-    except (SimpleWebsocketError, OSError):
-        pass
-
-
 def _pump(source, sink, filter_message=None):
     """Copy messages from ``source`` to ``sink`` until one side closes; close the other side."""
     reason, message = _GOING_AWAY, None
@@ -77,18 +61,15 @@ def _pump(source, sink, filter_message=None):
         reason, message = exc.reason, exc.message
     except (SimpleWebsocketError, OSError):
         pass
-    _close(sink, reason if reason not in (None, 1005, 1006) else _GOING_AWAY, message)
-    _close(source)
+    close(sink, reason if reason not in (None, 1005, 1006) else _GOING_AWAY, message)
+    close(source)
 
 
 def _close_unreachable(environ, message):
     """Accept the client's socket, say why in a message, and close it with 1011."""
     server = Server(environ, thread_class=DaemonThread)
-    try:
-        server.send(json.dumps(socket_error(502, message)))
-    except (SimpleWebsocketError, OSError):
-        pass
-    _close(server, _UNREACHABLE, message[:120])
+    send_error(server, 502, message)
+    close(server, _UNREACHABLE, message[:120])
     if server.mode == "gunicorn":
         raise StopIteration()
     return []
@@ -115,7 +96,7 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision, store)
     try:
         server = Server(environ, ping_interval=PING_INTERVAL, thread_class=DaemonThread)
     except (SimpleWebsocketError, OSError):
-        _close(client)
+        close(client)
         return json_error(start_response, 400, "WebSocket handshake failed", request_id)
     log_call(upstream.name, "WS", path_qs, 101, started, request_id)
     _relay(server, client, KeyWatch(store, decision.token, None))
@@ -154,10 +135,9 @@ def _open_upstream(environ, start_response, upstream, path_qs, started):
 def _relay(server, client, watch):
     """Pump both ways until either side closes, the key stops working, or a cancel is refused."""
 
-    def cut_off(reason):
-        _send_error(server, 401, reason)
-        _close(server, POLICY_VIOLATION, reason[:120])
-        _close(client)
+    def lost(reason):
+        cut_off(server, reason)
+        close(client)
 
     def refuse_state_change(data):
         if not isinstance(data, str) or data.strip().lower() not in _STATE_CHANGING:
@@ -166,12 +146,12 @@ def _relay(server, client, watch):
         if status == 200:
             return False
         if status == 401:
-            cut_off(reason)
+            lost(reason)
         else:
-            _send_error(server, status, reason)
+            send_error(server, status, reason)
         return True
 
-    watch.on_lost = cut_off
+    watch.on_lost = lost
     watch.start()
     downstream = threading.Thread(target=_pump, args=(client, server), daemon=True)
     downstream.start()

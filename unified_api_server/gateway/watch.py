@@ -6,14 +6,42 @@ closes the socket with code 1008 and the reason when the key stops being valid. 
 changes state (``cancel``) re-checks the key, and its scope, right then.
 """
 
+import json
 import logging
 import threading
 
+from simple_websocket.errors import SimpleWebsocketError
+
+from unified_api_server.core.errors import socket_error
 from unified_api_server.core.web.sockets import POLICY_VIOLATION
 from unified_api_server.gateway.routing import key_has_scope
 
-__all__ = ["POLICY_VIOLATION", "KeyWatch"]
+__all__ = ["POLICY_VIOLATION", "KeyWatch", "close", "cut_off", "send_error"]
 log = logging.getLogger(__name__)
+
+
+def send_error(ws, status, message):
+    """Send an error message (the shared shape) on ``ws``, unless it is closed already."""
+    try:
+        ws.send(json.dumps(socket_error(status, message)))
+    except (SimpleWebsocketError, OSError):
+        pass
+
+
+def close(ws, code=None, message=None):
+    """Close ``ws`` with ``code`` and ``message``, unless it is closed already."""
+    try:
+        ws.close(code, message)
+    except (SimpleWebsocketError, OSError):
+        pass
+
+
+def cut_off(ws, reason):
+    """Tell ``ws`` why its key stopped working (401) and close it with 1008."""
+    send_error(ws, 401, reason)
+    close(ws, POLICY_VIOLATION, reason[:120])
+
+
 CHECK_EVERY = 1.0  # seconds between checks of an open socket's key
 
 
