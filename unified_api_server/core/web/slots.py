@@ -25,10 +25,14 @@ RETRY_AFTER = 2  # seconds a refused client is told to wait
 
 
 class Slots:
-    """A non-blocking counting gate: :meth:`take` a slot, call what it returns to give it back."""
+    """A non-blocking counting gate: :meth:`take` a slot, call what it returns to give it back.
 
-    def __init__(self, limit):
+    ``kind`` names what is counted in the refusal ("heavy requests", "WebSockets").
+    """
+
+    def __init__(self, limit, kind="heavy requests"):
         self.limit = limit
+        self.kind = kind
         self._free = threading.BoundedSemaphore(limit)
 
     def take(self, what):
@@ -36,7 +40,7 @@ class Slots:
         if not self._free.acquire(blocking=False):
             raise ApiError(
                 503,
-                f"{what}: {self.limit} heavy requests are already running in this component; "
+                f"{what}: {self.limit} {self.kind} are already running in this component; "
                 f"try again in {RETRY_AFTER} s",
                 {"limit": self.limit},
                 headers={"Retry-After": str(RETRY_AFTER)},

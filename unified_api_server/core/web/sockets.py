@@ -12,8 +12,6 @@ then close 1013 "try again later"); the gateway holds one change stream per comp
 and fans it out, so clients never cost the component a thread each for the change stream.
 """
 
-import threading
-
 import orjson
 from flask import current_app, request
 from flask_sock import ConnectionClosed, Sock
@@ -22,6 +20,7 @@ from unified_api_server.core.data.changes import DaemonThread, EventFilter, Wake
 from unified_api_server.core.errors import ApiError, socket_error
 from unified_api_server.core.jobs.status import item_status
 from unified_api_server.core.settings import Setting
+from unified_api_server.core.web.slots import Slots
 
 SETTINGS = (
     Setting(
@@ -71,21 +70,21 @@ def register_sockets(app, component):
         "event_class": WakeEvent,
         "thread_class": DaemonThread,
     }
-    limit = settings["max_websockets"] or max(1, settings["threads"] // 2)
-    slots = threading.BoundedSemaphore(limit)
+    slots = Slots(settings["max_websockets"] or max(1, settings["threads"] // 2), "WebSockets")
     sock = Sock(app)
 
     def guarded(handler):
         def run(ws, **kwargs):
-            if not slots.acquire(blocking=False):
-                message = f"too many open WebSockets (limit {limit})"
-                _send(ws, socket_error(503, message))
-                ws.close(TRY_AGAIN_LATER, message)
+            try:
+                release = slots.take("this socket")
+            except ApiError as exc:
+                _send(ws, socket_error(503, exc.message))
+                ws.close(TRY_AGAIN_LATER, exc.message[:120])
                 return
             try:
                 handler(ws, **kwargs)
             finally:
-                slots.release()
+                release()
 
         run.__name__, run.__doc__ = handler.__name__, handler.__doc__
         return run
