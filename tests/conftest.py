@@ -1,8 +1,10 @@
-"""Test-wide setup: gevent monkey-patching comes first, or concurrency tests run serially."""
+"""Test-wide setup. gevent patches first: ``-p tests.gevent_first`` (setup.cfg) runs before any
+installed plugin, and this repeats it for a run that bypasses the ini file."""
 
 from gevent import monkey
 
-monkey.patch_all()
+if not monkey.is_module_patched("socket"):
+    monkey.patch_all()
 
 import pytest  # noqa: E402
 
