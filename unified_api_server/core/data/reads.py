@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from unified_api_server.core.data.query import encode_cursor, keyset_after
+from unified_api_server.core.data.query import BATCH_ORDER, encode_cursor, keyset_after
 from unified_api_server.core.errors import ApiError
 
 BOOKKEEPING = ("created_at", "updated_at")
@@ -56,20 +56,36 @@ class Reads:
         return [self.shape(r) for r in rows_to_dicts(cursor.execute(sql, list(params)))]
 
     def list(self, cursor, query, limit, after=None):
-        """Return one page of items, newest first, and the cursor of the next page."""
-        extra = [keyset_after(after, "t.started_at", f"t.{self.id}")] if after else []
+        """Return one page of items in the query's order, and the cursor of the next page."""
+        extra = [query.keyset(self.c, after)] if after else []
         where, params = query.where(self.c, and_also=extra)
         items = self._items(
             cursor,
             f"SELECT {self.select_list} FROM {self.c.table} t {where} "
-            f"ORDER BY t.started_at DESC, t.{self.id} DESC LIMIT ?",
+            f"{query.order_by(self.c)} LIMIT ?",
             params + [limit + 1],
         )
         next_cursor = None
         if len(items) > limit:
             items = items[:limit]
-            next_cursor = encode_cursor(items[-1]["started_at"], items[-1][self.id])
+            next_cursor = query.cursor_after(self.c, self._flat(items[-1]))
         return items, next_cursor
+
+    def _flat(self, item):
+        """Return a shaped item's fields flat again (grouped columns at the top level)."""
+        flat = dict(item)
+        for group in self._groups:
+            flat.update(flat.pop(group) or {})
+        return flat
+
+    def count(self, cursor, query, cap):
+        """Return ``(total, exact)``: the matching items, counted up to ``cap``."""
+        where, params = query.where(self.c)
+        (found,) = cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {self.c.table} t {where} LIMIT ?)",
+            params + [cap + 1],
+        ).fetchone()
+        return min(found, cap), found <= cap
 
     def get(self, cursor, item_id, *, children=True):
         """Return one item with its children, or None."""
@@ -129,7 +145,7 @@ class Reads:
         """Return one page of batches with member counts, newest first."""
         where, params = "", []
         if after:
-            sql, params = keyset_after(after, "b.created_at", "b.batch_id")
+            sql, params = keyset_after(after, "batches", BATCH_ORDER)
             where = f"WHERE {sql}"
         rows = rows_to_dicts(
             cursor.execute(
@@ -142,7 +158,8 @@ class Reads:
         next_cursor = None
         if len(batches) > limit:
             batches = batches[:limit]
-            next_cursor = encode_cursor(batches[-1]["created_at"], batches[-1]["batch_id"])
+            last = batches[-1]
+            next_cursor = encode_cursor("batches", [last["created_at"], last["batch_id"]])
         return batches, next_cursor
 
     def get_batch(self, cursor, batch_id):

@@ -133,18 +133,22 @@ def _score(component, child_tags):
     return f"greatest({', '.join(cases)})"
 
 
-def search(cursor, reads, text, limit, query):
-    """Return items matching the search ``text``, exact matches ranked above partial ones."""
+def search(cursor, reads, text, limit, query, ranked=True):
+    """Return items matching the search ``text``: best matches first, or in the query's order."""
     component = reads.c
     score = _score(component, component.child_by_key.get("tags"))
     # Every CASE compares with the same lowered text: one positional parameter per use.
     uses = score.count("$q")
     score = score.replace("$q", "?")
     where, params = query.where(component, and_also=[("score > 0", [])])
+    order = (
+        f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column}"
+        if ranked
+        else query.order_by(component)
+    )
     sql = (
         f"SELECT * FROM (SELECT {reads.select_list}, {score} AS score "
-        f"FROM {component.table} t) t {where} "
-        f"ORDER BY score DESC, t.started_at DESC, t.{component.id_column} LIMIT ?"
+        f"FROM {component.table} t) t {where} {order} LIMIT ?"
     )
     rows = rows_to_dicts(cursor.execute(sql, [text.lower()] * uses + params + [limit]))
     return [reads.shape(r) for r in rows]

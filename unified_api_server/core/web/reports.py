@@ -10,7 +10,13 @@ from unified_api_server.core.data import export, stats
 from unified_api_server.core.data.query import Condition
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.schemas import create_schema, flatten_groups
-from unified_api_server.core.web.args import parse_int, parse_limit, parse_query
+from unified_api_server.core.web.args import (
+    parse_fields,
+    parse_int,
+    parse_limit,
+    parse_query,
+    select_fields,
+)
 from unified_api_server.core.web.http import json_body, raw_body
 from unified_api_server.core.web.resources import ComponentView, answer, cursor, state
 
@@ -80,13 +86,17 @@ class Search(ComponentView):
     def get(self):
         """Rank items matching a free-text query over model, hardware, type, status and tags."""
         params = _merged_args()
-        text = params.pop("query", None)
+        text = params.get("query")
         if not isinstance(text, str) or not text.strip() or len(text) > 256:
             raise ApiError(400, "query: give a search text of 1-256 characters")
-        limit = parse_limit(params.pop("limit", None))
-        query = parse_query(self.c, params)
-        results = stats.search(cursor(), state().reads, text.strip(), limit, query)
-        return jsonify({"query": text, "results": results, "count": len(results)})
+        limit = parse_limit(params.get("limit"))
+        query = parse_query(self.c, params, "search")
+        chosen = parse_fields(self.c, params.get("fields"))
+        ranked = not params.get("sort")
+        results = stats.search(cursor(), state().reads, text.strip(), limit, query, ranked)
+        return jsonify(
+            {"query": text, "results": select_fields(results, chosen), "count": len(results)}
+        )
 
     post = get
 

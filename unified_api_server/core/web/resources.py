@@ -8,7 +8,8 @@ Views parse arguments, call the data layer (``reads`` / ``writes``) and shape th
 from flask import current_app, g, jsonify, request
 from flask.views import MethodView
 
-from unified_api_server.core.data.query import Condition, Query
+from unified_api_server.core.data.bulk_tables import bulk_table
+from unified_api_server.core.data.query import Condition
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.schemas import (
     BatchSchema,
@@ -17,7 +18,14 @@ from unified_api_server.core.schemas import (
     flatten_groups,
     patch_schema,
 )
-from unified_api_server.core.web.args import parse_bool, parse_limit, parse_query
+from unified_api_server.core.web.args import (
+    TOTAL_CAP,
+    parse_bool,
+    parse_fields,
+    parse_limit,
+    parse_query,
+    select_fields,
+)
 from unified_api_server.core.web.bulk_pieces import tables_from_stream
 from unified_api_server.core.web.http import json_body
 
@@ -78,6 +86,22 @@ class ComponentView(MethodView):
         return f"{self.base}/{self.c.entity}/{item_id}"
 
 
+def page(key, query):
+    """Return one page of the items ``query`` selects, as ``{key: [...], count, ...}``.
+
+    The request's ``limit``, ``cursor``, ``fields`` and ``total`` shape the page.
+    """
+    c = state().component
+    limit = parse_limit(request.args.get("limit"))
+    chosen = parse_fields(c, request.args.get("fields"))
+    items, next_cursor = state().reads.list(cursor(), query, limit, request.args.get("cursor"))
+    body = {key: select_fields(items, chosen), "count": len(items), "limit": limit}
+    body["next_cursor"] = next_cursor
+    if parse_bool(request.args.get("total"), "total"):
+        body["total"], body["total_is_exact"] = state().reads.count(cursor(), query, TOTAL_CAP)
+    return body
+
+
 class Items(ComponentView):
     """``/<entities>``: list items, newest first, filtered and paged; create one."""
 
@@ -86,18 +110,8 @@ class Items(ComponentView):
         self.creator = create_schema(component)()
 
     def get(self):
-        """List items, newest first, filtered, one page at a time."""
-        query = parse_query(self.c, request.args, allowed=("limit", "cursor"))
-        limit = parse_limit(request.args.get("limit"))
-        items, next_cursor = state().reads.list(cursor(), query, limit, request.args.get("cursor"))
-        return jsonify(
-            {
-                self.c.entities: items,
-                "count": len(items),
-                "limit": limit,
-                "next_cursor": next_cursor,
-            }
-        )
+        """List items in any order (newest first by default), filtered, one page at a time."""
+        return jsonify(page(self.c.entities, parse_query(self.c, request.args, "list")))
 
     def post(self):
         """Create one item with nested children (idempotent with a client id)."""
@@ -112,9 +126,10 @@ class Bulk(ComponentView):
     heavy = True
 
     def post(self):
-        """Load many flat items from NDJSON or a JSON array, all or nothing."""
-        tables = tables_from_stream(self.c, request.stream, request.content_length)
-        return answer({"stored": state().writes.bulk(tables)}, 201)
+        """Load many flat rows of one table (``table=``, as export names it), all or nothing."""
+        target = bulk_table(self.c, request.args.get("table"))
+        tables = tables_from_stream(target, request.stream, request.content_length)
+        return answer({"stored": state().writes.bulk(tables, target)}, 201)
 
 
 class Item(ComponentView):
@@ -167,7 +182,11 @@ class Batches(ComponentView):
         """List batches with member counts, newest first."""
         unknown = sorted(set(request.args) - {"limit", "cursor"})
         if unknown:
-            raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+            raise ApiError(
+                400,
+                f"unknown query parameter(s): {', '.join(unknown)}",
+                {"allowed": ["limit", "cursor"]},
+            )
         limit = parse_limit(request.args.get("limit"))
         batches, next_cursor = state().reads.list_batches(
             cursor(), limit, request.args.get("cursor")
@@ -188,11 +207,9 @@ class Batch(ComponentView):
     def get(self, batch_id):
         """Return a batch, its counts and its first members."""
         batch = state().reads.require_batch(cursor(), batch_id)
-        members = Query((Condition("batch_id", "in", (batch_id,)),))
-        limit = parse_limit(request.args.get("limit"))
-        batch[self.c.entities], batch["next_cursor"] = state().reads.list(
-            cursor(), members, limit, request.args.get("cursor")
-        )
+        members = parse_query(self.c, request.args, "list")
+        members = members.plus(Condition("batch_id", "eq", batch_id))
+        batch.update(page(self.c.entities, members))
         return jsonify(batch)
 
     def delete(self, batch_id):
