@@ -1,14 +1,50 @@
-"""Import of JUnit XML reports (``pytest --junitxml`` and other runners) as one test run."""
+"""Import of JUnit XML reports (pytest, Surefire, Gradle, Jest, Go, node, CTest) as one test run.
 
+Runners agree on little beyond ``<testcase>`` and its ``<failure>``/``<error>``/``<skipped>``
+children, so the report is walked as a tree: test cases may sit under ``<testsuites>`` itself
+(node), under nested ``<testsuite>`` elements (node's ``describe``), or under a bare
+``<testsuite>`` root (Surefire, Gradle, CTest).
+"""
+
+import hashlib
 import math
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from unified_api_server.core.component import Importer
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.web.args import parse_time
+from unified_api_server.core.web.resources import cursor, state
+
+MAX_SECONDS = 366 * 24 * 3600.0  # a suite's time beyond a year is an error, not a duration
+MAX_DEPTH = 32  # suites nested deeper are hostile, not a test plan (and would exhaust the stack)
+MAX_NAME = 512  # the step name, tag and metric name columns' length
+MAX_MESSAGE = 65536  # the step message column's length
+# Surefire 2.x wrote times over a thousand seconds with an English thousands separator.
+_THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d*)?$")
+# What a CTest ``status`` attribute says when the case has no failure or skipped child.
+_STATUS_ATTRIBUTE = {
+    "fail": "failed",
+    "failed": "failed",
+    "failure": "failed",
+    "error": "error",
+    "notrun": "skipped",
+    "disabled": "skipped",
+    "ignored": "skipped",
+    "skipped": "skipped",
+}
+
+
+@dataclass
+class _Report:
+    steps: list = field(default_factory=list)
+    properties: list = field(default_factory=list)
+    starts: list = field(default_factory=list)
 
 
 def _float(value):
@@ -20,14 +56,11 @@ def _float(value):
     return number if math.isfinite(number) else None
 
 
-MAX_SECONDS = 366 * 24 * 3600.0  # a suite's time beyond a year is an error, not a duration
-
-
 def _seconds(value, where):
-    """Return a suite's ``time`` attribute in seconds (0 when absent), or raise a 400."""
-    if value is None:
-        return 0.0
-    number = _float(value)
+    """Return a ``time`` attribute in seconds (None when absent or empty), or raise a 400."""
+    if value is None or not value.strip():
+        return None
+    number = _float(value.replace(",", "") if _THOUSANDS.match(value.strip()) else value)
     if number is None or not 0 <= number <= MAX_SECONDS:
         raise ApiError(
             400, f"{where} time: expected seconds from 0 to {MAX_SECONDS:g}, got {value!r}"
@@ -35,95 +68,192 @@ def _seconds(value, where):
     return number
 
 
-def _properties(element):
-    node = element.find("properties")
-    return (
-        []
-        if node is None
-        else [
-            (p.get("name"), p.get("value", p.text))
-            for p in node.findall("property")
-            if p.get("name")
-        ]
-    )
+def _clip(text, limit):
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _case_status(case):
+def _text(element):
+    """Return the stripped text of ``element`` (None when absent or blank)."""
+    if element is None:
+        return None
+    return (element.text or "").strip() or None
+
+
+def _message(element):
+    """Return an outcome element's message attribute and its text (a trace), as one message."""
+    parts = [(element.get("message") or "").strip() or None, _text(element)]
+    if element.find("stackTrace") is not None:  # Surefire's flaky and rerun elements
+        parts.append(_text(element.find("stackTrace")))
+    parts = [p for p in parts if p]
+    # Gradle and pytest repeat the message inside the trace: keep the trace alone then.
+    kept = [p for i, p in enumerate(parts) if not any(p in q for q in parts[i + 1 :])]
+    return "\n\n".join(kept) or None
+
+
+def _output(case):
+    """Return what a case printed, which explains a failure that carries no message (CTest)."""
+    return _text(case.find("system-err")) or _text(case.find("system-out"))
+
+
+def _outcome(case):
+    """Return ``(status, message)`` of a ``<testcase>``."""
     for tag, status in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
         node = case.find(tag)
         if node is not None:
-            message = node.get("message") or (node.text or "").strip() or None
-            return status, message
+            message = _message(node)
+            return status, message if message or status == "skipped" else _output(case)
+    status = _STATUS_ATTRIBUTE.get((case.get("status") or "").lower())
+    if status is not None:
+        return status, _output(case)
+    flaky = case.find("flakyFailure")
+    if flaky is None:
+        flaky = case.find("flakyError")
+    if flaky is not None:  # Surefire: it failed, then passed when run again
+        return "passed", f"passed on a rerun after: {_message(flaky)}"
     return "passed", None
 
 
-def parse_report(xml_bytes):
-    """Return ``(steps, properties, started_at, duration)`` from a JUnit XML report."""
+def _step_name(case):
+    """Return ``classname::name``, or the name alone when it starts with the classname."""
+    classname, name = (case.get("classname") or "").strip(), (case.get("name") or "").strip()
+    if not classname or name.startswith(classname):
+        return name or "unnamed"
+    return f"{classname}::{name}" if name else classname
+
+
+def _step(case):
+    """Return the step of a ``<testcase>``."""
+    status, message = _outcome(case)
+    name = _clip(_step_name(case), MAX_NAME)
+    return {
+        "name": name,
+        "status": status,
+        "duration": _seconds(case.get("time"), f"testcase {name!r}"),
+        "message": _clip(message, MAX_MESSAGE),
+    }
+
+
+def _properties(element):
+    node = element.find("properties")
+    if node is None:
+        return []
+    return [
+        (_clip(p.get("name"), MAX_NAME), _clip(p.get("value", p.text or ""), MAX_NAME))
+        for p in node.findall("property")
+        if p.get("name")
+    ]
+
+
+def _collect(element, report, depth=0):
+    """Add the cases under ``element`` to ``report``; return ``element``'s time in seconds."""
+    if depth > MAX_DEPTH:
+        raise ApiError(400, f"testsuite elements nested deeper than {MAX_DEPTH}")
+    report.properties += _properties(element)
+    if element.get("timestamp"):
+        report.starts.append(parse_time(element.get("timestamp"), "testsuite timestamp"))
+    total = 0.0
+    for child in element:
+        if child.tag == "testsuite":
+            total += _collect(child, report, depth + 1)
+        elif child.tag == "testcase":
+            step = _step(child)
+            report.steps.append(step)
+            report.properties += _properties(child)
+            total += step["duration"] or 0.0
+    own = _seconds(element.get("time"), element.tag)
+    return total if own is None else own
+
+
+def _root(xml_bytes):
+    """Return the root element of a JUnit report, or raise a 400 naming what is wrong."""
     try:
         root = ElementTree.fromstring(xml_bytes)
     except DefusedXmlException as exc:
         raise ApiError(400, f"XML refused: {exc}") from None
     except ElementTree.ParseError as exc:
         raise ApiError(400, f"not well-formed XML: {exc}") from None
-    if root.tag == "testsuite":
-        suites = [root]
-    elif root.tag == "testsuites":
-        suites = root.findall(".//testsuite")
-    else:
+    if root.tag not in ("testsuites", "testsuite"):
         raise ApiError(
             400,
             f"not a JUnit report: root element is <{root.tag}>, expected "
             "<testsuites> or <testsuite>",
         )
-    steps, properties, starts, duration = [], [], [], 0.0
-    for suite in suites:
-        properties += _properties(suite)
-        if suite.get("timestamp"):
-            starts.append(parse_time(suite.get("timestamp"), "testsuite timestamp"))
-        duration += _seconds(suite.get("time"), "testsuite")
-        for case in suite.findall("testcase"):
-            status, message = _case_status(case)
-            name = "::".join(filter(None, [case.get("classname"), case.get("name")]))
-            steps.append(
-                {
-                    "name": name or "unnamed",
-                    "status": status,
-                    "duration": _float(case.get("time")),
-                    "message": message,
-                }
-            )
-            properties += _properties(case)
-    return steps, properties, (min(starts) if starts else None), duration
+    return root
+
+
+def parse_report(xml_bytes):
+    """Return ``(steps, properties, started_at, duration)`` from a JUnit XML report."""
+    report = _Report()
+    duration = _collect(_root(xml_bytes), report)
+    started_at = min(report.starts) if report.starts else None
+    return report.steps, report.properties, started_at, duration
+
+
+def _metrics_and_tags(properties):
+    """Split report properties: numbers become metrics, everything else tags."""
+    metrics, tags = {}, {}
+    for name, value in properties:
+        number = _float(value)
+        if number is not None:
+            metrics[name] = {"name": name, "value": number}
+        else:
+            tags[name] = value
+    return list(metrics.values()), tags
+
+
+def _run_id(xml_bytes, identity):
+    """Return the id a report gets from its bytes and the import's parameters.
+
+    The same report imported again for the same model (hardware, test type, batch) is the same
+    run, so a retried upload stores nothing new; any other report or parameter is a new run.
+    """
+    digest = hashlib.sha256(xml_bytes)
+    digest.update(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS))
+    return "junit-" + digest.hexdigest()[:32]
+
+
+def _times(run_id, started_at, duration):
+    """Return ``(started_at, completed_at)`` as ISO text; a run stored already keeps its own.
+
+    A report without a timestamp starts when it is first imported; importing it again must
+    give that same body, or it would read as other content for the same id.
+    """
+    if started_at is None:
+        stored = state().reads.get(cursor(), run_id, children=False)
+        if stored is not None:
+            return stored["started_at"], stored["completed_at"]
+        started_at = datetime.now(UTC)
+    try:
+        completed_at = started_at + timedelta(seconds=duration)
+    except OverflowError:
+        raise ApiError(400, "testsuite timestamp plus time falls after the year 9999") from None
+    return started_at.isoformat(), completed_at.isoformat()
 
 
 def run_from_report(xml_bytes, args):
     """Return the create-run body of a JUnit report, given the import's query parameters."""
     steps, properties, started_at, duration = parse_report(xml_bytes)
-    metrics, tags = [], {}
-    for name, value in properties:
-        number = _float(value)
-        if number is not None:
-            metrics.append({"name": name, "value": number})
-        else:
-            tags[name] = value
+    metrics, tags = _metrics_and_tags(properties)
     counts = {
         status: sum(1 for s in steps if s["status"] == status)
         for status in ("passed", "failed", "skipped", "error")
     }
-    started_at = started_at or datetime.now(UTC)
-    try:
-        completed_at = started_at + timedelta(seconds=duration)
-    except OverflowError:
-        raise ApiError(400, "testsuite timestamp plus time falls after the year 9999") from None
     hardware = [h for value in args.getlist("hardware") for h in value.split(",") if h]
-    body = {
+    identity = {
         "model_name": args["model_name"],
         "hardware": hardware or ["cpu"],
         "test_type": args.get("test_type") or "junit",
+        "batch_id": args.get("batch_id") or None,
+    }
+    run_id = args.get("run_id") or _run_id(xml_bytes, identity)
+    started, completed = _times(run_id, started_at, duration)
+    return {
+        **{k: v for k, v in identity.items() if v is not None},
+        "run_id": run_id,
         "status": "failed" if counts["failed"] or counts["error"] else "completed",
         "progress": 1.0,
-        "started_at": started_at.isoformat(),
-        "completed_at": completed_at.isoformat(),
+        "started_at": started,
+        "completed_at": completed,
         "duration": duration,
         "results": {
             "tests_passed": counts["passed"],
@@ -135,10 +265,6 @@ def run_from_report(xml_bytes, args):
         "metrics": metrics,
         "tags": tags,
     }
-    for key in ("batch_id", "run_id"):
-        if args.get(key):
-            body[key] = args[key]
-    return body
 
 
 def runs_from_report(xml_bytes, args):
