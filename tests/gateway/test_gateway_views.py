@@ -167,6 +167,51 @@ def test_malformed_search_is_400(api, path, kwargs):
     assert response.json()["error"]["status"] == 400
 
 
+def test_views_apply_the_filters(api, seeded):
+    """The views filter every component alike: 3 of the 15 records ran on cuda."""
+    body = api.call("GET", "/api/db/overview?hardware=cuda&model_name=" + quote(seeded)).json()
+    for name in NAMES:
+        (row,) = body[f"{name}_stats"]["models"]
+        assert row[TOTAL_FIELD[name].replace(f"total_{name}_", "total_")] == 3
+    path = "/api/db/model/" + quote(seeded, safe="") + "?status=completed&limit=50"
+    model = api.call("GET", path).json()
+    for name in NAMES:
+        assert model["overview"][TOTAL_FIELD[name]] == 12
+        assert len(model[RECENT_FIELD[name]]) == 12
+    found = api.call("POST", f"/api/db/search?query={quote(seeded)}&status=failed").json()
+    assert all(found["result_counts"][name] == 3 for name in NAMES)
+
+
+def test_a_filter_some_components_lack_skips_them(api, seeded):
+    """precision is the benchmark's own: the others hold no such data and are not called."""
+    body = api.call("GET", "/api/db/overview?precision=fp32&model_name=" + quote(seeded)).json()
+    assert body["completed"] is True
+    assert body["benchmark_stats"]["models"][0]["total_runs"] == 15
+    for name in ("test", "generator"):
+        assert body[f"{name}_stats"] is None
+        assert "precision" in body["components"][name]["skipped"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/db/overview?bogus=1",
+        "/api/db/overview?precision=fp99",
+        "/api/db/overview?duration__gt=slow",
+        "/api/db/overview?sort=-duration",
+        "/api/db/model/bert?model_name=gpt2",
+        "/api/db/model/bert?since=yesterday",
+    ],
+)
+def test_views_refuse_unknown_or_malformed_terms(api, path):
+    """Nothing is silently ignored: a 400 naming the term."""
+    response = api.call("GET", path)
+    assert response.status_code == 400, response.text
+    term = path.split("?")[1].split("=")[0]
+    error = response.json()["error"]
+    assert term.split("__")[0] in error["message"] + str(error.get("details")), error
+
+
 def test_unknown_routes_are_404_json(api):
     """Unknown gateway paths and methods answer in the shared error shape."""
     for method, path in (("GET", "/api/db/nothing"), ("GET", "/api"), ("GET", "/api/db/test")):

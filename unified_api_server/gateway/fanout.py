@@ -28,15 +28,19 @@ class Outcome:
     latency_ms: float
     error: str | None
     body: object = None
+    skipped: str | None = None  # why the component was not called (a filter it lacks)
 
     def status_block(self):
         """Return the per-component status block shown to clients."""
-        return {
+        block = {
             "ok": self.ok,
             "status_code": self.status_code,
             "latency_ms": round(self.latency_ms, 1),
             "error": self.error,
         }
+        if self.skipped:
+            block["skipped"] = self.skipped
+        return block
 
 
 def _run(call):

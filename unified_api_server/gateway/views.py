@@ -16,6 +16,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from unified_api_server.core.errors import ApiError
 from unified_api_server.gateway.fanout import fan_out, merge_status
+from unified_api_server.gateway.filters import split_filters
 from unified_api_server.registry import COMPONENTS
 
 NAMES = tuple(c.name for c in COMPONENTS)
@@ -38,6 +39,9 @@ class SearchSchema(Schema):
 
     query = fields.String(required=True, validate=validate.Length(min=1, max=500))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+SEARCH_OPTIONS = ("query", "limit")
 
 
 class ModelViewSchema(Schema):
@@ -157,10 +161,14 @@ def health():
 
 @bp.get("/api/db/overview")
 def overview():
-    """Return each component's model statistics, fetched concurrently."""
+    """Return each component's model statistics, filtered alike, fetched concurrently."""
+    filters = split_filters(request.args)
     budget = _state().settings["view_budget"]
-    calls = {name: _get(name, f"/api/{name}/db/models/stats", budget) for name in NAMES}
-    outcomes = fan_out(calls, budget)
+    calls = {
+        name: _get(name, f"/api/{name}/db/models/stats?{urlencode(query)}", budget)
+        for name, query in filters.applied.items()
+    }
+    outcomes = {**fan_out(calls, budget), **filters.skipped_outcomes()}
     body = {f"{name}_stats": outcomes[name].body if outcomes[name].ok else None for name in NAMES}
     body["components"] = {name: outcomes[name].status_block() for name in NAMES}
     body["completed"] = all(outcome.ok for outcome in outcomes.values())
@@ -171,19 +179,23 @@ def overview():
 @bp.get("/api/db/model/<path:model_name>")
 def model(model_name):
     """Return one model's true totals, success rates, recent runs/tasks and summaries."""
-    options = ModelViewSchema().load(request.args.to_dict())
+    options = ModelViewSchema().load({k: v for k, v in request.args.items() if k == "limit"})
+    filters = split_filters(request.args, options=("limit",), fixed=("model_name",))
     budget = _state().settings["view_budget"]
-    name_qs = urlencode({"model_name": model_name})
-    recent_qs = urlencode({"model_name": model_name, "limit": options["limit"]})
     calls = {}
     for c in COMPONENTS:
-        base = f"/api/{c.name}/db"
+        if c.name not in filters.applied:
+            continue
+        base, query = f"/api/{c.name}/db", [("model_name", model_name), *filters.applied[c.name]]
+        name_qs, recent_qs = urlencode(query), urlencode([*query, ("limit", options["limit"])])
         calls[f"{c.name}.stats"] = _get(c.name, f"{base}/models/stats?{name_qs}", budget)
         calls[f"{c.name}.recent"] = _get(c.name, f"{base}/{c.entities}?{recent_qs}", budget)
         if c.model_summary:
             route = c.model_summary[0]
             calls[f"{c.name}.summary"] = _get(c.name, f"{base}/{route}?{name_qs}", budget)
     outcomes = fan_out(calls, budget)
+    for name, skipped in filters.skipped_outcomes().items():
+        outcomes.update({f"{name}.{part}": skipped for part in ("stats", "recent", "summary")})
     body = {"model_name": model_name, "overview": {}}
     grouped = {}
     for c in COMPONENTS:
@@ -197,7 +209,7 @@ def model(model_name):
         body[f"{c.name}_model_stats"] = row
         body[recent_name] = extract_list(recent.body, c.entities) if recent.ok else []
         grouped[c.name] = [stats, recent]
-        summary = outcomes.get(f"{c.name}.summary")
+        summary = outcomes.get(f"{c.name}.summary") if c.model_summary else None
         if summary is not None:
             grouped[c.name].append(summary)
             listed = extract_list(summary.body, c.model_summary[1]) if summary.ok else []
@@ -210,7 +222,7 @@ def model(model_name):
 
 def _search_input():
     """Read the search from the query string, or else a JSON body; raise 400 when malformed."""
-    data = request.args.to_dict()
+    data = {k: v for k, v in request.args.items() if k in SEARCH_OPTIONS}
     raw = request.get_data(cache=False)
     if raw.strip():
         try:
@@ -227,10 +239,14 @@ def _search_input():
 def search():
     """Search every component concurrently and return their results with counts."""
     query = _search_input()
+    filters = split_filters(request.args, options=SEARCH_OPTIONS)
     budget = _state().settings["view_budget"]
     payload = {"query": query["query"], "limit": query["limit"]}
-    calls = {name: _get(name, f"/api/{name}/db/search", budget, "POST", payload) for name in NAMES}
-    outcomes = fan_out(calls, budget)
+    calls = {
+        name: _get(name, f"/api/{name}/db/search?{urlencode(pairs)}", budget, "POST", payload)
+        for name, pairs in filters.applied.items()
+    }
+    outcomes = {**fan_out(calls, budget), **filters.skipped_outcomes()}
     body = {"query": query["query"], "limit": query["limit"]}
     counts = {}
     for name in NAMES:
