@@ -8,7 +8,7 @@ from flask import Flask
 
 from unified_api_server.core.errors import register_error_handlers
 from unified_api_server.core.web.http import OrjsonProvider
-from unified_api_server.gateway import changefeed
+from unified_api_server.gateway import changefeed, openapi
 from unified_api_server.gateway.keys import KeyStore
 from unified_api_server.gateway.proxy import GatewayMiddleware
 from unified_api_server.gateway.ratelimit import RateLimits, SocketSlots
@@ -51,6 +51,7 @@ def create_app(config=None):
     )
     app.extensions["gateway"] = state
     app.register_blueprint(bp)
+    app.register_blueprint(openapi.bp)
     changefeed.init_app(app)
     register_error_handlers(app)
     app.wsgi_app = GatewayMiddleware(app.wsgi_app, state)

@@ -18,8 +18,12 @@ from unified_api_server.registry import NAMES
 
 SCOPES = ("read", "write", "admin")
 
-# Paths that answer without a key (GET/HEAD only).
-PUBLIC_PATHS = frozenset({"/health"})
+# Paths that answer without a key (GET/HEAD only): health, and the API's description (its spec
+# and Swagger UI, open as the original service's /docs were; the routes they describe are not).
+PUBLIC_PATHS = frozenset({"/health", "/api/openapi.json", "/api/docs"})
+PUBLIC_PREFIXES = ("/api/docs/assets/",)
+# Component routes forwarded without a key (GET/HEAD only): each component's own spec.
+PUBLIC_FORWARDS = frozenset(f"/api/{c}/openapi.json" for c in NAMES)
 # POSTs that only read: the searches and the streaming exports.
 READ_ONLY_POSTS = frozenset(
     {"/api/db/search"}
@@ -111,7 +115,7 @@ def encode_path(path):
 
 def classify(path):
     """Map a normalised path to a :class:`Route`."""
-    if path in PUBLIC_PATHS:
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return Route("public")
     if path in ("/", "/auth/check"):
         return Route("local")
@@ -153,7 +157,7 @@ def is_socket_path(path):
 
 def required_scope(method, path, route):
     """Return the scope a request needs: ``read``, ``write`` or ``None`` (public)."""
-    if route.kind == "public" and method in ("GET", "HEAD"):
+    if method in ("GET", "HEAD") and (route.kind == "public" or path in PUBLIC_FORWARDS):
         return None
     if method in READ_METHODS:
         return "read"

@@ -33,7 +33,7 @@ from unified_api_server.core.settings import (
     SettingsGroup,
     data_path,
 )
-from unified_api_server.core.web import slots, sockets
+from unified_api_server.core.web import openapi, slots, sockets
 from unified_api_server.core.web.guard import (
     finish_body,
     loopback_only,
@@ -156,6 +156,7 @@ def create_app(component, config=None):
         executor = component.jobs(component, settings, state.jobs)
         app.register_blueprint(job_blueprint(component, executor, state.jobs, reads))
     app.add_url_rule("/health", "health", _health)
+    app.add_url_rule(f"/api/{component.name}/openapi.json", "openapi", openapi.serve_spec)
     return app
 
 
