@@ -4,8 +4,11 @@ The rows arrive as Arrow tables, one per piece of the upload, already validated 
 (with a ``_row`` column of 1-based row numbers across the whole upload). :func:`stage` copies
 each into the temporary table ``incoming`` of the load's own session, so memory holds one piece
 at a time and DuckDB spills what exceeds its memory limit to disk. What only the database can
-tell (unparseable times, ids that exist or repeat, batches that do not exist) is then checked
-inside the load's transaction, and the rows go in with one INSERT ... SELECT.
+tell (unparseable times, ids that exist or repeat, batches or items that do not exist) is then
+checked inside the load's transaction, and the rows go in with one INSERT ... SELECT.
+
+The table loaded is a ``BulkTable`` (``bulk_tables.py``): the main table, batches or a child
+table. Child rows go in in the order they came, which is the order reads give them back.
 """
 
 from unified_api_server.core.errors import ApiError
@@ -41,16 +44,16 @@ _STAGED_TYPES = {
 }
 
 
-def stage(component, cursor, tables):
+def stage(target, cursor, tables):
     """Copy Arrow ``tables`` into the session's temporary ``incoming``; return the columns seen.
 
     Returns ``(names, rows)``: the columns some row gave (the others take their defaults) and
     the number of rows staged.
     """
-    columns = [f"{component.id_column} VARCHAR"]
-    columns += [f"{c.name} {_STAGED_TYPES[c.kind]}" for c in component.columns]
+    columns = [f"{target.id_column} VARCHAR"]
+    columns += [f"{c.name} {_STAGED_TYPES[c.kind]}" for c in target.columns]
     cursor.execute(f"CREATE OR REPLACE TEMP TABLE incoming ({', '.join(columns)}, _row BIGINT)")
-    kinds = {c.name: c.kind for c in component.columns}
+    kinds = {c.name: c.kind for c in target.columns}
     seen, rows = [], 0
     for table in tables:
         names = table.column_names
@@ -70,17 +73,30 @@ def stage(component, cursor, tables):
 _SUMMARY = {"model_name": "model_names", "status": "statuses", "batch_id": "batch_ids"}
 
 
-def summary(component, cursor):
-    """Return what a staged load's change event says: its count and distinct values."""
+def summary(target, cursor):
+    """Return what a staged load's change event says: its count and distinct values.
+
+    Child rows are told with the model names, statuses and batches of their items, so a
+    subscriber's filter picks them as it picks the items.
+    """
+    component, id_column = target.component, target.id_column
+    if target.kind == "batches":
+        row = cursor.execute(
+            "SELECT count(*), list_sort(list_distinct(list(batch_id)))[:100] FROM incoming"
+        ).fetchone()
+        return {"entity": "batch", "count": row[0], "batch_ids": row[1]}
     fields = [name for name in _SUMMARY if name in component.column_by_name]
-    listed = "".join(f", list_sort(list_distinct(list({name})))[:100]" for name in fields)
-    row = cursor.execute(f"SELECT count(*){listed} FROM incoming").fetchone()
-    return {"count": row[0], **{_SUMMARY[name]: v for name, v in zip(fields, row[1:])}}
+    listed = "".join(f", list_sort(list_distinct(list(t.{name})))[:100]" for name in fields)
+    source = "incoming t"
+    if target.kind == "child":
+        source = f"incoming i JOIN {component.table} t USING ({id_column})"
+    row = cursor.execute(f"SELECT count(*){listed} FROM {source}").fetchone()
+    event = {"count": row[0], **{_SUMMARY[name]: v for name, v in zip(fields, row[1:])}}
+    return {"child": target.name, **event} if target.kind == "child" else event
 
 
-def _check(component, cursor, names):
-    id_column = component.id_column
-    for column in component.columns:
+def _check_times(target, cursor, names):
+    for column in target.columns:
         if column.kind == "ts" and column.name in names:
             _first_conflict(
                 cursor,
@@ -97,6 +113,12 @@ def _check(component, cursor, names):
                 f"{column.name}: {TIME_RANGE_MESSAGE}, got {{!r}}",
                 status=400,
             )
+
+
+def _check_keys(target, cursor):
+    """Refuse an id repeated in the upload or already stored (409), as a create would."""
+    id_column = target.id_column
+    what = target.component.entity if target.kind == "items" else "batch"
     _first_conflict(
         cursor,
         f"SELECT min(_row), {id_column} FROM incoming WHERE {id_column} IS NOT NULL "
@@ -105,52 +127,97 @@ def _check(component, cursor, names):
     )
     _first_conflict(
         cursor,
-        f"SELECT i._row, i.{id_column} FROM incoming i JOIN {component.table} t "
+        f"SELECT i._row, i.{id_column} FROM incoming i JOIN {target.table} t "
         f"USING ({id_column}) ORDER BY 1 LIMIT 1",
-        f"{component.entity} {{!r}} already exists",
+        f"{what} {{!r}} already exists",
     )
-    if "batch_id" in names:
+
+
+def _check_parents(target, cursor):
+    """Refuse child rows of an item that does not exist (400), and a tag set twice (409)."""
+    component, id_column = target.component, target.id_column
+    _first_conflict(
+        cursor,
+        f"SELECT _row, {id_column} FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM "
+        f"{component.table} t WHERE t.{id_column} = i.{id_column}) ORDER BY 1 LIMIT 1",
+        f"{id_column}: {component.entity} {{!r}} does not exist; upload it first",
+        status=400,
+    )
+    if target.child.shape != "tags":
+        return
+    _first_conflict(  # an item's tags are a map: one value a name
+        cursor,
+        f"SELECT min(_row), name FROM (SELECT _row, {id_column}, name FROM incoming UNION ALL "
+        f"SELECT NULL, {id_column}, name FROM {target.table} WHERE {id_column} IN "
+        f"(SELECT {id_column} FROM incoming)) GROUP BY {id_column}, name "
+        "HAVING count(*) > 1 AND min(_row) IS NOT NULL ORDER BY 1 LIMIT 1",
+        "tag {!r} of this " + component.entity + " is already set",
+    )
+
+
+def _check(target, cursor, names):
+    _check_times(target, cursor, names)
+    if "content_hash" in names:
+        _first_conflict(
+            cursor,
+            "SELECT _row, content_hash FROM incoming WHERE NOT "
+            "regexp_full_match(content_hash, '[0-9a-f]{64}') ORDER BY 1 LIMIT 1",
+            "content_hash: must be 64 lowercase hex digits (SHA-256), got {!r}",
+            status=400,
+        )
+    if target.kind == "child":
+        _check_parents(target, cursor)
+        return
+    _check_keys(target, cursor)
+    if target.kind == "items" and "batch_id" in names:
         _first_conflict(
             cursor,
             "SELECT _row, batch_id FROM incoming WHERE batch_id IS NOT NULL AND batch_id NOT IN "
-            f"(SELECT batch_id FROM {component.batch_table}) ORDER BY 1 LIMIT 1",
+            f"(SELECT batch_id FROM {target.component.batch_table}) ORDER BY 1 LIMIT 1",
             "batch {!r} does not exist; create it first",
         )
 
 
-def _targets(component, cursor, names):
+def _targets(target, cursor, names):
     """Return the target columns and the SELECT expressions that fill them."""
-    kinds = {c.name: c.kind for c in component.columns}
+    kinds = {c.name: c.kind for c in target.columns}
     defaults = dict(
         cursor.execute(
             "SELECT column_name, column_default FROM duckdb_columns() "
             "WHERE table_name = ? AND column_default IS NOT NULL",
-            [component.table],
+            [target.table],
         ).fetchall()
     )
-    targets, expressions = [], []
+    columns, expressions = [], []
     for name in names:
         casts = {"ts": f"CAST({name} AS TIMESTAMPTZ)", "json": f"CAST({name} AS JSON)"}
         expression = casts.get(kinds.get(name), name)
-        if name == component.id_column:  # uuidv7 is time-ordered: cheap key index inserts
+        if name == target.id_column and target.kind != "child":
+            # uuidv7 is time-ordered: cheap key index inserts
             expression = f"coalesce({name}, uuidv7()::VARCHAR)"
         elif name in defaults:
             expression = f"coalesce({expression}, {defaults[name]})"
-        targets.append(name)
+        columns.append(name)
         expressions.append(expression)
-    if "duration" not in targets and {"started_at", "completed_at"} <= set(targets):
-        targets.append("duration")
+    if (
+        target.kind == "items"
+        and "duration" not in columns
+        and {"started_at", "completed_at"} <= set(columns)
+    ):
+        columns.append("duration")
         expressions.append(
             "epoch(CAST(completed_at AS TIMESTAMPTZ)) - epoch(CAST(started_at AS TIMESTAMPTZ))"
         )
-    return targets, expressions
+    return columns, expressions
 
 
-def insert_staged(component, cursor, names):
+def insert_staged(target, cursor, names):
     """Check and insert the staged rows inside the caller's transaction; return the count."""
-    _check(component, cursor, names)
-    targets, expressions = _targets(component, cursor, names)
+    _check(target, cursor, names)
+    columns, expressions = _targets(target, cursor, names)
+    # Child rows take ids from their sequence in this order, the order reads give back.
+    order = " ORDER BY _row" if target.kind == "child" else ""
     return cursor.execute(
-        f"INSERT INTO {component.table} ({', '.join(targets)}) "
-        f"SELECT {', '.join(expressions)} FROM incoming"
+        f"INSERT INTO {target.table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(expressions)} FROM incoming{order}"
     ).fetchone()[0]

@@ -19,14 +19,16 @@ BATCH_ROWS = 8192
 
 
 def export_query(component, query, table):
-    """Return ``(sql, params, name)`` selecting ``table`` ('<entities>', 'batches' or a child)."""
+    """Return ``(sql, params, name)`` selecting ``table`` ('<entities>', 'batches' or a child).
+
+    What it selects, bulk takes back unchanged into the table of the same name: the main table
+    keeps its ``content_hash`` (an idempotent create compares it), and a child table leaves out
+    its surrogate ``id``, which the loading database draws anew in the rows' order.
+    """
     id_column = component.id_column
     where, params = query.where(component)
     if table in (None, component.entities):
-        sql = (
-            f"SELECT t.* EXCLUDE (content_hash) FROM {component.table} t {where} "
-            f"ORDER BY t.started_at, t.{id_column}"
-        )
+        sql = f"SELECT t.* FROM {component.table} t {where} ORDER BY t.started_at, t.{id_column}"
         return sql, params, component.table
     if table == "batches":
         sql = f"SELECT * FROM {component.batch_table} ORDER BY created_at, batch_id"
@@ -36,7 +38,7 @@ def export_query(component, query, table):
         choices = [component.entities, "batches", *component.child_by_key]
         raise ApiError(400, f"table: must be one of {', '.join(choices)}", {"table": table})
     sql = (
-        f"SELECT c.* FROM {child.table} c WHERE c.{id_column} IN "
+        f"SELECT c.* EXCLUDE (id) FROM {child.table} c WHERE c.{id_column} IN "
         f"(SELECT t.{id_column} FROM {component.table} t {where}) "
         f"ORDER BY c.{id_column}, c.id"
     )

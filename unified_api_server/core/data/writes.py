@@ -14,6 +14,7 @@ import orjson
 
 from unified_api_server.core.component import FINISHED_STATUSES
 from unified_api_server.core.data.bulk_sql import insert_staged, stage, summary
+from unified_api_server.core.data.bulk_tables import bulk_table
 from unified_api_server.core.errors import ApiError
 
 
@@ -223,20 +224,22 @@ class Writes:
             "deleted", id=item_id, model_name=model_name, batch_id=batch_id, status=status
         )
 
-    def bulk(self, tables):
+    def bulk(self, tables, target=None):
         """Insert the validated Arrow ``tables`` (one upload, in pieces), all or nothing.
 
-        The pieces are staged in the load's own session first, outside the write lock, so a
-        long upload never holds other writers back; return the number of rows stored.
+        ``target`` is the ``BulkTable`` loaded (default the main table). The pieces are staged
+        in the load's own session first, outside the write lock, so a long upload never holds
+        other writers back; return the number of rows stored.
         """
+        target = target or bulk_table(self.c)
 
         def work(cur):
-            stored = insert_staged(self.c, cur, names)
-            return stored, summary(self.c, cur) if self.changes is not None else None
+            stored = insert_staged(target, cur, names)
+            return stored, summary(target, cur) if self.changes is not None else None
 
         session = self.db.cursor()  # closing it drops the staged rows with it
         try:
-            names, _ = stage(self.c, session, tables)
+            names, _ = stage(target, session, tables)
             stored, event = self.db.run_write(work, session)
         finally:
             session.close()

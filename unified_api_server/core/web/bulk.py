@@ -1,5 +1,8 @@
 """Bulk ingest: NDJSON or a JSON array of flat rows, validated column by column, loaded via Arrow.
 
+The rows are those of one table (``core/data/bulk_tables.py``): the main table, batches or a
+child table, as export writes them.
+
 Per-row Python validation would be the ingest ceiling (about 50,000 rows/s), so each column is
 checked as a whole with Arrow compute; only when a column fails is it scanned to name the first
 bad row.
@@ -144,10 +147,10 @@ def _check_values(column, array):
             fail(high, f"must be <= {column.maximum}")
 
 
-def _arrow_schema(component):
-    fields = [pa.field(component.id_column, pa.string())]
+def _arrow_schema(target):
+    fields = [pa.field(target.id_column, pa.string())]
     groups = {}
-    for column in component.columns:
+    for column in target.columns:
         if column.kind == "json":
             continue  # inferred by the reader, checked by _faithful_json
         fields.append(pa.field(column.name, _ARROW_TYPES[column.kind]))
@@ -159,7 +162,7 @@ def _arrow_schema(component):
     return pa.schema(fields)
 
 
-def ndjson_to_table(component, raw, first_row=1):
+def ndjson_to_table(target, raw, first_row=1):
     """Parse NDJSON straight into Arrow (no Python objects), or return None to take the slow path.
 
     The fast path reads what the schema allows exactly; anything else (a hardware string instead
@@ -168,11 +171,13 @@ def ndjson_to_table(component, raw, first_row=1):
     """
     # Only one object a line, each line starting with "{", goes to Arrow's reader (a line of
     # `null` crashes the process in it); anything else takes the slow path, which names the row.
+    if target.row_defaults is not None:
+        return None  # rows to fill one by one (a benchmark metric's lower_is_better)
     objects = raw.count(b"\n{") + raw.startswith(b"{")
     if objects != raw.count(b"\n") + (not raw.endswith(b"\n")):
         return None
-    json_columns = {c.name for c in component.columns if c.kind == "json"}
-    schema = _arrow_schema(component)
+    json_columns = {c.name for c in target.columns if c.kind == "json"}
+    schema = _arrow_schema(target)
     options = pa_json.ParseOptions(
         explicit_schema=schema, unexpected_field_behavior=("infer" if json_columns else "error")
     )
@@ -189,13 +194,14 @@ def ndjson_to_table(component, raw, first_row=1):
         for n in json_columns & set(table.column_names)
     ):
         return None
-    groups = {c.group for c in component.columns if c.group}
+    groups = target.groups
+    columns = target.column_by_name
     arrays, names = [], []
     for name in table.column_names:
         if name in groups:
             continue
         array = table.column(name).combine_chunks()
-        column = component.column_by_name.get(name)
+        column = columns.get(name)
         if column is not None and column.group:
             nested = pc.struct_field(table.column(column.group).combine_chunks(), column.name)
             array = pc.coalesce(nested, array)
@@ -203,7 +209,7 @@ def ndjson_to_table(component, raw, first_row=1):
             continue  # absent from every row: the table default applies
         arrays.append(array)
         names.append(name)
-    return _finish_table(component, arrays, names, first_row)
+    return _finish_table(target, arrays, names, first_row)
 
 
 def _faithful_json(array, top=True):
@@ -224,11 +230,11 @@ def _faithful_json(array, top=True):
     return True
 
 
-def rows_to_table(component, rows, first_row=1):
-    """Validate parsed ``rows`` and return them as an Arrow table of the component's columns."""
+def rows_to_table(target, rows, first_row=1):
+    """Validate parsed ``rows`` and return them as an Arrow table of the target's columns."""
     if not all(type(r) is dict for r in rows):
         raise row_error(_first(rows, lambda r: type(r) is not dict), "must be a JSON object")
-    groups = {c.group for c in component.columns if c.group}
+    groups = set(target.groups)
     keys = set().union(*rows)
     if keys & groups:
         for row in rows:
@@ -238,52 +244,64 @@ def rows_to_table(component, rows, first_row=1):
                     raise row_error(rows.index(row), f"{group}: must be an object")
                 row.update(nested)
         keys = set().union(*rows)
-    allowed = {component.id_column, *(c.name for c in component.columns)}
+    id_column = target.id_column
+    allowed = {id_column, *(c.name for c in target.columns)}
     unknown = keys - allowed
     if unknown:
         name = sorted(unknown)[0]
         nested = (
-            " (bulk rows are flat; send nested items to the single-item endpoint)"
-            if (name in component.child_by_key)
+            f" (bulk rows are flat; upload child rows with ?table={name})"
+            if target.kind == "items" and name in target.component.child_by_key
             else ""
         )
         raise row_error(_first(rows, lambda r: name in r), f"unknown field {name!r}{nested}")
-    id_column = component.id_column
     ids = [r.get(id_column) for r in rows]
     if not all(v is None or type(v) is str for v in ids):
         raise row_error(
             _first(ids, lambda v: v is not None and type(v) is not str),
             f"{id_column}: {ID_MESSAGE}",
         )
-    arrays, names = [pa.array(ids, pa.string())], [id_column]
-    for column in component.columns:
+    if target.row_defaults is not None:  # filled in once every row passes the checks
+        _finish_table(target, *_arrays(target, rows, keys, ids), first_row)
+        rows = [target.row_defaults(dict(r)) for r in rows]
+        keys = set().union(*rows)
+    return _finish_table(target, *_arrays(target, rows, keys, ids), first_row)
+
+
+def _arrays(target, rows, keys, ids):
+    """Return the Arrow arrays of the given (or required) columns, and their names."""
+    arrays, names = [pa.array(ids, pa.string())], [target.id_column]
+    for column in target.columns:
         if column.name in keys or column.required:
             arrays.append(_column_array(column, [r.get(column.name) for r in rows]))
             names.append(column.name)
-    return _finish_table(component, arrays, names, first_row)
+    return arrays, names
 
 
-def _finish_table(component, arrays, names, first_row=1):
+def _finish_table(target, arrays, names, first_row=1):
     """Run the column checks shared by both paths and add the row numbers."""
-    columns = component.column_by_name
+    columns = target.column_by_name
     for array, name in zip(arrays, names):
-        if name == component.id_column:
+        if name == target.id_column:
+            if target.kind == "child" and array.null_count:
+                index = pc.index(pc.is_null(array), True).as_py()
+                raise row_error(index, f"{name}: missing required field")
             valid = pc.fill_null(pc.match_substring_regex(array, ID_PATTERN.pattern), True)
             if not pc.all(valid).as_py():
                 index = pc.index(valid, False).as_py()
                 raise row_error(index, f"{name}: {ID_MESSAGE}")
         else:
             _check_values(columns[name], array)
-    missing = [c for c in component.columns if c.required and c.name not in names]
+    missing = [c for c in target.columns if c.required and c.name not in names]
     if missing:
         raise row_error(0, f"{missing[0].name}: missing required field")
     arrays.append(pa.array(range(first_row, first_row + len(arrays[0])), pa.int64()))
     return pa.Table.from_arrays(arrays, names=[*names, "_row"])
 
 
-def table_from_body(component, raw, first_row=1):
+def table_from_body(target, raw, first_row=1):
     """Return the validated Arrow table of a bulk body (NDJSON or a JSON array of flat rows)."""
-    table = ndjson_to_table(component, raw, first_row)
+    table = ndjson_to_table(target, raw, first_row)
     if table is None:
-        table = rows_to_table(component, parse_rows(raw), first_row)
+        table = rows_to_table(target, parse_rows(raw), first_row)
     return table

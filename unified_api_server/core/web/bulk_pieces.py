@@ -51,12 +51,13 @@ def _check_complete(received, length):
         )
 
 
-def tables_from_stream(component, stream, length=None):
-    """Yield the validated Arrow table of each piece of a bulk body; rows count across pieces."""
+def tables_from_stream(target, stream, length=None):
+    """Yield the validated Arrow table of each piece of a bulk body for ``target`` (a
+    ``BulkTable``); rows count across pieces."""
     offset = 0
     for piece in read_pieces(stream, length):
         try:
-            table = table_from_body(component, piece, offset + 1)
+            table = table_from_body(target, piece, offset + 1)
         except ApiError as exc:
             row = (exc.details or {}).get("row") if isinstance(exc.details, dict) else None
             if not offset or row is None:
