@@ -18,6 +18,8 @@ COMMANDS = {
     "gateway": "unified_api_server.gateway.command:gateway_command",
     "keys": "unified_api_server.tools.keys:keys",
     "demo-data": "unified_api_server.tools.demo_loader:demo_data",
+    "upload": "unified_api_server.tools.transfer:upload",
+    "export": "unified_api_server.tools.transfer:export",
 }
 HELP = {
     "run": "Start the whole suite under supervisord (the default command).",
@@ -25,6 +27,8 @@ HELP = {
     "gateway": "Run the gateway by itself.",
     "keys": "Create, list, revoke and delete API keys.",
     "demo-data": "Load a realistic, deterministic demo data set through the API.",
+    "upload": "Upload a JUnit or pytest-benchmark report to a gateway.",
+    "export": "Export a component's items from a gateway into a file.",
 }
 
 
