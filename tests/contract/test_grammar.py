@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tests.contract.api import assert_error
+from tests.contract.api import assert_error, make_api
+from unified_api_server.core.data.query import Condition, Query
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 MODELS = ("bert", "gpt2", "t5")
@@ -194,3 +195,17 @@ def test_a_cursor_of_another_order_is_400(api):
 def test_statistics_refuse_list_options(api, term):
     error = assert_error(api.client.get(f"{api.base}/models/stats", query_string={term: "x"}), 400)
     assert term in error["message"]
+
+
+def test_total_stops_at_its_cap(component_name, tmp_path):
+    """Past the cap, total is the cap and says it is not exact; at or below, it is exact."""
+    api = make_api(component_name, tmp_path / "cap.duckdb")
+    _seed(api, 10)
+    state = api.client.application.extensions["component"]
+    with state.database.cursor() as cursor:
+        everything = Query()
+        assert state.reads.count(cursor, everything, 4) == (4, False)
+        assert state.reads.count(cursor, everything, 10) == (10, True)
+        failed = Query((Condition("status", "eq", "failed"),))
+        assert state.reads.count(cursor, failed, 4) == (2, True)
+    state.database.close()

@@ -79,12 +79,19 @@ class Reads:
         return flat
 
     def count(self, cursor, query, cap):
-        """Return ``(total, exact)``: the matching items, counted up to ``cap``."""
+        """Return ``(total, exact)``: the matching items, counted up to ``cap``.
+
+        A table no larger than ``cap`` is counted outright (DuckDB's fastest path); a larger
+        one stops counting past ``cap``, so the work stays bounded however large it grows.
+        """
         where, params = query.where(self.c)
-        (found,) = cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {self.c.table} t {where} LIMIT ?)",
-            params + [cap + 1],
+        (size,) = cursor.execute(
+            "SELECT estimated_size FROM duckdb_tables() WHERE table_name = ?", [self.c.table]
         ).fetchone()
+        source = f"{self.c.table} t {where}"
+        if size > cap:
+            source, params = f"(SELECT 1 FROM {source} LIMIT ?)", [*params, cap + 1]
+        (found,) = cursor.execute(f"SELECT count(*) FROM {source}", params).fetchone()
         return min(found, cap), found <= cap
 
     def get(self, cursor, item_id, *, children=True):
