@@ -4,12 +4,12 @@ import os
 import pathlib
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from tests.client.conftest import run_pytest
 from tests.support import REPO
 
 DOCUMENT = pathlib.Path(REPO, "docs", "client.md")
@@ -48,11 +48,11 @@ def test_the_document_shows_every_command():
 
 
 @pytest.fixture(scope="module")
-def examples_dir(tmp_path_factory, reports):
-    """Return a folder holding the report files the examples name."""
+def examples_dir(tmp_path_factory):
+    """Return a folder holding report files of its own (a report's ids are the report's)."""
     folder = tmp_path_factory.mktemp("examples")
-    shutil.copy(reports["junit"], folder / "report.xml")
-    shutil.copy(reports["benchmark"], folder / "bench.json")
+    result = run_pytest(folder, "--junitxml=report.xml", "--benchmark-json=bench.json")
+    assert result.returncode == 1, result.stdout + result.stderr
     return folder
 
 
