@@ -8,7 +8,13 @@ not called, its part of the answer is empty, and its status block says which ter
 from dataclasses import dataclass
 
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.args import OPERATORS, filter_names, known_term, parse_query
+from unified_api_server.core.web.args import (
+    OPERATORS,
+    filter_names,
+    known_term,
+    parameters,
+    parse_query,
+)
 from unified_api_server.gateway.fanout import Outcome
 from unified_api_server.registry import COMPONENTS
 
@@ -52,3 +58,13 @@ def split_filters(args, *, options=(), fixed=()):
         parse_query(c, args.__class__(pairs))  # a malformed value is a 400 before any call
         applied[c.name] = pairs
     return ViewFilters(applied, skipped)
+
+
+def view_parameters(*, fixed=()):
+    """Return ``(component, OpenAPI parameter)`` for the views' filters: each term once."""
+    found = {}
+    for component in COMPONENTS:
+        for parameter in parameters(component, "stats"):
+            if parameter["name"].partition("__")[0] not in fixed:
+                found.setdefault(parameter["name"], (component, parameter))
+    return list(found.values())

@@ -17,8 +17,9 @@ from functools import cache
 from flask import Blueprint, Response, abort, jsonify, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from unified_api_server.core.web.openapi import add_component, new_spec
+from unified_api_server.core.web.openapi import add_component, new_spec, shared_parameter
 from unified_api_server.core.web.openapi_ops import ANY_OBJECT, error_responses, obj, ok, query
+from unified_api_server.gateway.filters import view_parameters
 from unified_api_server.registry import COMPONENTS
 
 bp = Blueprint("gateway_openapi", __name__)
@@ -81,7 +82,11 @@ def _through_gateway(spec_dict):
                 )
 
 
-def _gateway_operations():
+def _filters(spec, fixed=()):
+    return [shared_parameter(spec, c, p) for c, p in view_parameters(fixed=fixed)]
+
+
+def _gateway_operations(spec):
     """Return the gateway's own paths: index, health, the cross-component views, the docs."""
     flag = {"type": "object", "additionalProperties": True}
     status = {"components": flag, "completed": {"type": "boolean"}, "timestamp": {"type": "string"}}
@@ -108,7 +113,12 @@ def _gateway_operations():
             )
         },
         "/api/db/overview": {
-            "get": _keyed("Return each component's model statistics", ok(obj(status)), errors)
+            "get": _keyed(
+                "Return each component's model statistics, filtered alike",
+                ok(obj(status)),
+                errors,
+                parameters=_filters(spec),
+            )
         },
         "/api/db/model/{model_name}": {
             "get": _keyed(
@@ -127,6 +137,7 @@ def _gateway_operations():
                         {"type": "integer", "minimum": 1, "maximum": 100},
                         "recent items per component (10)",
                     ),
+                    *_filters(spec, fixed=("model_name",)),
                 ],
             )
         },
@@ -135,7 +146,7 @@ def _gateway_operations():
                 "Search every component concurrently and return their results with counts",
                 ok(obj({"query": {"type": "string"}, "result_counts": flag, **status})),
                 {**errors, **error_responses(413)},
-                parameters=search_params,
+                parameters=[*search_params, *_filters(spec)],
                 requestBody=search_body,
             )
         },
@@ -167,7 +178,7 @@ def gateway_spec():
     )
     spec.components.security_scheme("Bearer", {"type": "http", "scheme": "bearer"})
     spec.options["security"] = SECURITY
-    for path, operations in _gateway_operations().items():
+    for path, operations in _gateway_operations(spec).items():
         for method, operation in operations.items():
             words = re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_") or "index"
             operation["operationId"] = f"gateway_{method}_{words}"

@@ -157,7 +157,7 @@ def register_schemas(spec, component):
         spec.components.schema(out.schema_name(c, f"{child.key}_in"), component=rows)
 
 
-def _shared(spec, component, parameter):
+def shared_parameter(spec, component, parameter):
     """Return a query parameter as a reference to one named in the spec (the grammar's terms
     repeat on every list, statistics, search and export route: written once each)."""
     if parameter["in"] != "query":
@@ -183,7 +183,9 @@ def add_component(spec, component, places=None):
     register_schemas(spec, component)
     paths = {}
     for path, method, operation in operations(component):
-        operation["parameters"] = [_shared(spec, component, p) for p in operation["parameters"]]
+        operation["parameters"] = [
+            shared_parameter(spec, component, p) for p in operation["parameters"]
+        ]
         for place, placed in places(path, operation) if places else [(path, operation)]:
             paths.setdefault(place, {})[method.lower()] = placed
     for path, methods in paths.items():
