@@ -86,21 +86,14 @@ def _filters(spec, fixed=()):
     return [shared_parameter(spec, c, p) for c, p in view_parameters(fixed=fixed)]
 
 
+FLAG = {"type": "object", "additionalProperties": True}
+STATUS = {"components": FLAG, "completed": {"type": "boolean"}, "timestamp": {"type": "string"}}
+MODEL_NAME = {"name": "model_name", "in": "path", "required": True}
+
+
 def _gateway_operations(spec):
     """Return the gateway's own paths: index, health, the cross-component views, the docs."""
-    flag = {"type": "object", "additionalProperties": True}
-    status = {"components": flag, "completed": {"type": "boolean"}, "timestamp": {"type": "string"}}
-    errors = error_responses(400, 401, 403, 429)
-    search_fields = {
-        "query": {"type": "string", "minLength": 1, "maxLength": 500},
-        "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
-    }
-    search_body = {"content": {"application/json": {"schema": obj(search_fields)}}}
-    search_params = [
-        query("query", search_fields["query"], "the search text (or in the JSON body)"),
-        query("limit", search_fields["limit"], "results per component (100)"),
-    ]
-    health = obj({"status": {"type": "string", "enum": ["ok", "degraded"]}, **status})
+    health = obj({"status": {"type": "string", "enum": ["ok", "degraded"]}, **STATUS})
     return {
         "/": {"get": _public("List the services and the gateway's endpoints", ok(ANY_OBJECT))},
         "/health": {
@@ -112,45 +105,54 @@ def _gateway_operations(spec):
                 },
             )
         },
+        **_view_operations(spec),
+        "/api/openapi.json": {"get": _public("This OpenAPI spec", ok(ANY_OBJECT))},
+    }
+
+
+def _view_operations(spec):
+    """Return the cross-component views' paths; each takes the components' filters."""
+    errors = error_responses(400, 401, 403, 429)
+    search_fields = {
+        "query": {"type": "string", "minLength": 1, "maxLength": 500},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    }
+    search_body = {"content": {"application/json": {"schema": obj(search_fields)}}}
+    search_params = [
+        query("query", search_fields["query"], "the search text (or in the JSON body)"),
+        query("limit", search_fields["limit"], "results per component (100)"),
+    ]
+    recent = {"type": "integer", "minimum": 1, "maximum": 100}
+    model = obj({"model_name": {"type": "string"}, "overview": FLAG, **STATUS})
+    search = obj({"query": {"type": "string"}, "result_counts": FLAG, **STATUS})
+    overview = "Return each component's model statistics, filtered alike"
+    one_model = "Return one model's totals, success rates, recent runs/tasks and summaries"
+    searched = "Search every component concurrently and return their results with counts"
+    return {
         "/api/db/overview": {
-            "get": _keyed(
-                "Return each component's model statistics, filtered alike",
-                ok(obj(status)),
-                errors,
-                parameters=_filters(spec),
-            )
+            "get": _keyed(overview, ok(obj(STATUS)), errors, parameters=_filters(spec))
         },
         "/api/db/model/{model_name}": {
             "get": _keyed(
-                "Return one model's totals, success rates, recent runs/tasks and summaries",
-                ok(obj({"model_name": {"type": "string"}, "overview": flag, **status})),
+                one_model,
+                ok(model),
                 {**errors, **error_responses(404)},
                 parameters=[
-                    {
-                        "name": "model_name",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "minLength": 1},
-                    },
-                    query(
-                        "limit",
-                        {"type": "integer", "minimum": 1, "maximum": 100},
-                        "recent items per component (10)",
-                    ),
+                    {**MODEL_NAME, "schema": {"type": "string", "minLength": 1}},
+                    query("limit", recent, "recent items per component (10)"),
                     *_filters(spec, fixed=("model_name",)),
                 ],
             )
         },
         "/api/db/search": {
             "post": _keyed(
-                "Search every component concurrently and return their results with counts",
-                ok(obj({"query": {"type": "string"}, "result_counts": flag, **status})),
+                searched,
+                ok(search),
                 {**errors, **error_responses(413)},
                 parameters=[*search_params, *_filters(spec)],
                 requestBody=search_body,
             )
         },
-        "/api/openapi.json": {"get": _public("This OpenAPI spec", ok(ANY_OBJECT))},
     }
 
 
