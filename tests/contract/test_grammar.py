@@ -209,3 +209,32 @@ def test_total_stops_at_its_cap(component_name, tmp_path):
         failed = Query((Condition("status", "eq", "failed"),))
         assert state.reads.count(cursor, failed, 4) == (2, True)
     state.database.close()
+
+
+def test_export_takes_sort_and_fields(api):
+    made = _seed(api)
+    response = api.client.post(
+        f"{api.base}/export",
+        json={"format": "ndjson", "sort": "-duration", "fields": f"{api.id_name},duration"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rows = [orjson.loads(line) for line in response.get_data().splitlines() if line.strip()]
+    assert all(set(row) == {api.id_name, "duration"} for row in rows)
+    by_id = sorted(made, key=lambda r: r[api.id_name], reverse=True)
+    want = _expected(api, by_id, lambda r: _nulls_last(r["duration"], reverse=True))
+    assert [row[api.id_name] for row in rows] == want
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"fields": "results"}, "results"),
+        ({"fields": "bogus"}, "bogus"),
+        ({"sort": "bogus"}, "bogus"),
+        ({"total": "true"}, "total"),
+        ({"table": "batches", "sort": "duration"}, "sort"),
+    ],
+)
+def test_export_refuses_malformed_terms(api, body, named):
+    error = assert_error(api.client.post(f"{api.base}/export", json=body), 400)
+    assert named in error["message"]

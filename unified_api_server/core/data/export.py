@@ -18,18 +18,29 @@ FORMATS = {
 BATCH_ROWS = 8192
 
 
-def export_query(component, query, table):
+def export_columns(component):
+    """Return the columns of an items export, as ``fields=`` may choose them (flat, all kinds)."""
+    names = [component.id_column, *(c.name for c in component.columns)]
+    return [*names, "created_at", "updated_at", "content_hash"]
+
+
+def export_query(component, query, table, *, ordered=False, fields=None):
     """Return ``(sql, params, name)`` selecting ``table`` ('<entities>', 'batches' or a child).
 
     What it selects, bulk takes back unchanged into the table of the same name: the main table
     keeps its ``content_hash`` (an idempotent create compares it), and a child table leaves out
-    its surrogate ``id``, which the loading database draws anew in the rows' order.
+    its surrogate ``id``, which the loading database draws anew in the rows' order. Items come
+    oldest first, or in the query's order when ``ordered``; ``fields`` picks their columns.
     """
     id_column = component.id_column
     where, params = query.where(component)
     if table in (None, component.entities):
-        sql = f"SELECT t.* FROM {component.table} t {where} ORDER BY t.started_at, t.{id_column}"
-        return sql, params, component.table
+        columns = ", ".join(f"t.{name}" for name in fields) if fields else "t.*"
+        order = query.order_by(component) if ordered else f"ORDER BY t.started_at, t.{id_column}"
+        return f"SELECT {columns} FROM {component.table} t {where} {order}", params, component.table
+    if ordered or fields:
+        term = "sort" if ordered else "fields"
+        raise ApiError(400, f"{term}: applies to the {component.entities} table only")
     if table == "batches":
         sql = f"SELECT * FROM {component.batch_table} ORDER BY created_at, batch_id"
         return sql, [], component.batch_table

@@ -220,11 +220,12 @@ def output_fields(component):
     return [*names, "created_at", "updated_at"]
 
 
-def parse_fields(component, value):
-    """Parse ``fields=a,b`` into the item fields to keep (None: all of them)."""
+def parse_fields(component, value, allowed=None):
+    """Parse ``fields=a,b`` into the fields to keep (None: all); ``allowed`` by default the
+    item's top-level fields."""
     if value is None or value == "":
         return None
-    allowed = output_fields(component)
+    allowed = allowed or output_fields(component)
     chosen = [name.strip() for name in value.split(",")]
     unknown = [name for name in chosen if name not in allowed]
     if unknown:
@@ -257,11 +258,12 @@ _OPTIONS = {
 }
 
 
-def _parameter(name, schema, description):
+def query_parameter(name, schema, description, required=False):
+    """Return one OpenAPI query parameter."""
     return {
         "name": name,
         "in": "query",
-        "required": False,
+        "required": required,
         "schema": schema,
         "description": description,
     }
@@ -275,7 +277,9 @@ def parameters(component, view):
         if column.choices:
             schema["enum"] = list(column.choices)
         holds = "holds" if column.kind == "str_list" else "equals"
-        found.append(_parameter(name, schema, f"{name} {holds} this (repeat for any of several)"))
+        found.append(
+            query_parameter(name, schema, f"{name} {holds} this (repeat for any of several)")
+        )
         operators = ("ne", "in", "isnull")
         if column.kind not in ("str_list", "bool"):
             operators = (*COMPARISONS, *operators)
@@ -285,14 +289,16 @@ def parameters(component, view):
                 if op == "isnull"
                 else ({"type": "string"} if op == "in" else schema)
             )
-            found.append(_parameter(f"{name}__{op}", op_schema, f"{name} {op} (see the grammar)"))
+            found.append(
+                query_parameter(f"{name}__{op}", op_schema, f"{name} {op} (see the grammar)")
+            )
     if "tags" in component.child_by_key:
-        found.append(_parameter("tag", {"type": "string"}, "tagged name or name:value"))
+        found.append(query_parameter("tag", {"type": "string"}, "tagged name or name:value"))
     for name in TIME_FILTERS:
         bound = "at or after" if name == "since" else "before"
-        found.append(_parameter(name, _SCHEMAS["ts"], f"started {bound} this time"))
+        found.append(query_parameter(name, _SCHEMAS["ts"], f"started {bound} this time"))
     for name in VIEW_OPTIONS[view]:
         if name in _OPTIONS:
             schema, description = _OPTIONS[name]
-            found.append(_parameter(name, schema, description))
+            found.append(query_parameter(name, schema, description))
     return found

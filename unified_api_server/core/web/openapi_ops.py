@@ -6,6 +6,7 @@ several documented paths (``/run/<item_id>/<key>`` is one path per child table).
 """
 
 from unified_api_server.core.web.args import parameters
+from unified_api_server.core.web.args import query_parameter as query
 from unified_api_server.core.web.openapi_bodies import schema_name
 
 ANY_OBJECT = {"type": "object", "additionalProperties": True}
@@ -52,17 +53,6 @@ def obj(properties, required=()):
     return schema
 
 
-def query(name, schema, description, required=False):
-    """Return one query parameter."""
-    return {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "schema": schema,
-        "description": description,
-    }
-
-
 def _page_params():
     return [
         query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
@@ -92,7 +82,9 @@ def bulk(c, method, rule):
     request = body(rows)
     request["content"]["application/x-ndjson"] = {"schema": {"type": "string"}}
     stored = ok(obj({"stored": _INTEGER}, ["stored"]), 201, "all rows stored")
-    return [(rule, _op(stored, 409, 413, 415, requestBody=request))]
+    tables = {"type": "string", "enum": [c.entities, "batches", *c.child_by_key]}
+    table = query("table", tables, f"the table the rows go to (default {c.entities}), as exported")
+    return [(rule, _op(stored, 409, 413, 415, parameters=[table], requestBody=request))]
 
 
 def item(c, method, rule):

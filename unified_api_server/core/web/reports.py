@@ -117,7 +117,11 @@ class Export(ComponentView):
                 400, "path: exports are streamed in the response, never written to a server path"
             )
         table = params.pop("table", None)
-        sql, sql_params, name = export.export_query(self.c, parse_query(self.c, params), table)
+        query = parse_query(self.c, params, "export")
+        fields = parse_fields(self.c, params.get("fields"), export.export_columns(self.c))
+        sql, sql_params, name = export.export_query(
+            self.c, query, table, ordered=bool(params.get("sort")), fields=fields
+        )
         json_columns = [c.name for c in self.c.columns if c.kind == "json"] + ["metadata"]
         body = export.stream(state().database, sql, sql_params, fmt, json_columns)
         response = Response(body, mimetype=export.FORMATS[fmt])
