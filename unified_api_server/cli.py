@@ -20,6 +20,7 @@ COMMANDS = {
     "demo-data": "unified_api_server.tools.demo_loader:demo_data",
     "upload": "unified_api_server.tools.transfer:upload",
     "export": "unified_api_server.tools.transfer:export",
+    "migrate": "unified_api_server.tools.migrate:migrate",
 }
 HELP = {
     "run": "Start the whole suite under supervisord (the default command).",
@@ -29,6 +30,7 @@ HELP = {
     "demo-data": "Load a realistic, deterministic demo data set through the API.",
     "upload": "Upload a JUnit or pytest-benchmark report to a gateway.",
     "export": "Export a component's items from a gateway into a file.",
+    "migrate": "Apply pending schema migrations to stopped services' databases.",
 }
 
 

@@ -63,6 +63,9 @@ def test_unusable_target_is_400_but_403_for_auth_request(tmp_path, raw):
         ("POST", "/api/test/run", "write"),
         ("DELETE", "/api/db/generator/task/1", "write"),
         ("PATCH", "/api/test/db/run/1", "write"),
+        ("GET", "/api/test/db/migrations", "read"),
+        ("POST", "/api/test/db/migrations/apply", "admin"),
+        ("POST", "/api/db/benchmark/migrations/apply/", "admin"),
     ],
 )
 def test_required_scope(method, path, scope):

@@ -40,17 +40,18 @@ _CODES = {
 class ApiError(Exception):
     """An error the client should see, with a status, a message and optional details."""
 
-    def __init__(self, status, message, details=None, headers=None):
+    def __init__(self, status, message, details=None, headers=None, code=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.code = code  # a more precise code than the status's, e.g. "query_timeout"
 
 
-def error_body(status, message, details=None):
-    """Return the error envelope as a dict."""
-    body = {"status": status, "code": _CODES.get(status, "error"), "message": message}
+def error_body(status, message, details=None, code=None):
+    """Return the error envelope as a dict; ``code`` replaces the status's own code."""
+    body = {"status": status, "code": code or _CODES.get(status, "error"), "message": message}
     if details is not None:
         body["details"] = details
     return {"error": body}
@@ -66,9 +67,9 @@ def socket_error(status, message, details=None):
     return {"type": "error", **error_body(status, message, details)["error"], "error": message}
 
 
-def error_response(status, message, details=None, headers=None):
+def error_response(status, message, details=None, headers=None, code=None):
     """Build a Flask JSON response in the shared error shape."""
-    response = jsonify(error_body(status, message, details))
+    response = jsonify(error_body(status, message, details, code))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -76,7 +77,7 @@ def error_response(status, message, details=None, headers=None):
 
 
 def _handle_api_error(exc):
-    return error_response(exc.status, exc.message, exc.details, exc.headers)
+    return error_response(exc.status, exc.message, exc.details, exc.headers, exc.code)
 
 
 def _first_problem(messages, path=()):

@@ -31,6 +31,8 @@ READ_ONLY_POSTS = frozenset(
     | {f"/api/{c}/db/export" for c in NAMES}
 )
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Routes that change what every caller depends on (the schema): the admin scope, any method.
+ADMIN_PATHS = frozenset(f"/api/{c}/db/migrations/apply" for c in NAMES)
 GATEWAY_VIEWS = frozenset({"overview", "search", "model", "ws"})  # ws: the merged change stream
 # Characters left unescaped when a normalised path is forwarded (RFC 3986 pchar minus '%').
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -156,9 +158,11 @@ def is_socket_path(path):
 
 
 def required_scope(method, path, route):
-    """Return the scope a request needs: ``read``, ``write`` or ``None`` (public)."""
+    """Return the scope a request needs: ``read``, ``write``, ``admin`` or ``None`` (public)."""
     if method in ("GET", "HEAD") and (route.kind == "public" or path in PUBLIC_FORWARDS):
         return None
+    if route.kind == "forward" and route.upstream_path.rstrip("/") in ADMIN_PATHS:
+        return "admin"
     if method in READ_METHODS:
         return "read"
     if method == "POST":

@@ -1,6 +1,5 @@
 """DuckDB access: one connection a process, a cursor a request, serialised writes, migrations."""
 
-import hashlib
 import logging
 import os
 import re
@@ -11,7 +10,9 @@ from importlib import resources
 
 import duckdb
 
+from unified_api_server.core.data import migrate
 from unified_api_server.core.data.ddl import expand_includes
+from unified_api_server.core.data.migrate import MigrationError
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +21,6 @@ _MIGRATION_NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
 
 class DatabaseLockedError(RuntimeError):
     """Another process holds the database file (DuckDB allows one process per file)."""
-
-
-class MigrationError(RuntimeError):
-    """The migrations on disk and those recorded in the database disagree."""
 
 
 def load_migrations(package):
@@ -87,9 +84,22 @@ class Database:
     # Retry a write that lost a DuckDB optimistic-concurrency race this many times.
     WRITE_RETRIES = 5
 
-    def __init__(self, path, migrations=(), *, threads=2, memory_limit="1GB", lock_wait=0.0):
+    def __init__(
+        self,
+        path,
+        migrations=(),
+        *,
+        threads=2,
+        memory_limit="1GB",
+        lock_wait=0.0,
+        auto_migrate=True,
+        watch=None,
+    ):
         self.path = path
         self._migrations = list(migrations)
+        self._auto_migrate = auto_migrate
+        # Called with every cursor handed out: bounds a request's queries (core.web.limits).
+        self._watch = watch
         self._threads = threads
         self._memory_limit = memory_limit
         self._lock_wait = lock_wait
@@ -115,7 +125,10 @@ class Database:
 
     def cursor(self):
         """Return a new cursor: each request uses its own (a shared one is not thread-safe)."""
-        return self.connection.cursor()
+        cursor = self.connection.cursor()
+        if self._watch is not None:
+            self._watch(cursor)
+        return cursor
 
     @contextmanager
     def write(self, cursor=None):
@@ -167,43 +180,49 @@ class Database:
         """Return the migrations recorded in the database, oldest first."""
         cursor = self.cursor()
         try:
-            rows = cursor.execute(
-                "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
-            ).fetchall()
+            return migrate.recorded(cursor)
         finally:
             cursor.close()
-        return [
-            {"version": v, "name": n, "checksum": c, "applied_at": a.isoformat()}
-            for v, n, c, a in rows
-        ]
+
+    def migration_status(self):
+        """Return every known migration (applied, pending, changed, unknown), by version."""
+        cursor = self.cursor()
+        try:
+            return migrate.status(cursor, self._migrations)
+        finally:
+            cursor.close()
+
+    def apply_migrations(self, dry_run=False, backup=True):
+        """Apply the pending migrations, all or none, after backing the file up.
+
+        Return ``(applied [(version, name, sql)], backup path or None)``; a dry run only
+        tells what would be applied. A disagreement between files and database, or a
+        migration that fails, raises :class:`MigrationError` and changes nothing.
+        """
+        with self._write_lock:
+            cursor = self.connection.cursor()  # not watched: a request's time limit never cuts it
+            try:
+                pending = migrate.plan(cursor, self._migrations, self.path)
+                if dry_run or not pending:
+                    return pending, None
+                copy = None
+                if backup and self.path != ":memory:":
+                    copy = migrate.backup(cursor, self.path)
+                try:
+                    migrate.apply(cursor, pending, self.path)
+                except MigrationError as exc:
+                    exc.backup = copy
+                    raise
+                return pending, copy
+            finally:
+                cursor.close()
 
     def _migrate(self, connection):
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-            "name VARCHAR NOT NULL, checksum VARCHAR NOT NULL, "
-            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        )
-        applied = dict(
-            connection.execute("SELECT version, checksum FROM schema_migrations").fetchall()
-        )
-        for version, name, sql in self._migrations:
-            checksum = hashlib.sha256(sql.encode("utf-8")).hexdigest()
-            if version in applied:
-                if applied[version] != checksum:
-                    raise MigrationError(
-                        f"migration {version:03d}_{name} changed after it was applied to "
-                        f"{self.path}; add a new migration instead of editing an applied one"
-                    )
-                continue
-            log.info("applying migration %03d_%s to %s", version, name, self.path)
-            connection.begin()
+        connection.execute(migrate.TABLE)
+        if self._auto_migrate:
+            # A fresh install just works; the file is not backed up before its first use.
+            cursor = connection.cursor()
             try:
-                connection.execute(sql)
-                connection.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
-                    [version, name, checksum],
-                )
-                connection.commit()
-            except BaseException:
-                connection.rollback()
-                raise
+                migrate.apply(cursor, migrate.plan(cursor, self._migrations, self.path), self.path)
+            finally:
+                cursor.close()

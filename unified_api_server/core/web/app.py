@@ -76,6 +76,13 @@ def component_settings(component):
             "seconds to wait for a database file another (dying) process still holds",
             minimum=0,
         ),
+        Setting(
+            "auto_migrate",
+            bool,
+            True,
+            "apply pending schema migrations when the service starts; off: apply them with "
+            "POST /api/<component>/db/migrations/apply or `unified-api-server migrate`",
+        ),
     )
     job_settings = (jobs.SETTINGS + tuple(component.jobs.settings)) if component.jobs else ()
     return SettingsGroup(
@@ -118,6 +125,7 @@ def create_app(component, config=None):
         threads=settings["duckdb_threads"],
         memory_limit=settings["duckdb_memory_limit"],
         lock_wait=settings["lock_wait"],
+        auto_migrate=settings["auto_migrate"],
     )
     database.ping()  # open now: a locked or broken file fails the worker at boot
     changes = ChangeFeed(component)

@@ -6,6 +6,7 @@ from flask import Response, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
+from unified_api_server.core.cache import cached
 from unified_api_server.core.data import export, stats
 from unified_api_server.core.data.query import Condition
 from unified_api_server.core.errors import ApiError
@@ -18,6 +19,7 @@ from unified_api_server.core.web.args import (
     select_fields,
 )
 from unified_api_server.core.web.http import json_body, raw_body
+from unified_api_server.core.web.migrations import register_migrations
 from unified_api_server.core.web.resources import ComponentView, answer, cursor, state
 
 TEXT_FIELDS = ("query", "format", "table")  # body fields that must be strings
@@ -41,6 +43,8 @@ def _merged_args():
 class Stats(ComponentView):
     """``/models/stats``, ``/hardware/stats`` and a component's own groupings (``/stats``)."""
 
+    decorators = [cached("stats")]
+
     def __init__(self, component, key, answer_key):
         super().__init__(component)
         self.key = key
@@ -60,6 +64,8 @@ class Stats(ComponentView):
 
 class Performance(ComponentView):
     """``/performance``: daily trends, per-model and per-device stats, latest items, metrics."""
+
+    decorators = [cached("performance")]  # its window moves with time too: cache_ttl bounds it
 
     def get(self):
         """Return daily trends, per-model and per-device stats, latest items and metrics."""
@@ -129,14 +135,6 @@ class Export(ComponentView):
         return response
 
 
-class Migrations(ComponentView):
-    """``/migrations``: the schema migrations applied to this database."""
-
-    def get(self):
-        """List the schema migrations applied to this database."""
-        return jsonify({"migrations": state().database.applied_migrations()})
-
-
 class Import(ComponentView):
     """``/import/<format>``: store a report's items, all validated first, in one transaction."""
 
@@ -192,9 +190,9 @@ def register_reports(bp, component):
         ("/performance", Performance),
         ("/search", Search),
         ("/export", Export),
-        ("/migrations", Migrations),
     ):
         bp.add_url_rule(rule, view_func=view.as_view(f"{name}_{rule[1:]}", component))
+    register_migrations(bp, component)
     for importer in component.importers:
         bp.add_url_rule(
             f"/import/{importer.format}",
