@@ -8,7 +8,7 @@ from flask import Flask
 
 from unified_api_server.core.errors import register_error_handlers
 from unified_api_server.core.web.http import OrjsonProvider
-from unified_api_server.gateway import changefeed, openapi
+from unified_api_server.gateway import changefeed, openapi, viewcache
 from unified_api_server.gateway.keys import KeyStore
 from unified_api_server.gateway.proxy import GatewayMiddleware
 from unified_api_server.gateway.ratelimit import RateLimits, SocketSlots
@@ -53,6 +53,7 @@ def create_app(config=None):
     app.register_blueprint(bp)
     app.register_blueprint(openapi.bp)
     changefeed.init_app(app)
+    viewcache.init_app(app, state)
     register_error_handlers(app)
     app.wsgi_app = GatewayMiddleware(app.wsgi_app, state)
     return app

@@ -5,6 +5,7 @@ Each registered component has a ``<name>_url`` setting (``--test-url``, ...).
 
 from urllib.parse import urlsplit
 
+from unified_api_server.core.cache import CACHE_MAX_MB, CACHE_TTL, CACHE_URL
 from unified_api_server.core.settings import (
     BODY_TIMEOUT,
     DATA_DIR,
@@ -117,10 +118,16 @@ GATEWAY = SettingsGroup(
             "streams_per_key", int, 32, "change streams one key may hold open at once", minimum=1
         ),
         Setting("pool_size", int, 64, "kept-alive connections per component and worker", minimum=1),
+        CACHE_URL,
+        CACHE_TTL,
+        CACHE_MAX_MB,
         LOG_LEVEL,
     ),
     env_prefix="GATEWAY_",
 )
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def validate(values):
@@ -132,6 +139,8 @@ def validate(values):
             raise ConfigError(f"{name}: expected an http(s) URL, got {values[name]!r}")
         if parts.query or parts.fragment:
             raise ConfigError(f"{name}: must not carry a query or fragment: {values[name]!r}")
+    if values["cache_url"] and urlsplit(values["cache_url"]).scheme not in REDIS_SCHEMES:
+        raise ConfigError("cache_url: expected redis://, rediss:// or unix:// (a Redis server)")
     if not values["keys_db"]:
         raise ConfigError("keys_db: a file path is required")
     return values

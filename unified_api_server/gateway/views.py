@@ -17,6 +17,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from unified_api_server.core.errors import ApiError
 from unified_api_server.gateway.fanout import fan_out, merge_status
 from unified_api_server.gateway.filters import split_filters
+from unified_api_server.gateway.viewcache import cached_view
 from unified_api_server.registry import COMPONENTS
 
 NAMES = tuple(c.name for c in COMPONENTS)
@@ -160,6 +161,7 @@ def health():
 
 
 @bp.get("/api/db/overview")
+@cached_view("overview")
 def overview():
     """Return each component's model statistics, filtered alike, fetched concurrently."""
     filters = split_filters(request.args)
@@ -177,6 +179,7 @@ def overview():
 
 
 @bp.get("/api/db/model/<path:model_name>")
+@cached_view("model")
 def model(model_name):
     """Return one model's true totals, success rates, recent runs/tasks and summaries."""
     options = ModelViewSchema().load({k: v for k, v in request.args.items() if k == "limit"})
@@ -236,6 +239,7 @@ def _search_input():
 
 
 @bp.post("/api/db/search")
+@cached_view("search")
 def search():
     """Search every component concurrently and return their results with counts."""
     query = _search_input()

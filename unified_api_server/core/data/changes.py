@@ -168,6 +168,11 @@ class ChangeFeed:
             self._subscribers = [s for s in self._subscribers if s is not subscription]
 
     @property
+    def generation(self):
+        """Return how many writes were published: cached answers are keyed by it."""
+        return self._sequence
+
+    @property
     def subscriber_count(self):
         """Return how many subscribers are listening."""
         return len(self._subscribers)
@@ -199,5 +204,7 @@ class ChangeFeed:
         """Publish one event for a bulk load: its count and (up to 100 each) distinct
         ``model_names``, ``statuses`` and ``batch_ids``."""
         if not self._subscribers:
+            with self._lock:
+                self._sequence += 1  # no listener, but cached answers must still move on
             return None
         return self.publish("bulk_created", **summary)

@@ -10,6 +10,7 @@ import click
 import duckdb
 from flask import Blueprint, Flask, current_app, jsonify
 
+from unified_api_server.core import cache
 from unified_api_server.core.data.changes import ChangeFeed
 from unified_api_server.core.data.database import (
     Database,
@@ -67,6 +68,8 @@ def component_settings(component):
         Setting("timeout", int, 120, "seconds before a stuck worker is restarted", minimum=5),
         MAX_BODY_MB,
         BODY_TIMEOUT,
+        cache.CACHE_TTL,
+        cache.CACHE_MAX_MB,
         Setting("duckdb_threads", int, 2, "DuckDB threads", minimum=1, maximum=64),
         Setting("duckdb_memory_limit", str, "2GB", "DuckDB memory limit"),
         Setting(
@@ -149,6 +152,9 @@ def create_app(component, config=None):
         app.before_request(require_internal_token(settings["internal_token"]))
     app.before_request(read_deadline(settings["body_timeout"]))
     app.after_request(finish_body)
+    # One process per database, and its one write path moves the feed's generation on: an
+    # in-process cache is exact here, and nothing cached outlives the process.
+    cache.init_app(app, settings, lambda _: (changes.generation,), scopes=(component.name,))
     app.teardown_appcontext(close_cursor)
     database_api = Blueprint(
         f"{component.name}_db", __name__, url_prefix=f"/api/{component.name}/db"
