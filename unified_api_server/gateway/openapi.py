@@ -18,7 +18,14 @@ from flask import Blueprint, Response, abort, jsonify, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 from unified_api_server.core.web.openapi import add_component, new_spec, shared_parameter
-from unified_api_server.core.web.openapi_ops import ANY_OBJECT, error_responses, obj, ok, query
+from unified_api_server.core.web.openapi_ops import (
+    ANY_OBJECT,
+    error_responses,
+    obj,
+    ok,
+    query,
+    revalidated,
+)
 from unified_api_server.gateway.filters import view_parameters
 from unified_api_server.registry import COMPONENTS
 
@@ -106,7 +113,7 @@ def _gateway_operations(spec):
             )
         },
         **_view_operations(spec),
-        "/api/openapi.json": {"get": _public("This OpenAPI spec", ok(ANY_OBJECT))},
+        "/api/openapi.json": {"get": revalidated(_public("This OpenAPI spec", ok(ANY_OBJECT)))},
     }
 
 
@@ -130,18 +137,23 @@ def _view_operations(spec):
     searched = "Search every component concurrently and return their results with counts"
     return {
         "/api/db/overview": {
-            "get": _keyed(overview, ok(obj(STATUS)), errors, parameters=_filters(spec))
+            "get": revalidated(
+                _keyed(overview, ok(obj(STATUS)), errors, parameters=_filters(spec)), cached=True
+            )
         },
         "/api/db/model/{model_name}": {
-            "get": _keyed(
-                one_model,
-                ok(model),
-                {**errors, **error_responses(404)},
-                parameters=[
-                    {**MODEL_NAME, "schema": {"type": "string", "minLength": 1}},
-                    query("limit", recent, "recent items per component (10)"),
-                    *_filters(spec, fixed=("model_name",)),
-                ],
+            "get": revalidated(
+                _keyed(
+                    one_model,
+                    ok(model),
+                    {**errors, **error_responses(404)},
+                    parameters=[
+                        {**MODEL_NAME, "schema": {"type": "string", "minLength": 1}},
+                        query("limit", recent, "recent items per component (10)"),
+                        *_filters(spec, fixed=("model_name",)),
+                    ],
+                ),
+                cached=True,
             )
         },
         "/api/db/search": {

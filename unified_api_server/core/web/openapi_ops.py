@@ -347,7 +347,34 @@ OPERATIONS = {
 }
 
 
+CACHED = ("stats", "performance")  # answered from the component's cache (X-Cache)
+
+
+def revalidated(operation, cached=False):
+    """Add a JSON read's ``ETag`` and its 304 answer (``If-None-Match``) to ``operation``."""
+    headers = {
+        "ETag": {"description": "a strong hash of the body", "schema": {"type": "string"}},
+        "Cache-Control": {"description": "private, no-cache", "schema": {"type": "string"}},
+    }
+    if cached:
+        headers["X-Cache"] = {
+            "description": "hit, miss, or bypass (the cache could not be trusted just now)",
+            "schema": {"type": "string", "enum": ["hit", "miss", "bypass"]},
+        }
+    success = operation["responses"].get("200")
+    if success is not None and "application/json" in success.get("content", {}):
+        success["headers"] = {**success.get("headers", {}), **headers}
+        operation["responses"]["304"] = {
+            "description": "not modified: If-None-Match named the current ETag (no body)",
+            "headers": headers,
+        }
+    return operation
+
+
 def describe(component, kind, method, rule):
     """Return ``[(rule, operation), ...]`` for one method of one route."""
     family = kind.split("_")[0] if kind.startswith(("stats_", "import_", "submit_")) else kind
-    return (OPERATIONS.get(family) or other)(component, method, rule)
+    found = (OPERATIONS.get(family) or other)(component, method, rule)
+    if method != "GET" or family == "health":
+        return found
+    return [(path, revalidated(op, family in CACHED)) for path, op in found]
