@@ -164,6 +164,9 @@ def _other_sort_cursor(api):
         ({"total": "maybe"}, "total"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"order": "desc"}, "order"),
+        ({"duration__gt": ""}, "duration__gt"),
+        ({"status__in": ","}, "status__in"),
+        ({"model_name": ""}, "model_name"),
     ],
 )
 def test_malformed_terms_are_400_naming_them(api, query, named):
@@ -223,6 +226,18 @@ def test_export_takes_sort_and_fields(api):
     by_id = sorted(made, key=lambda r: r[api.id_name], reverse=True)
     want = _expected(api, by_id, lambda r: _nulls_last(r["duration"], reverse=True))
     assert [row[api.id_name] for row in rows] == want
+
+
+def test_export_takes_lists_in_a_json_body(api):
+    _seed(api, 4)
+    body = {
+        "format": "ndjson",
+        "sort": ["-duration", "model_name"],
+        "fields": [api.id_name, "duration"],
+    }
+    response = api.client.post(f"{api.base}/export", json=body)
+    rows = [orjson.loads(line) for line in response.get_data().splitlines() if line.strip()]
+    assert rows and all(set(row) == {api.id_name, "duration"} for row in rows)
 
 
 @pytest.mark.parametrize(

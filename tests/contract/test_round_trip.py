@@ -234,6 +234,19 @@ def test_child_rows_keep_their_order_and_a_tag_is_set_once(api):
     assert api.client.get(api.one(item_id)).get_json()["tags"] == {"suite": "a"}
 
 
+def test_a_named_child_is_set_once(api):
+    """Named children (metrics) are a map like tags: a name twice, or already set, is a 409."""
+    named = [c.key for c in api.component.children if c.shape == "named"]
+    item_id = api.create()[api.id_name]
+    for key in named:
+        twice = [_child_row(api, key, item_id, name="m")] * 2
+        status, body = bulk(api, orjson.dumps(twice), key)
+        assert status == 409 and "'m'" in body["error"]["message"]
+        assert bulk(api, orjson.dumps(twice[:1]), key)[0] == 201
+        assert bulk(api, orjson.dumps(twice[:1]), key)[0] == 409
+        assert list(api.client.get(api.one(item_id)).get_json()[key]) == ["m"]
+
+
 def test_an_existing_batch_is_a_409(api):
     """A batch id already stored rejects the upload, as creating it again would."""
     assert _post(api, f"{api.base}/batches", json={"batch_id": "b-1"})[0] == 201

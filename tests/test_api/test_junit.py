@@ -81,9 +81,21 @@ def test_pytest_report_becomes_one_run_with_a_step_per_test_case(client, junit_r
         "test_errors": "error",
     }
     assert "outputs differ" in steps["test_fails"]["message"]
-    assert run["metrics"]["latency_ms"]["value"] == 12.5
-    assert run["tags"]["device"] == "cpu"
+    passes = steps["test_passes"]["name"]
+    assert run["metrics"][f"{passes}::latency_ms"]["value"] == 12.5
+    assert run["tags"][f"{passes}::device"] == "cpu"
     assert run["duration"] >= 0
+
+
+def test_the_same_devices_in_any_order_are_the_same_run(client, junit_report):
+    first = client.post(
+        "/api/test/db/import/junit?model_name=m&hardware=cuda,cpu", data=junit_report
+    )
+    again = client.post(
+        "/api/test/db/import/junit?model_name=m&hardware=cpu&hardware=cuda", data=junit_report
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.get_json()["run_id"] == again.get_json()["run_id"]
 
 
 def test_importing_the_same_report_with_a_run_id_is_idempotent(client, junit_report):

@@ -158,7 +158,10 @@ def _collect(element, report, depth=0):
         elif child.tag == "testcase":
             step = _step(child)
             report.steps.append(step)
-            report.properties += _properties(child)
+            # A test's own properties are named after it: two tests may record the same name.
+            report.properties += [
+                (_clip(f"{step['name']}::{n}", MAX_NAME), v) for n, v in _properties(child)
+            ]
             total += step["duration"] or 0.0
     own = _seconds(element.get("time"), element.tag)
     return total if own is None else own
@@ -238,7 +241,8 @@ def run_from_report(xml_bytes, args):
         status: sum(1 for s in steps if s["status"] == status)
         for status in ("passed", "failed", "skipped", "error")
     }
-    hardware = [h for value in args.getlist("hardware") for h in value.split(",") if h]
+    # In any order and repeated, the same devices are the same run.
+    hardware = sorted({h for value in args.getlist("hardware") for h in value.split(",") if h})
     identity = {
         "model_name": args["model_name"],
         "hardware": hardware or ["cpu"],

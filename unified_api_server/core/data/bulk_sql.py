@@ -134,7 +134,7 @@ def _check_keys(target, cursor):
 
 
 def _check_parents(target, cursor):
-    """Refuse child rows of an item that does not exist (400), and a tag set twice (409)."""
+    """Refuse child rows of an item that does not exist (400), and a name set twice (409)."""
     component, id_column = target.component, target.id_column
     _first_conflict(
         cursor,
@@ -143,15 +143,15 @@ def _check_parents(target, cursor):
         f"{id_column}: {component.entity} {{!r}} does not exist; upload it first",
         status=400,
     )
-    if target.child.shape != "tags":
+    if target.child.shape == "list":
         return
-    _first_conflict(  # an item's tags are a map: one value a name
+    _first_conflict(  # an item's tags and named metrics are maps: one row a name
         cursor,
         f"SELECT min(_row), name FROM (SELECT _row, {id_column}, name FROM incoming UNION ALL "
         f"SELECT NULL, {id_column}, name FROM {target.table} WHERE {id_column} IN "
         f"(SELECT {id_column} FROM incoming)) GROUP BY {id_column}, name "
         "HAVING count(*) > 1 AND min(_row) IS NOT NULL ORDER BY 1 LIMIT 1",
-        "tag {!r} of this " + component.entity + " is already set",
+        f"{target.child.key}: {{!r}} of this {component.entity} is already set",
     )
 
 

@@ -121,9 +121,10 @@ def parse_query(component, args, view="stats", *, allowed=()):
     for name in args:
         if name in options:
             continue
-        values = [v for v in args.getlist(name) if v != ""]
-        if values:
-            conditions.append(_condition(component, name, values))
+        values = args.getlist(name)
+        if "" in values:
+            raise ApiError(400, f"{name}: give a value (an empty one filters nothing)")
+        conditions.append(_condition(component, name, values))
     sort = parse_sort(component, args.get("sort")) if "sort" in options else NEWEST_FIRST
     return Query(tuple(conditions), sort)
 
@@ -141,7 +142,9 @@ def _condition(component, name, values):
     if op in COMPARISONS and column.kind in ("str_list", "bool"):
         raise ApiError(400, f"{name}: {field_name} cannot be compared, only matched")
     if op == "in":
-        split = [part for value in values for part in value.split(",") if part != ""]
+        split = [part for value in values for part in value.split(",")]
+        if "" in split:
+            raise ApiError(400, f"{name}: an empty value in the list {','.join(values)!r}")
         return Condition(field_name, "in", tuple(_value(column, name, v) for v in split))
     if op:
         return Condition(field_name, op, _single(name, values, lambda v: _value(column, name, v)))

@@ -11,6 +11,7 @@ from unified_api_server.core.data import export, stats
 from unified_api_server.core.data.query import Condition
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.schemas import create_schema, flatten_groups
+from unified_api_server.core.web import limits
 from unified_api_server.core.web.args import (
     parse_fields,
     parse_int,
@@ -23,6 +24,7 @@ from unified_api_server.core.web.migrations import register_migrations
 from unified_api_server.core.web.resources import ComponentView, answer, cursor, state
 
 TEXT_FIELDS = ("query", "format", "table")  # body fields that must be strings
+LIST_TERMS = ("sort", "fields")  # written as comma lists in a query string
 
 
 def _merged_args():
@@ -36,6 +38,8 @@ def _merged_args():
         if not values or not all(isinstance(v, kinds) and v is not None for v in values):
             what = "a string" if key in TEXT_FIELDS else "a string, a number or a list of them"
             raise ApiError(400, f"{key}: must be {what}", {key: value})
+        if key in LIST_TERMS or key.endswith("__in"):  # a JSON list is the comma list
+            values = [",".join(str(v) for v in values)]
         params.setlist(key, [str(v) for v in values])
     return params
 
@@ -129,7 +133,7 @@ class Export(ComponentView):
             self.c, query, table, ordered=bool(params.get("sort")), fields=fields
         )
         json_columns = [c.name for c in self.c.columns if c.kind == "json"] + ["metadata"]
-        body = export.stream(state().database, sql, sql_params, fmt, json_columns)
+        body = limits.bounded(export.stream(state().database, sql, sql_params, fmt, json_columns))
         response = Response(body, mimetype=export.FORMATS[fmt])
         response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
         return response
