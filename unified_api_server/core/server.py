@@ -3,10 +3,13 @@
 import ctypes
 import json
 import os
+import shutil
 import signal
+import tempfile
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from prometheus_client import multiprocess
 
 from unified_api_server.core.errors import error_body
 
@@ -46,6 +49,35 @@ def die_with_master(server, worker):
         os._exit(1)
 
 
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_folder(parent, name, port):
+    """Make the empty folder of this service's metrics files and name it for the workers.
+
+    ``parent`` empty: a new temporary folder; else ``parent/<name>-<port>``, emptied (the
+    files of a previous run would be added to this one's). Set before the workers are forked,
+    the variable reaches each of them (each one's values go to files of its own pid).
+    """
+    if parent:
+        folder = os.path.join(os.path.abspath(parent), f"{name}-{port}")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+    else:
+        folder = tempfile.mkdtemp(prefix=f"{name}-metrics-")
+    os.environ[METRICS_ENV] = folder
+    return folder
+
+
+def forget_worker(server, worker):
+    """gunicorn ``child_exit``: drop a dead worker's live gauges (its open sockets, its jobs).
+
+    Its counters and histograms stay: what it counted still happened.
+    """
+    if os.environ.get(METRICS_ENV):
+        multiprocess.mark_process_dead(worker.pid)
+
+
 class _FactoryApplication(BaseApplication):
     """A gunicorn application whose WSGI app is built by ``factory`` inside the worker."""
 
@@ -77,9 +109,14 @@ def serve(
     max_body_bytes=None,
     log_level="info",
     name=None,
+    metrics_dir=None,
     **extra,
 ):
-    """Serve the app built by ``factory`` with gunicorn until the master is stopped."""
+    """Serve the app built by ``factory`` with gunicorn until the master is stopped.
+
+    ``metrics_dir`` (None: no metrics folder) is the parent of the service's metrics folder
+    ("": a temporary one, removed when the master exits).
+    """
     options = {
         "bind": f"{host}:{port}",
         "worker_class": worker_class,
@@ -97,5 +134,10 @@ def serve(
         "errorlog": "-",
         "proc_name": name,
     }
+    if metrics_dir is not None:
+        folder = metrics_folder(metrics_dir, name or "service", port)
+        options["child_exit"] = forget_worker
+        if not metrics_dir:
+            options["on_exit"] = lambda _server: shutil.rmtree(folder, ignore_errors=True)
     options.update(extra)
     _FactoryApplication(factory, options).run()

@@ -270,3 +270,11 @@ BODY_TIMEOUT = Setting(
 LOG_LEVEL = Setting(
     "log_level", str, "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")
 )
+METRICS_DIR = Setting(
+    "metrics_dir",
+    str,
+    "",
+    "folder of the workers' Prometheus metrics files: each service uses <folder>/<service>-<port>, "
+    "emptied at start; empty: a new temporary folder each start",
+    env="UAS_METRICS_DIR",
+)

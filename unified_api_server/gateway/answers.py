@@ -5,6 +5,7 @@ import uuid
 from http import HTTPStatus
 
 from unified_api_server.core.errors import error_body
+from unified_api_server.core.metrics import auth_failure
 
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
@@ -41,6 +42,7 @@ _CHALLENGE = ("WWW-Authenticate", 'ApiKey realm="unified-api-server", header="X-
 
 
 def deny(start_response, decision, request_id):
-    """Answer a refused :class:`Decision` (400, 401 or 403)."""
+    """Answer a refused :class:`Decision` (400, 401 or 403), counting it by its reason."""
+    auth_failure(decision.reason or "other")
     headers = (_CHALLENGE,) if decision.status == 401 else ()
     return json_error(start_response, decision.status, decision.message, request_id, None, headers)

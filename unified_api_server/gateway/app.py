@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from flask import Flask
 
+from unified_api_server.core import metrics
 from unified_api_server.core.errors import register_error_handlers
 from unified_api_server.core.web.http import OrjsonProvider
 from unified_api_server.gateway import changefeed, openapi, viewcache
 from unified_api_server.gateway.keys import KeyStore
 from unified_api_server.gateway.proxy import GatewayMiddleware
 from unified_api_server.gateway.ratelimit import RateLimits, SocketSlots
+from unified_api_server.gateway.routing import metric_route
 from unified_api_server.gateway.settings import resolve
 from unified_api_server.gateway.upstream import build_upstreams
 from unified_api_server.gateway.views import bp
@@ -56,4 +58,5 @@ def create_app(config=None):
     viewcache.init_app(app, state)
     register_error_handlers(app)
     app.wsgi_app = GatewayMiddleware(app.wsgi_app, state)
+    metrics.init_app(app, route_of=metric_route)  # every answer, forwards and refusals too
     return app

@@ -30,6 +30,7 @@ from unified_api_server.core.data.changes import (
     WakeEvent,
 )
 from unified_api_server.core.errors import ApiError, socket_error
+from unified_api_server.core.metrics import socket_open
 from unified_api_server.core.web.sockets import serve
 from unified_api_server.gateway.relay import RelayClient
 from unified_api_server.gateway.routing import socket_kind
@@ -222,7 +223,8 @@ def stream(ws, feeds, args, merged, watch):
 
     watch.start()
     try:
-        serve(ws, subscription, on_events, on_message)
+        with socket_open("change_stream"):
+            serve(ws, subscription, on_events, on_message)
     except (ConnectionClosed, SimpleWebsocketError, OSError):
         subscription.close()
     finally:

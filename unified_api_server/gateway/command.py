@@ -34,6 +34,7 @@ def serve_gateway(settings):
         log_level=settings["log_level"],
         name="unified-api-gateway",
         worker_connections=settings["worker_connections"],
+        metrics_dir=settings["metrics_dir"],
     )
 
 

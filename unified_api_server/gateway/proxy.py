@@ -14,6 +14,7 @@ import time
 
 from werkzeug.wsgi import ClosingIterator
 
+from unified_api_server.core.metrics import rate_limited
 from unified_api_server.gateway.answers import deny, json_error, request_id_from
 from unified_api_server.gateway.authcheck import auth_check
 from unified_api_server.gateway.bodies import BodyError, read_body, stop_reading
@@ -236,6 +237,7 @@ class GatewayMiddleware:
             limit = self.state.sockets.limits[kind]
             what = "change streams" if kind == "stream" else "job sockets"
             message = f"API key {decision.key.name!r} already holds {limit} open {what} (the limit)"
+            rate_limited("streams" if kind == "stream" else "job_sockets")
             return json_error(start_response, 429, message, environ["gateway.request_id"])
         try:
             return self.dispatch(environ, start_response, decision)
@@ -255,7 +257,7 @@ class GatewayMiddleware:
         try:
             response = upstream.open(method, path_qs, headers, body)
         except UpstreamError as exc:
-            log_call(component, method, path_qs, exc.status, started, request_id)
+            log_call(component, method, path_qs, exc.status, started, request_id, failed=True)
             details = {"component": component, "reason": exc.reason}
             return json_error(
                 start_response, exc.status, exc.message, request_id, details, exc.headers

@@ -30,6 +30,8 @@ from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from unified_api_server.core.metrics import rate_limited
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = (
@@ -171,6 +173,7 @@ class RateLimits:
         if allowed:
             return None, headers
         headers.append(("Retry-After", str(reset)))
+        rate_limited("rate")
         refusal = (
             f"API key {record.name!r} is over its rate limit of {item.amount} requests per "
             f"{item.get_expiry()} s; try again in {reset} s"

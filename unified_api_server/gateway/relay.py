@@ -14,6 +14,7 @@ from simple_websocket import Client, ConnectionClosed, Server
 from simple_websocket.errors import SimpleWebsocketError
 
 from unified_api_server.core.data.changes import DaemonThread
+from unified_api_server.core.metrics import socket_open
 from unified_api_server.gateway.answers import json_error
 from unified_api_server.gateway.upstream import log_call
 from unified_api_server.gateway.watch import KeyWatch, close, cut_off, send_error
@@ -99,7 +100,8 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision, store)
         close(client)
         return json_error(start_response, 400, "WebSocket handshake failed", request_id)
     log_call(upstream.name, "WS", path_qs, 101, started, request_id)
-    _relay(server, client, KeyWatch(store, decision.token, None))
+    with socket_open("relay"):
+        _relay(server, client, KeyWatch(store, decision.token, None))
     log_call(upstream.name, "WS", path_qs, "closed", started, request_id)
     if server.mode == "gunicorn":
         raise StopIteration()
@@ -122,7 +124,7 @@ def _open_upstream(environ, start_response, upstream, path_qs, started):
     except (SimpleWebsocketError, OSError) as exc:
         refused = getattr(exc, "status_code", None)
         status = refused if refused and 400 <= refused < 500 else 502
-        log_call(upstream.name, "WS", path_qs, status, started, request_id)
+        log_call(upstream.name, "WS", path_qs, status, started, request_id, failed=status == 502)
         details = {"component": upstream.name, "reason": type(exc).__name__}
         message = f"component '{upstream.name}' " + (
             f"refused the WebSocket ({refused})" if status != 502 else "is unreachable"

@@ -33,6 +33,8 @@ READ_ONLY_POSTS = frozenset(
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Routes that change what every caller depends on (the schema): the admin scope, any method.
 ADMIN_PATHS = frozenset(f"/api/{c}/db/migrations/apply" for c in NAMES)
+# The gateway's Prometheus metrics: for the admin scope only (they name every component's traffic).
+METRICS_PATH = "/metrics"
 GATEWAY_VIEWS = frozenset({"overview", "search", "model", "ws"})  # ws: the merged change stream
 # Characters left unescaped when a normalised path is forwarded (RFC 3986 pchar minus '%').
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -70,6 +72,7 @@ class Decision:
     scope: str | None = None  # scope the request needed
     key: object = None  # the KeyRecord that was used, if any
     token: str | None = None  # the key as presented (kept in memory: open sockets re-check it)
+    reason: str | None = None  # why it was refused, in a word (the auth failures metric)
 
 
 def normalize_target(raw_target):
@@ -119,7 +122,7 @@ def classify(path):
     """Map a normalised path to a :class:`Route`."""
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return Route("public")
-    if path in ("/", "/auth/check"):
+    if path in ("/", "/auth/check", METRICS_PATH):
         return Route("local")
     parts = path.split("/")  # ["", "api", ...]
     if len(parts) < 3 or parts[1] != "api":
@@ -163,6 +166,8 @@ def required_scope(method, path, route):
         return None
     if route.kind == "forward" and route.upstream_path.rstrip("/") in ADMIN_PATHS:
         return "admin"
+    if path == METRICS_PATH:
+        return "admin"
     if method in READ_METHODS:
         return "read"
     if method == "POST":
@@ -190,6 +195,9 @@ def presented_key(headers):
     return None
 
 
+_KEY_PROBLEMS = {"has been revoked": "revoked", "has expired": "expired"}
+
+
 def decide(method, raw_target, headers, store, require_canonical=False):
     """Decide whether ``method raw_target`` with ``headers`` is allowed, using key ``store``.
 
@@ -206,17 +214,21 @@ def decide(method, raw_target, headers, store, require_canonical=False):
         return Decision(200, "public", route, target)
     token = presented_key(headers)
     if token is None:
-        return Decision(401, "an API key is required (X-API-Key header)", route, target, scope)
+        message = "an API key is required (X-API-Key header)"
+        return Decision(401, message, route, target, scope, reason="missing_key")
     record, problem = store.authenticate(token)
     if record is None:
-        return Decision(401, f"API key {problem}", route, target, scope)
+        reason = _KEY_PROBLEMS.get(problem, "invalid_key")
+        return Decision(401, f"API key {problem}", route, target, scope, reason=reason)
     if target.error is not None:
         status = 403 if require_canonical else 400
-        return Decision(status, target.error, route, target, scope, record)
+        return Decision(status, target.error, route, target, scope, record, reason="bad_target")
     if require_canonical and not target.canonical:
-        return Decision(403, "request path is not in canonical form", route, target, scope, record)
+        message = "request path is not in canonical form"
+        return Decision(403, message, route, target, scope, record, reason="not_canonical")
     if not key_has_scope(record.scopes, scope):
-        return Decision(403, f"API key lacks the '{scope}' scope", route, target, scope, record)
+        message = f"API key lacks the '{scope}' scope"
+        return Decision(403, message, route, target, scope, record, reason="scope")
     return Decision(200, "allowed", route, target, scope, record, token)
 
 
@@ -252,3 +264,33 @@ def adopt_query_key(environ):
     for name in ("RAW_URI", "REQUEST_URI"):  # the key must reach neither logs nor components
         if environ.get(name):
             environ[name] = environ[name].partition("?")[0] + ("?" + query if query else "")
+
+
+_FORWARD_ROUTES = {name: f"/api/{name}/*" for name in NAMES}
+_OWN_PATHS = PUBLIC_PATHS | {"/", "/auth/check", METRICS_PATH}
+
+
+def metric_route(environ):
+    """Return a gateway request's route label for its metrics: a bounded template, no path.
+
+    A Flask view's rule when one answered; ``/api/{component}/*`` for a component route; the
+    gateway's own fixed paths as they are; ``unmatched`` for anything else.
+    """
+    rule = environ.get("uas.route")
+    if rule:
+        return rule
+    decision = environ.get("gateway.decision")
+    if decision is None:  # refused or answered before routing: decide where it was going
+        path = normalize_target(request_target(environ)).path
+        route = classify(path)
+    else:
+        path, route = decision.target.path, decision.route
+    if route.kind == "forward":
+        return _FORWARD_ROUTES[route.component]
+    if path in _OWN_PATHS:
+        return path
+    if route.kind == "public":
+        return PUBLIC_PREFIXES[0] + "*"
+    if route.kind == "view":
+        return "/api/db/" + path.split("/")[3]  # one of GATEWAY_VIEWS
+    return "unmatched"

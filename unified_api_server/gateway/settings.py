@@ -12,6 +12,7 @@ from unified_api_server.core.settings import (
     INTERNAL_TOKEN,
     LOG_LEVEL,
     MAX_BODY_MB,
+    METRICS_DIR,
     ConfigError,
     Setting,
     SettingsGroup,
@@ -122,6 +123,7 @@ GATEWAY = SettingsGroup(
         CACHE_TTL,
         CACHE_MAX_MB,
         LOG_LEVEL,
+        METRICS_DIR,
     ),
     env_prefix="GATEWAY_",
 )

@@ -25,6 +25,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from unified_api_server.core.metrics import upstream_call
 from unified_api_server.gateway.breaker import Breaker
 from unified_api_server.gateway.settings import url_setting
 from unified_api_server.registry import COMPONENTS
@@ -155,7 +156,7 @@ class Upstream:
             headers["Content-Type"] = "application/json"
         timeout = urllib3.Timeout(total=budget, connect=min(self.connect_timeout, budget))
         started = time.perf_counter()
-        status = "error"
+        status, failed = "error", False
         try:
             response = self.open(method, path_qs, headers, body, timeout)
             try:
@@ -171,14 +172,20 @@ class Upstream:
             except ValueError:
                 raise UpstreamError(self.name, 502, "answered with invalid JSON") from None
         except UpstreamError as exc:
-            status = exc.status
+            status, failed = exc.status, True
             raise
         finally:
-            log_call(self.name, method, path_qs, status, started, request_id)
+            log_call(self.name, method, path_qs, status, started, request_id, failed=failed)
 
 
-def log_call(component, method, path_qs, status, started, request_id, extra=""):
-    """Log one upstream call: component, method, path (no query), status, ms, request id."""
+def log_call(component, method, path_qs, status, started, request_id, extra="", failed=False):
+    """Log one upstream call: component, method, path (no query), status, ms, request id.
+
+    It is counted in the metrics too: ``failed`` when no answer came (``status`` is then the
+    gateway's own 502, 503 or 504); a socket's later lines (closed, stream) are not calls.
+    """
+    if isinstance(status, int):
+        upstream_call(component, status, time.perf_counter() - started, failed)
     if log.isEnabledFor(logging.INFO):
         log.info(
             "upstream component=%s method=%s path=%s status=%s ms=%.1f request_id=%s%s",

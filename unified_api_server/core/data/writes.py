@@ -16,6 +16,7 @@ from unified_api_server.core.component import FINISHED_STATUSES
 from unified_api_server.core.data.bulk_sql import insert_staged, stage, summary
 from unified_api_server.core.data.bulk_tables import bulk_table
 from unified_api_server.core.errors import ApiError
+from unified_api_server.core.metrics import rows_ingested
 
 
 class Writes:
@@ -50,12 +51,13 @@ class Writes:
         With a client-supplied id the call is idempotent: the same body again returns the stored
         item (``created`` False); a different body for that id is a 409.
         """
-        return self.create_many([data])[0]
+        return self.create_many([data], path="create")[0]
 
-    def create_many(self, bodies, batch=None):
+    def create_many(self, bodies, batch=None, path="import"):
         """Store several items in one transaction; return ``[(item, created)]`` in order.
 
         With ``batch`` (a batch body) the batch is created in the same transaction, first.
+        ``path`` names the way in for the rows-ingested metric (create, import, job).
         """
         prepared = [self._prepare(dict(body)) for body in bodies]
 
@@ -72,6 +74,7 @@ class Writes:
         for item, created in results:
             if created:
                 self._publish_item("created", item)
+        rows_ingested(self.c.name, path, sum(1 for _, created in results if created))
         return results
 
     def _prepare(self, data):
@@ -245,6 +248,7 @@ class Writes:
             session.close()
         if event is not None:
             self.changes.publish_bulk(event)
+        rows_ingested(self.c.name, "bulk", stored)
         return stored
 
     # -- batches -------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ class JobSpec:
     cancelled: threading.Event = field(default_factory=threading.Event)
     child: ChildProcess | None = None
     ended: bool = False  # its final status is written (by its thread, a cancel or shutdown)
+    started: float | None = None  # time.monotonic() when it began to run (None: never ran)
 
 
 @dataclass

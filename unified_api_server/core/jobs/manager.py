@@ -12,12 +12,14 @@ import logging
 import os
 import queue
 import threading
+import time
 from datetime import UTC, datetime
 
 from unified_api_server.core.component import ACTIVE_STATUSES
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.jobs.run import JobRun
 from unified_api_server.core.jobs.status import EXECUTOR_TAG, group_status, item_status
+from unified_api_server.core.metrics import job_finished
 from unified_api_server.core.settings import Setting
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ class JobManager:
                 row["batch_id"] = group_id
             rows.append(row)
         batch = {"batch_id": group_id, **(group or {})} if group_id else None
-        self.writes.create_many(rows, batch=batch)  # the group and its jobs, one transaction
+        self.writes.create_many(rows, batch=batch, path="job")  # the group and its jobs, at once
         with self._lock:
             if len(self._jobs) > 1000:  # forget finished jobs: their rows say everything
                 self._jobs = {
@@ -136,6 +138,7 @@ class JobManager:
                     if spec.state != "queued":
                         continue
                     spec.state = "running"
+                    spec.started = time.monotonic()
                 try:
                     self._finish(spec, *self.runner.run(spec))
                 except Exception:
@@ -150,6 +153,7 @@ class JobManager:
             if spec.ended:
                 return
             spec.ended = True
+        job_finished(self.c.name, status, spec.started)
         self._record_end(spec, status, error, changes)
 
     def _record_end(self, spec, status, error=None, changes=None):
@@ -196,6 +200,13 @@ class JobManager:
             self._record_end(spec, "failed", reason)
 
     # -- reading --------------------------------------------------------------------------------
+    def counts(self):
+        """Return how many of this process's jobs are ``queued`` and ``running`` now."""
+        with self._lock:
+            specs = {id(s): s for group in self._jobs.values() for s in group}.values()
+            states = [spec.state for spec in specs if not spec.ended]
+        return {state: states.count(state) for state in ("queued", "running")}
+
     def status(self, cursor, job_id):
         """Return the status JSON of a job or a group, or None when the id is unknown."""
         item = self.reads.get(cursor, job_id, children=False)

@@ -10,7 +10,7 @@ import click
 import duckdb
 from flask import Blueprint, Flask, current_app, jsonify
 
-from unified_api_server.core import cache
+from unified_api_server.core import cache, metrics
 from unified_api_server.core.data.changes import ChangeFeed
 from unified_api_server.core.data.database import (
     Database,
@@ -30,6 +30,7 @@ from unified_api_server.core.settings import (
     INTERNAL_TOKEN,
     LOG_LEVEL,
     MAX_BODY_MB,
+    METRICS_DIR,
     Setting,
     SettingsGroup,
     data_path,
@@ -63,6 +64,7 @@ def component_settings(component):
         Setting("db_path", str, data_path(f"{component.name}.duckdb"), "DuckDB database file"),
         INTERNAL_TOKEN,
         LOG_LEVEL,
+        METRICS_DIR,
         # Each open WebSocket holds a thread under gthread: room for sockets and requests.
         Setting("threads", int, 32, "request threads of the single worker", minimum=1, maximum=256),
         Setting("timeout", int, 120, "seconds before a stuck worker is restarted", minimum=5),
@@ -146,6 +148,8 @@ def create_app(component, config=None):
     )
     app.extensions["component"] = state
     register_error_handlers(app)
+    # Before the internal token's check: a refusal skips the hooks after it.
+    metrics.init_app(app, refresh=(lambda: _count_jobs(state),))
     app.register_error_handler(duckdb.OutOfMemoryException, _out_of_memory)
     app.register_error_handler(duckdb.FatalException, _database_lost)
     if settings["internal_token"]:
@@ -190,6 +194,12 @@ def _health():
     )
 
 
+def _count_jobs(state):
+    """Set the jobs gauge from the job manager, just before a scrape reads it."""
+    if state.jobs is not None:
+        metrics.set_jobs(state.component.name, state.jobs.counts())
+
+
 def serve_component(component, settings):
     """Run ``component`` under gunicorn with one gthread worker (one process per DuckDB file)."""
     component_settings(component).log(log, component.title, settings)
@@ -206,6 +216,7 @@ def serve_component(component, settings):
         timeout=settings["timeout"],
         log_level=settings["log_level"],
         name=f"uas-{component.name}-api",
+        metrics_dir=settings["metrics_dir"],
     )
 
 

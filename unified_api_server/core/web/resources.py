@@ -11,6 +11,7 @@ from flask.views import MethodView
 from unified_api_server.core.data.bulk_tables import bulk_table
 from unified_api_server.core.data.query import Condition
 from unified_api_server.core.errors import ApiError
+from unified_api_server.core.metrics import timed_cursor
 from unified_api_server.core.schemas import (
     BatchSchema,
     ChildRows,
@@ -38,7 +39,8 @@ def state():
 def cursor():
     """Return the request's own cursor (closed at teardown)."""
     if "db_cursor" not in g:
-        g.db_cursor = state().database.cursor()
+        component = state()
+        g.db_cursor = timed_cursor(component.database.cursor(), component.component.name)
     return g.db_cursor
 
 

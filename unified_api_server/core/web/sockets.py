@@ -19,6 +19,7 @@ from flask_sock import ConnectionClosed, Sock
 from unified_api_server.core.data.changes import DaemonThread, EventFilter, WakeEvent
 from unified_api_server.core.errors import ApiError, socket_error
 from unified_api_server.core.jobs.status import item_status
+from unified_api_server.core.metrics import socket_open
 from unified_api_server.core.settings import Setting
 from unified_api_server.core.web.slots import Slots
 
@@ -73,7 +74,7 @@ def register_sockets(app, component):
     slots = Slots(settings["max_websockets"] or max(1, settings["threads"] // 2), "WebSockets")
     sock = Sock(app)
 
-    def guarded(handler):
+    def guarded(handler, kind):
         def run(ws, **kwargs):
             try:
                 release = slots.take("this socket")
@@ -82,7 +83,8 @@ def register_sockets(app, component):
                 ws.close(TRY_AGAIN_LATER, exc.message[:120])
                 return
             try:
-                handler(ws, **kwargs)
+                with socket_open(kind):
+                    handler(ws, **kwargs)
             finally:
                 release()
 
@@ -90,8 +92,8 @@ def register_sockets(app, component):
         return run
 
     prefix = f"/api/{component.name}/ws"
-    sock.route(prefix)(guarded(change_stream))
-    sock.route(f"{prefix}/<job_id>")(guarded(job_socket))
+    sock.route(prefix)(guarded(change_stream, "change_stream"))
+    sock.route(f"{prefix}/<job_id>")(guarded(job_socket, "job"))
 
 
 def change_stream(ws):
