@@ -32,6 +32,12 @@ def pytest_addoption(parser):
     group.addoption("--uas-model", help="model the tests ran against; storing needs it")
     group.addoption("--uas-hardware", help="device(s) the tests ran on, comma-separated")
     group.addoption("--uas-test-type", default="pytest", help="kind of tests (default pytest)")
+    group.addoption(
+        "--uas-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the server's answer to each upload (default 30)",
+    )
 
 
 def pytest_configure(config):
@@ -205,7 +211,8 @@ class Recorder:
         try:
             from unified_api_server.client import Client
 
-            client = Client(self.url, os.environ.get("UAS_API_KEY"), timeout=(10.0, 120.0))
+            timeout = (5.0, self.config.getoption("uas_timeout"))
+            client = Client(self.url, os.environ.get("UAS_API_KEY"), timeout=timeout)
         except Exception as exc:
             self.warnings.append(f"results not stored: {type(exc).__name__}: {exc}")
             return
