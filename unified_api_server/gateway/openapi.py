@@ -98,6 +98,15 @@ STATUS = {"components": FLAG, "completed": {"type": "boolean"}, "timestamp": {"t
 MODEL_NAME = {"name": "model_name", "in": "path", "required": True}
 
 
+METRICS = "Return the gateway's Prometheus metrics, every worker's summed (admin scope)"
+PROMETHEUS_TEXT = {
+    "200": {
+        "description": "Prometheus's text format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
 def _gateway_operations(spec):
     """Return the gateway's own paths: index, health, the cross-component views, the docs."""
     health = obj({"status": {"type": "string", "enum": ["ok", "degraded"]}, **STATUS})
@@ -114,6 +123,7 @@ def _gateway_operations(spec):
         },
         **_view_operations(spec),
         "/api/openapi.json": {"get": revalidated(_public("This OpenAPI spec", ok(ANY_OBJECT)))},
+        "/metrics": {"get": _keyed(METRICS, PROMETHEUS_TEXT, error_responses(401, 403, 429))},
     }
 
 
