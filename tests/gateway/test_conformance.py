@@ -1,7 +1,8 @@
 """Property-based conformance through the gateway: every documented operation, answered as the
 spec says (status documented, content type, body schema, headers) and never with a 5xx.
 
-schemathesis draws valid requests from the spec the gateway serves (built in-process here, the
+schemathesis draws valid and invalid requests (the latter must get a documented 4xx in the
+error envelope) from the spec the gateway serves (built in-process here, the
 same dict) and sends them over real HTTP with an admin key. The budget is small and the seed
 fixed, so the run is the same each time; raise UAS_CONFORMANCE_EXAMPLES to look deeper by hand.
 """
@@ -30,7 +31,9 @@ CHECKS = [
 
 schema = schemathesis.openapi.from_dict(gateway_spec())
 schema.config.generation.update(
-    modes=[GenerationMode.POSITIVE], max_examples=EXAMPLES, deterministic=True
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    max_examples=EXAMPLES,
+    deterministic=True,
 )
 # Drawn examples only: the coverage phase's boundary sweep multiplies the requests per operation
 # tenfold, and tests/gateway/test_fuzz.py already sends boundary values to every route.
