@@ -51,6 +51,8 @@ def test_a_second_overview_is_a_hit_with_the_same_etag(cache_gateway, keys):
     assert second.headers["ETag"] == first.headers["ETag"]
     assert second.json() == first.json()
     assert second.headers["Cache-Control"] == "private, no-cache"
+    counted = client(cache_gateway, keys["admin"]).call("GET", "/metrics").text
+    assert 'uas_cache_hits_total{cache="gateway.overview"}' in counted
 
 
 def test_if_none_match_is_304_until_a_write_changes_the_answer(cache_gateway, keys):

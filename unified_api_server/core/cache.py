@@ -23,6 +23,7 @@ from collections import OrderedDict
 import orjson
 from flask import Response, current_app, request
 
+from unified_api_server.core import metrics
 from unified_api_server.core.settings import Setting
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class CacheUnavailable(Exception):
 
 
 class CacheStats:
-    """Hits, misses and bypasses per cached view: the one place they are counted."""
+    """Hits, misses and bypasses per cached view: the one place they are counted (and given to
+    the Prometheus counters, where a bypass is a miss: the cache did not serve it)."""
 
     OUTCOMES = ("hit", "miss", "bypass")
 
@@ -69,6 +71,10 @@ class CacheStats:
         with self._lock:
             key = (name, outcome)
             self._counts[key] = self._counts.get(key, 0) + 1
+        if outcome == "hit":
+            metrics.cache_hit(name)
+        else:
+            metrics.cache_miss(name)
 
     def snapshot(self):
         """Return ``{name: {outcome: count}}`` of this process."""
