@@ -138,6 +138,8 @@ class Database:
         something the write needs, such as a bulk load's staged rows in a temporary table.
         """
         with self._write_lock:
+            if cursor is not None and self._watch is not None:
+                self._watch(cursor)  # a request out of time starts no write
             session = cursor or self.cursor()
             try:
                 session.begin()

@@ -35,7 +35,7 @@ from unified_api_server.core.settings import (
     SettingsGroup,
     data_path,
 )
-from unified_api_server.core.web import openapi, slots, sockets
+from unified_api_server.core.web import limits, openapi, slots, sockets
 from unified_api_server.core.web.guard import (
     finish_body,
     loopback_only,
@@ -88,6 +88,7 @@ def component_settings(component):
             "apply pending schema migrations when the service starts; off: apply them with "
             "POST /api/<component>/db/migrations/apply or `unified-api-server migrate`",
         ),
+        *limits.SETTINGS,
     )
     job_settings = (jobs.SETTINGS + tuple(component.jobs.settings)) if component.jobs else ()
     return SettingsGroup(
@@ -118,20 +119,26 @@ def _database_lost(exc):
     )
 
 
-def create_app(component, config=None):
-    """Build the Flask app of ``component``; ``config`` overrides settings (tests)."""
-    settings = component_settings(component).load(flags=config or {}, environ={})
-    app = Flask(component.name)
-    app.json = OrjsonProvider(app)
-    app.config["MAX_CONTENT_LENGTH"] = settings["max_body_mb"] * 1024 * 1024
-    database = Database(
+def open_database(component, settings):
+    """Return the component's Database (opened on first use), its queries bounded per request."""
+    return Database(
         settings["db_path"],
         load_migrations(component.migrations_package),
         threads=settings["duckdb_threads"],
         memory_limit=settings["duckdb_memory_limit"],
         lock_wait=settings["lock_wait"],
         auto_migrate=settings["auto_migrate"],
+        watch=limits.watch,
     )
+
+
+def create_app(component, config=None):
+    """Build the Flask app of ``component``; ``config`` overrides settings (tests)."""
+    settings = component_settings(component).load(flags=config or {}, environ={})
+    app = Flask(component.name)
+    app.json = OrjsonProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings["max_body_mb"] * 1024 * 1024
+    database = open_database(component, settings)
     database.ping()  # open now: a locked or broken file fails the worker at boot
     changes = ChangeFeed(component)
     reads = Reads(component)
@@ -152,6 +159,7 @@ def create_app(component, config=None):
     metrics.init_app(app, refresh=(lambda: _count_jobs(state),))
     app.register_error_handler(duckdb.OutOfMemoryException, _out_of_memory)
     app.register_error_handler(duckdb.FatalException, _database_lost)
+    limits.init_app(app)
     if settings["internal_token"]:
         app.before_request(require_internal_token(settings["internal_token"]))
     app.before_request(read_deadline(settings["body_timeout"]))

@@ -8,6 +8,7 @@ several documented paths (``/run/<item_id>/<key>`` is one path per child table).
 from unified_api_server.core.web.args import parameters
 from unified_api_server.core.web.args import query_parameter as query
 from unified_api_server.core.web.openapi_bodies import schema_name
+from unified_api_server.core.web.openapi_migrations import migrations, migrations_apply
 
 ANY_OBJECT = {"type": "object", "additionalProperties": True}
 _INTEGER = {"type": "integer"}
@@ -209,48 +210,6 @@ def export(c, method, rule):
     request = body(obj(fields), required=False)
     operation = _op(answer, 413, 415, parameters=parameters(c, "export"), requestBody=request)
     return [(rule, operation)]
-
-
-def migrations(c, method, rule):
-    """``/migrations``: every schema migration, applied or pending, with its checksum."""
-    row = obj(
-        {
-            "version": _INTEGER,
-            "name": {"type": "string"},
-            "checksum": {"type": "string", "description": "sha256 of the migration's SQL"},
-            "status": {"type": "string", "enum": ["applied", "pending", "changed", "unknown"]},
-            "applied_at": {"type": "string", "format": "date-time", "nullable": True},
-        }
-    )
-    fields = {
-        "migrations": {"type": "array", "items": row},
-        "applied": _INTEGER,
-        "pending": _INTEGER,
-        "problems": {"type": "array", "items": {"type": "string"}},
-        "auto_migrate": {"type": "boolean"},
-    }
-    return [(rule, _op(ok(obj(fields, ("migrations",)))))]
-
-
-def migrations_apply(c, method, rule):
-    """``/migrations/apply``: back up, then apply every pending migration, all or none."""
-    row = obj({"version": _INTEGER, "name": {"type": "string"}, "checksum": {"type": "string"}})
-    fields = {
-        "dry_run": {"type": "boolean"},
-        "applied": {"type": "array", "items": row},
-        "would_apply": {"type": "array", "items": row, "description": "with each one's sql"},
-        "backup": {"type": "string", "nullable": True, "description": "the copy made first"},
-    }
-    dry_run = query("dry_run", {"type": "boolean"}, "tell what would be applied; change nothing")
-    description = (
-        "Needs the admin scope. A migration that fails leaves the database as it was (500, "
-        "code migration_failed); files that disagree with the database refuse it (409)."
-    )
-    failed = {"description": "a migration failed: nothing was applied"}
-    failed["content"] = {"application/json": {"schema": "Error"}}
-    operation = _op(ok(obj(fields, ("dry_run", "backup"))), 409, parameters=[dry_run])
-    operation["responses"]["500"] = failed
-    return [(rule, {**operation, "description": description})]
 
 
 def imports(c, method, rule):
