@@ -7,11 +7,13 @@ import shutil
 import signal
 import tempfile
 
+from gunicorn import glogging
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
 
 from unified_api_server.core.errors import error_body
+from unified_api_server.core.logs import root_formatter
 
 
 def write_json_error(sock, status_int, reason, mesg):
@@ -47,6 +49,17 @@ def die_with_master(server, worker):
         return
     if os.getppid() != server.pid:  # the master died before the line above ran
         os._exit(1)
+
+
+class SharedFormatLogger(glogging.Logger):
+    """gunicorn's own lines (boot, workers, errors) in the format every other line has."""
+
+    def setup(self, cfg):
+        """Set gunicorn's handlers up, then give them the process's formatter (text or JSON)."""
+        super().setup(cfg)
+        formatter = root_formatter()
+        for handler in self.error_log.handlers + self.access_log.handlers:
+            handler.setFormatter(formatter)
 
 
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -132,6 +145,7 @@ def serve(
         "loglevel": log_level.lower(),
         "accesslog": None,
         "errorlog": "-",
+        "logger_class": SharedFormatLogger,
         "proc_name": name,
     }
     if metrics_dir is not None:

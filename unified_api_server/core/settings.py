@@ -270,6 +270,13 @@ BODY_TIMEOUT = Setting(
 LOG_LEVEL = Setting(
     "log_level", str, "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")
 )
+LOG_FORMAT = Setting(
+    "log_format",
+    str,
+    "text",
+    "log lines as text (time level logger: message) or json (one object per line)",
+    choices=("text", "json"),
+)
 METRICS_DIR = Setting(
     "metrics_dir",
     str,

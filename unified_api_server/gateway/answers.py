@@ -1,21 +1,10 @@
-"""The gateway's own plain-WSGI answers: errors in the shared JSON shape, and request ids."""
+"""The gateway's own plain-WSGI answers: errors in the shared JSON shape."""
 
 import json
-import uuid
 from http import HTTPStatus
 
 from unified_api_server.core.errors import error_body
 from unified_api_server.core.metrics import auth_failure
-
-_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
-
-
-def request_id_from(environ):
-    """Return the client's ``X-Request-ID`` when it is sane, else a new one."""
-    given = environ.get("HTTP_X_REQUEST_ID")
-    if given and len(given) <= 128 and set(given) <= _REQUEST_ID_CHARS:
-        return given
-    return uuid.uuid4().hex
 
 
 def _reason(status):

@@ -8,6 +8,7 @@ from flask import Flask
 
 from unified_api_server.core import metrics
 from unified_api_server.core.errors import register_error_handlers
+from unified_api_server.core.web import requestlog
 from unified_api_server.core.web.http import OrjsonProvider
 from unified_api_server.gateway import changefeed, openapi, viewcache
 from unified_api_server.gateway.keys import KeyStore
@@ -58,5 +59,6 @@ def create_app(config=None):
     viewcache.init_app(app, state)
     register_error_handlers(app)
     app.wsgi_app = GatewayMiddleware(app.wsgi_app, state)
+    requestlog.init_app(app)  # outermost: every answer, refusals included, is logged
     metrics.init_app(app, route_of=metric_route)  # every answer, forwards and refusals too
     return app

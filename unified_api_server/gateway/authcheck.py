@@ -51,6 +51,8 @@ def auth_check(middleware, environ, start_response, headers, request_id):
     original_method = environ.get("HTTP_X_ORIGINAL_METHOD", "GET")
     store = middleware.state.store
     decision = decide(original_method, original, headers, store, require_canonical=True)
+    if decision.key is not None:
+        environ["uas.key_name"] = decision.key.name  # for the request's log line
     if decision.status != 200:
         return deny(start_response, decision, request_id)
     refusal, limit_headers = middleware.rate_limit(decision)

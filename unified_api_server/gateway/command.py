@@ -43,5 +43,5 @@ def serve_gateway(settings):
 def gateway_command(config_file, **flags):
     """Resolve the gateway's settings, log them once, and serve until stopped."""
     settings = GATEWAY.load_or_exit(config_file, flags, check=validate)
-    configure_logging(settings["log_level"])
+    configure_logging(settings["log_level"], fmt=settings["log_format"])
     serve_gateway(settings)

@@ -15,7 +15,8 @@ import time
 from werkzeug.wsgi import ClosingIterator
 
 from unified_api_server.core.metrics import rate_limited
-from unified_api_server.gateway.answers import deny, json_error, request_id_from
+from unified_api_server.core.web.requestlog import request_id_from
+from unified_api_server.gateway.answers import deny, json_error
 from unified_api_server.gateway.authcheck import auth_check
 from unified_api_server.gateway.bodies import BodyError, read_body, stop_reading
 from unified_api_server.gateway.relay import relay_websocket
@@ -57,7 +58,8 @@ _DROP_REQUEST = _HOP | {
     "content-length",
     "x-internal-token",
 }
-_DROP_RESPONSE = _HOP | {"server", "date"}
+# A component echoes the request id; the gateway sets it once itself.
+_DROP_RESPONSE = _HOP | {"server", "date", "x-request-id"}
 
 
 class EnvironHeaders:
@@ -170,6 +172,8 @@ class GatewayMiddleware:
         if "auth/check" in target and normalize_target(target).path == "/auth/check":
             return auth_check(self, environ, start_response, headers, request_id)
         decision = decide(environ.get("REQUEST_METHOD", "GET"), target, headers, self.state.store)
+        if decision.key is not None:
+            environ["uas.key_name"] = decision.key.name  # for the request's log line
         if decision.status != 200:
             return deny(start_response, decision, request_id)
         refusal, limit_headers = self.rate_limit(decision)

@@ -178,7 +178,7 @@ class Upstream:
             log_call(self.name, method, path_qs, status, started, request_id, failed=failed)
 
 
-def log_call(component, method, path_qs, status, started, request_id, extra="", failed=False):
+def log_call(component, method, path_qs, status, started, request_id, suffix="", failed=False):
     """Log one upstream call: component, method, path (no query), status, ms, request id.
 
     It is counted in the metrics too: ``failed`` when no answer came (``status`` is then the
@@ -187,15 +187,19 @@ def log_call(component, method, path_qs, status, started, request_id, extra="", 
     if isinstance(status, int):
         upstream_call(component, status, time.perf_counter() - started, failed)
     if log.isEnabledFor(logging.INFO):
+        path = path_qs.partition("?")[0]
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        fields = {"component": component, "method": method, "path": path, "status": status}
         log.info(
-            "upstream component=%s method=%s path=%s status=%s ms=%.1f request_id=%s%s",
+            "upstream component=%s method=%s path=%s status=%s ms=%s request_id=%s%s",
             component,
             method,
-            path_qs.partition("?")[0],
+            path,
             status,
-            (time.perf_counter() - started) * 1000,
+            ms,
             request_id,
-            extra,
+            suffix,
+            extra={**fields, "ms": ms, "request_id": request_id},  # a JSON line's fields
         )
 
 

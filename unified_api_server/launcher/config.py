@@ -14,6 +14,7 @@ import os
 
 from unified_api_server.core.settings import (
     DATA_DIR,
+    LOG_FORMAT,
     LOG_LEVEL,
     MAX_BODY_MB,
     ConfigError,
@@ -47,7 +48,7 @@ def _service_settings(name, title, port, *, enabled=True, args=True):
 
 
 def _settings():
-    settings = [DATA_DIR, LOG_LEVEL, MAX_BODY_MB, READ_TIMEOUT, UPLOAD_TIMEOUT]
+    settings = [DATA_DIR, LOG_LEVEL, LOG_FORMAT, MAX_BODY_MB, READ_TIMEOUT, UPLOAD_TIMEOUT]
     settings.append(
         Setting("start_timeout", float, 60.0, "seconds to wait for every health check", minimum=1)
     )
@@ -111,8 +112,8 @@ def _split_args(name, args):
 def plan_from(values, cwd=None):
     """Turn resolved launcher settings into the launch plan.
 
-    The plan has ``data_dir``, ``run_dir``, ``log_level``, ``keys_db``, ``start_timeout``,
-    ``max_body_mb``, ``read_timeout``, ``upload_timeout`` and
+    The plan has ``data_dir``, ``run_dir``, ``log_level``, ``log_format``, ``keys_db``,
+    ``start_timeout``, ``max_body_mb``, ``read_timeout``, ``upload_timeout`` and
     one entry per service with ``enabled``, ``host`` and ``port``; components also have
     ``db_path``, ``component`` and ``extra_args``, the gateway ``workers`` and ``extra_args``.
     """
@@ -122,6 +123,7 @@ def plan_from(values, cwd=None):
         "data_dir": data_dir,
         "run_dir": os.path.join(data_dir, "run"),
         "log_level": values["log_level"],
+        "log_format": values["log_format"],
         "keys_db": os.path.join(data_dir, "keys.sqlite3"),
         "start_timeout": values["start_timeout"],
         "max_body_mb": values["max_body_mb"],
@@ -209,6 +211,7 @@ def service_url(service):
 def redacted_summary(plan):
     """Return a one-line description of the effective plan for the log (it holds no secrets)."""
     parts = [f"data_dir={plan['data_dir']}", f"log_level={plan['log_level']}"]
+    parts.append(f"log_format={plan['log_format']}")
     for name in SERVICES:
         service = plan[name]
         if not service["enabled"]:

@@ -83,6 +83,7 @@ def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE, to
         gateway_address=_address(plan["gateway"]),
         names=[c.name for c in COMPONENTS],
         errors=NGINX_ERRORS,
+        log_format=plan["log_format"],
         max_body_mb=plan["max_body_mb"],
         read_timeout=f"{plan['read_timeout']:g}",
         upload_timeout=f"{plan['upload_timeout']:g}",
@@ -94,7 +95,7 @@ def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE, to
 def service_commands(plan, python, nginx_paths=None):
     """Return ``{program: argv}`` for every enabled service of ``plan``."""
     commands = {}
-    level = plan["log_level"]
+    logs = ["--log-level", plan["log_level"], "--log-format", plan["log_format"]]
     body = ["--max-body-mb", str(plan["max_body_mb"])]  # one limit everywhere
     run = [python, "-m", "unified_api_server"]
     for component in COMPONENTS:
@@ -103,7 +104,7 @@ def service_commands(plan, python, nginx_paths=None):
             commands[component.service] = [
                 *run, "component", component.name,
                 "--host", service["host"], "--port", str(service["port"]),
-                "--db-path", service["db_path"], "--log-level", level, *body,
+                "--db-path", service["db_path"], *logs, *body,
                 *service["extra_args"],
             ]  # fmt: skip
     gateway = plan["gateway"]
@@ -114,7 +115,7 @@ def service_commands(plan, python, nginx_paths=None):
         argv += ["--keys-db", plan["keys_db"], "--workers", str(gateway["workers"])]
         argv += ["--read-timeout", f"{plan['read_timeout']:g}"]
         argv += ["--upload-timeout", f"{plan['upload_timeout']:g}"]
-        commands["gateway"] = [*argv, "--log-level", level, *body, *gateway["extra_args"]]
+        commands["gateway"] = [*argv, *logs, *body, *gateway["extra_args"]]
     if plan["nginx"]["enabled"] and nginx_paths:
         prefix, conf = nginx_paths
         commands["nginx"] = [

@@ -26,6 +26,7 @@ from unified_api_server.launcher.config import (
     service_url,
     with_shorthands,
 )
+from unified_api_server.launcher.follow import LogFollower, attach_outputs, suite_sources
 from unified_api_server.launcher.health import wait_healthy
 from unified_api_server.launcher.processes import LaunchError, Suite, port_problem, tail
 from unified_api_server.registry import COMPONENTS
@@ -49,7 +50,8 @@ def _print_ready(plan, suite, key):
         f"Logs: {suite.run_dir}/<service>.log; control: supervisorctl -c {suite.conf_path} status"
     )
     lines.append("Press Ctrl-C to stop.")
-    print("\n".join(lines), flush=True)
+    # One write, whole lines: the services' lines go to the same console from another thread.
+    print("\n".join(lines) + "\n", end="", flush=True)
 
 
 def _first_key(plan):
@@ -100,7 +102,8 @@ def launch(plan):
     """Start the suite of ``plan``, wait until healthy, run until a signal; return the status."""
     os.makedirs(plan["data_dir"], mode=0o700, exist_ok=True)
     os.chmod(plan["data_dir"], 0o700)  # a folder made before this version may be world-readable
-    configure_logging(plan["log_level"], os.path.join(plan["data_dir"], LOG_FILE))
+    log_file = os.path.join(plan["data_dir"], LOG_FILE)
+    file_handler = configure_logging(plan["log_level"], log_file, plan["log_format"])
     log.info("configuration: %s", redacted_summary(plan))
     stop = {"signal": None}
 
@@ -110,11 +113,16 @@ def launch(plan):
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, request_stop) for sig in signals}
     suite = Suite(plan)
+    follower = None
     status = 0
     try:
         _warn_exposed(plan)
         _preflight(plan)
         suite.prepare()
+        # Every service's lines on the console and in the launcher's log, as they come.
+        attach_outputs(file_handler)
+        follower = LogFollower(suite_sources(suite))
+        follower.start()
         key = _first_key(plan) if plan["gateway"]["enabled"] else None
         suite.start()
         wait_healthy(suite, plan["start_timeout"], lambda: stop["signal"] is not None)
@@ -129,6 +137,8 @@ def launch(plan):
         status = 1
     finally:
         suite.stop()
+        if follower is not None:
+            follower.stop()  # after the stop: the services' last lines are passed on too
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return status
@@ -150,6 +160,7 @@ def _run_until_stopped(suite, stop):
 def run_command(config_file, host, nginx, **flags):
     """Start the whole suite under supervisord and wait until every service is healthy."""
     flags = with_shorthands(flags, host, nginx)
-    configure_logging(flags.get("log_level") or "INFO")  # until the data folder is known
+    # Until the data folder is known:
+    configure_logging(flags.get("log_level") or "INFO", fmt=flags.get("log_format") or "text")
     plan = LAUNCHER.load_or_exit(config_file, flags, check=plan_from)
     raise click.exceptions.Exit(launch(plan))

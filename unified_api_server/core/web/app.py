@@ -28,6 +28,7 @@ from unified_api_server.core.settings import (
     BODY_TIMEOUT,
     DATA_DIR,
     INTERNAL_TOKEN,
+    LOG_FORMAT,
     LOG_LEVEL,
     MAX_BODY_MB,
     METRICS_DIR,
@@ -35,7 +36,7 @@ from unified_api_server.core.settings import (
     SettingsGroup,
     data_path,
 )
-from unified_api_server.core.web import limits, openapi, slots, sockets
+from unified_api_server.core.web import limits, openapi, requestlog, slots, sockets
 from unified_api_server.core.web.guard import (
     finish_body,
     loopback_only,
@@ -64,6 +65,7 @@ def component_settings(component):
         Setting("db_path", str, data_path(f"{component.name}.duckdb"), "DuckDB database file"),
         INTERNAL_TOKEN,
         LOG_LEVEL,
+        LOG_FORMAT,
         METRICS_DIR,
         # Each open WebSocket holds a thread under gthread: room for sockets and requests.
         Setting("threads", int, 32, "request threads of the single worker", minimum=1, maximum=256),
@@ -155,7 +157,8 @@ def create_app(component, config=None):
     )
     app.extensions["component"] = state
     register_error_handlers(app)
-    # Before the internal token's check: a refusal skips the hooks after it.
+    # First: its hook must run before a refusal (the internal token) skips the rest.
+    requestlog.init_app(app, key_header=True)
     metrics.init_app(app, refresh=(lambda: _count_jobs(state),))
     app.register_error_handler(duckdb.OutOfMemoryException, _out_of_memory)
     app.register_error_handler(duckdb.FatalException, _database_lost)
@@ -236,7 +239,7 @@ def component_command(component):
     @group.options
     def command(config_file, **flags):
         settings = group.load_or_exit(config_file, flags)
-        configure_logging(settings["log_level"])
+        configure_logging(settings["log_level"], fmt=settings["log_format"])
         try:
             serve_component(component, settings)
         except DatabaseLockedError as exc:
