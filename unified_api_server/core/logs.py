@@ -46,9 +46,7 @@ class JsonFormatter(logging.Formatter):
         if getattr(record, "verbatim", False):
             return record.getMessage()
         entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
