@@ -13,10 +13,9 @@ import os
 import time
 from datetime import UTC, datetime
 
+from unified_api_server.tools.pytest_outcomes import RANK, fold, phase_message
+
 MAX_NAME = 512  # the steps table's name column
-MAX_MESSAGE = 65536
-# A test's worst phase decides its step: a failed call is not hidden by a passing teardown.
-RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 2}
 # Exit statuses of a session that ran to its end: tests passed or failed, or none were collected.
 FINISHED = (0, 1, 5)
 
@@ -51,28 +50,6 @@ def _utc(seconds):
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
-def _phase_status(report):
-    """Return what one phase report says of its test: passed, failed, skipped or error."""
-    if report.skipped:
-        return "skipped"
-    if report.failed:
-        return "failed" if report.when == "call" else "error"
-    return "passed"
-
-
-def _message(report):
-    """Return the failure's or skip's short text, as pytest's short summary shows it."""
-    longrepr = report.longrepr
-    if longrepr is None:
-        return None
-    if isinstance(longrepr, tuple):  # a skip: (path, line, reason), shown without "Skipped: "
-        text = str(longrepr[2]).removeprefix("Skipped: ")
-    else:
-        crash = getattr(longrepr, "reprcrash", None)
-        text = crash.message if crash is not None else str(longrepr)
-    return text[:MAX_MESSAGE]
-
-
 class Recorder:
     """Collects the session's test reports and stores them when the session ends."""
 
@@ -91,14 +68,10 @@ class Recorder:
         stop = getattr(report, "stop", None) or start
         step = self.steps.setdefault(
             report.nodeid,
-            {"name": report.nodeid[:MAX_NAME], "status": "passed", "duration": 0.0, "start": start},
+            {"name": report.nodeid[:MAX_NAME], "status": None, "start": start},
         )
-        step["duration"] += report.duration or 0.0
         step["stop"] = stop
-        status = _phase_status(report)
-        if RANK[status] > RANK[step["status"]]:
-            step["status"] = status
-            step["message"] = _message(report)
+        fold(step, report)
 
     def pytest_collectreport(self, report):
         """Record a file that failed to collect as an erroring step."""
@@ -110,7 +83,7 @@ class Recorder:
                 "duration": 0.0,
                 "start": now,
                 "stop": now,
-                "message": _message(report),
+                "message": phase_message(report),
             }
 
     def run_body(self, exitstatus):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from unified_api_server.core.jobs.child import report as send
 from unified_api_server.core.jobs.child import watch_parent
+from unified_api_server.tools.pytest_outcomes import fold
 
 TYPES = {
     "basic": "the module's unmarked tests: imports, configuration, one forward pass",
@@ -69,28 +70,9 @@ class Reporter:
         if report.failed:
             self.collect_errors.append(str(report.longrepr)[-3000:])
 
-    @staticmethod
-    def _record_outcome(outcome, report):
-        if report.passed:
-            outcome["status"] = "passed"
-        elif report.skipped:
-            outcome["status"] = "skipped"
-        else:
-            outcome["status"] = "failed" if report.when == "call" else "error"
-        if report.skipped and isinstance(report.longrepr, tuple):
-            outcome["message"] = str(report.longrepr[2])
-        elif report.failed:
-            outcome["message"] = report.longreprtext[-4000:]
-
     def pytest_runtest_logreport(self, report):
         """Send a step when a test's outcome is known, with its numeric properties as metrics."""
-        outcome = self.outcomes.setdefault(
-            report.nodeid, {"status": None, "duration": 0.0, "message": None}
-        )
-        outcome["duration"] += report.duration
-        decisive = report.when == "call" or report.failed or report.skipped
-        if decisive and (outcome["status"] is None or report.failed):
-            self._record_outcome(outcome, report)
+        outcome = fold(self.outcomes.setdefault(report.nodeid, {"status": None}), report)
         if report.when != "teardown":
             return
         status = outcome["status"] or "error"
