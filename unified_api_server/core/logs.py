@@ -85,6 +85,9 @@ def configure_logging(level="INFO", log_file=None, fmt="text"):
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # No format here names a source file or line: skip finding them for every record (the
+    # logging cookbook's optimisation; a fifth of a request line's cost).
+    logging._srcfile = None
     return file_handler
 
 
