@@ -21,7 +21,7 @@ import threading
 import time
 
 import duckdb
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 
 from unified_api_server.core.errors import ApiError, error_response
 from unified_api_server.core.settings import Setting
@@ -146,6 +146,8 @@ WATCHDOG = Watchdog()
 
 def watch(cursor):
     """Database hook: bound ``cursor`` by the deadline of the request this thread serves."""
+    if not has_request_context():  # opening the app, jobs: no request's deadline applies
+        return
     deadline = getattr(_current, "deadline", None)
     if deadline is not None:
         deadline.add(cursor)
