@@ -1,0 +1,50 @@
+"""What a series is: one configuration's one metric over time, and which way is better.
+
+A series is model x hardware x batch size x precision x metric. Its metrics are the run's
+headline columns (their direction fixed here) and every named metric of the ``metrics`` child
+(its direction the stored ``lower_is_better``; a metric whose direction is unknown is tracked
+but never judged better or worse). Its points are its runs in ``started_at`` order.
+"""
+
+from dataclasses import dataclass
+
+# The configuration a run measured: runs sharing it are points of the same series.
+CONFIGURATION = ("model_name", "hardware", "batch_size", "precision")
+# Headline columns of a run and whether a smaller value is the better one.
+HEADLINE = {
+    "latency_ms_mean": True,
+    "latency_ms_p50": True,
+    "latency_ms_p90": True,
+    "latency_ms_p99": True,
+    "throughput": False,
+    "memory_mb": True,
+}
+METRICS_TABLE = "benchmark_metrics"  # the named metrics, with their lower_is_better
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """One series: a configuration and a metric (a headline column or a named metric)."""
+
+    model_name: str
+    hardware: str
+    batch_size: int
+    precision: str
+    metric: str
+
+    @property
+    def is_headline(self):
+        """Return whether the metric is a headline column of the runs table."""
+        return self.metric in HEADLINE
+
+
+def verdict(change, lower_is_better, threshold):
+    """Return ``regression``, ``improvement`` or ``ok`` for a relative ``change`` (0.1 = +10%).
+
+    ``lower_is_better`` None (direction unknown) is always ``ok``; so is a change within
+    ``threshold`` either way.
+    """
+    if lower_is_better is None or change is None or abs(change) <= threshold:
+        return "ok"
+    worse = change > 0 if lower_is_better else change < 0
+    return "regression" if worse else "improvement"
