@@ -83,6 +83,8 @@ class Component:
     # (database route, list key): the list the gateway's model view adds as "<name>_summary"
     # (the benchmark's per-device figures: ("hardware/stats", "hardware")).
     model_summary: tuple = ()
+    # The component's own analyses under /api/<name>/db (a :class:`DbRoutes` each).
+    db_routes: tuple = ()
     # What the component runs (a core.jobs.executor.Jobs subclass), the report formats it imports,
     # and its part of the demo data set (a Demo).
     jobs: object = None
@@ -123,6 +125,19 @@ class Component:
     def count_name(self, status=None):
         """Return a stats field name such as ``total_runs`` or ``completed_tasks``."""
         return f"{status or 'total'}_{self.entities}"
+
+
+@dataclass(frozen=True)
+class DbRoutes:
+    """Routes a component adds to its database blueprint, and how the spec documents them.
+
+    ``register(bp, component)`` adds the routes; each endpoint is named ``<name>_<kind>``, and
+    ``operations`` pairs a ``kind`` with its OpenAPI function ``(component, method, rule) ->
+    [(rule, operation), ...]`` (as in ``core.web.openapi_ops``).
+    """
+
+    register: object
+    operations: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,8 @@ def revalidated(operation, cached=False):
 def describe(component, kind, method, rule):
     """Return ``[(rule, operation), ...]`` for one method of one route."""
     family = kind.split("_")[0] if kind.startswith(("stats_", "import_", "submit_")) else kind
-    found = (OPERATIONS.get(family) or other)(component, method, rule)
+    own = dict(pair for routes in component.db_routes for pair in routes.operations)
+    found = (own.get(kind) or OPERATIONS.get(family) or other)(component, method, rule)
     if method != "GET" or family == "health":
         return found
     return [(path, revalidated(op, family in CACHED)) for path, op in found]

@@ -202,3 +202,5 @@ def register_reports(bp, component):
             f"/import/{importer.format}",
             view_func=Import.as_view(f"{name}_import_{importer.format}", component, importer),
         )
+    for routes in component.db_routes:
+        routes.register(bp, component)
