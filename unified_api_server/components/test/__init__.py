@@ -3,6 +3,7 @@
 from unified_api_server.components.test.demo import DEMO
 from unified_api_server.components.test.jobs import TestJobs
 from unified_api_server.components.test.junit import JUNIT
+from unified_api_server.components.test.routes import ROUTES
 from unified_api_server.core.component import (
     Column,
     Component,
@@ -31,6 +32,7 @@ COMPONENT = Component(
         tag_child("test_run_tags"),
     ),
     batch_table="test_batch_runs",
+    db_routes=(ROUTES,),
     demo=DEMO,
     jobs=TestJobs,
     importers=(JUNIT,),
