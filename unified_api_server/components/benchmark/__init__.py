@@ -10,6 +10,7 @@ from unified_api_server.components.benchmark.demo import DEMO
 from unified_api_server.components.benchmark.figures import PRECISIONS, metric_defaults
 from unified_api_server.components.benchmark.jobs import BenchmarkJobs
 from unified_api_server.components.benchmark.pytest_benchmark import PYTEST_BENCHMARK
+from unified_api_server.components.benchmark.series_api import SERIES_ROUTES
 from unified_api_server.core import component as core
 
 
@@ -47,6 +48,12 @@ COMPONENT = core.Component(
         core.metric_child("benchmark_hardware_metrics", key="hardware_metrics"),
         core.metric_child("benchmark_model_metrics", key="model_metrics"),
         core.tag_child("benchmark_run_tags"),
+        # Raw samples in the order measured (a pytest-benchmark report's rounds, in ms).
+        core.Child(
+            "samples",
+            "benchmark_samples",
+            (core.Column("value", kind="float", required=True, nullable=False),),
+        ),
     ),
     # Across the runs of a group: latency percentiles are over each run's mean latency.
     extra_aggregates=(
@@ -60,6 +67,7 @@ COMPONENT = core.Component(
     ),
     group_stats=(("stats", CONFIGURATION),),
     model_summary=("hardware/stats", "hardware"),
+    db_routes=(SERIES_ROUTES,),
     demo=DEMO,
     jobs=BenchmarkJobs,
     importers=(PYTEST_BENCHMARK,),

@@ -36,6 +36,8 @@ MACHINE_TAGS = (
     ("python_implementation", "machine.python_implementation"),
 )
 CPU_TAGS = (("brand_raw", "cpu.brand"), ("arch", "cpu.arch"), ("vendor_id_raw", "cpu.vendor"))
+# Per-round times kept as a run's raw samples; more rounds are thinned to an even stride.
+MAX_SAMPLES = 10_000
 
 
 def _number(value):
@@ -50,6 +52,13 @@ def _percentiles_ms(data):
     if len(times) < 2:
         return None, None
     return percentile(times, 0.9) * 1000.0, percentile(times, 0.99) * 1000.0
+
+
+def _samples_ms(data):
+    """Return per-round times as sample rows in ms, at most MAX_SAMPLES (an even stride)."""
+    times = [t for t in data or () if _number(t) is not None] if isinstance(data, list) else []
+    stride = -(-len(times) // MAX_SAMPLES) or 1  # ceiling: what is kept fits the cap
+    return [{"value": t * 1000.0} for t in times[::stride]]
 
 
 def parse_report(raw):
@@ -159,6 +168,7 @@ def runs_from_report(report, args):
             },
             "hardware_metrics": hardware_metrics,
             "tags": tags,
+            "samples": _samples_ms(stats.get("data")),
         }
         if args.get("batch_id"):
             body["batch_id"] = args["batch_id"]

@@ -1,0 +1,248 @@
+"""The Benchmark's series views under ``/api/benchmark/db``: ``/history`` and ``/compare``.
+
+The views parse arguments and shape answers; :mod:`.history` and :mod:`.compare` hold the SQL.
+Each route's OpenAPI operation is written beside it and handed to the spec through ``DbRoutes``.
+"""
+
+from flask import jsonify, request
+
+from unified_api_server.components.benchmark import compare as comparing
+from unified_api_server.components.benchmark import history as series_history
+from unified_api_server.components.benchmark.series import CONFIGURATION, SeriesKey
+from unified_api_server.components.benchmark.series_limits import Limits
+from unified_api_server.core.component import DbRoutes
+from unified_api_server.core.errors import ApiError
+from unified_api_server.core.web.args import parse_int, parse_time
+from unified_api_server.core.web.args import query_parameter as query
+from unified_api_server.core.web.openapi_ops import error_responses, obj, ok
+from unified_api_server.core.web.resources import cursor
+
+MAX_POINTS = 10_000
+DEFAULT_POINTS = 1000
+MAX_WINDOW = 1000
+SERIES_ARGS = (*CONFIGURATION, "metric")
+HISTORY_ARGS = (*SERIES_ARGS, "window", "since", "until", "points", "include")
+PAIR_ARGS = ("baseline", "contender")
+VARIANT_ARGS = ("model_name", *comparing.VARIED, "batch_size")
+
+
+def _refuse_unknown(allowed):
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        raise ApiError(
+            400, f"unknown query parameter(s): {', '.join(unknown)}", {"allowed": list(allowed)}
+        )
+
+
+def _required(name):
+    value = request.args.get(name, "")
+    if not value:
+        raise ApiError(400, f"{name}: required query parameter")
+    return value
+
+
+def _series_key():
+    values = {name: _required(name) for name in SERIES_ARGS}
+    values["batch_size"] = parse_int(values["batch_size"], "batch_size", minimum=1)
+    return SeriesKey(**values)
+
+
+def _time(name):
+    value = request.args.get(name)
+    return None if value is None else parse_time(value, name)
+
+
+def history():
+    """Return one series' points with rolling mean, stddev, z and outlier flag, downsampled."""
+    _refuse_unknown(HISTORY_ARGS)
+    key = _series_key()
+    include = request.args.get("include")
+    if include not in (None, "samples"):
+        raise ApiError(400, f"include: only 'samples' can be included, got {include!r}")
+    lower_is_better, unit = series_history.metric_facts(cursor(), key.metric)
+    configuration = {name: getattr(key, name) for name in CONFIGURATION}
+    limits = Limits(cursor()).of(configuration, key.metric)
+    window = parse_int(
+        request.args.get("window"), "window", minimum=2, maximum=MAX_WINDOW, default=None
+    ) or int(limits["window"])
+    points = parse_int(
+        request.args.get("points"), "points", minimum=2, maximum=MAX_POINTS, default=DEFAULT_POINTS
+    )
+    shown, count = series_history.history(
+        cursor(),
+        key,
+        window=window,
+        z=limits["z"],
+        since=_time("since"),
+        until=_time("until"),
+        points=points,
+    )
+    if include == "samples":
+        stored = series_history.samples(cursor(), [p["run_id"] for p in shown])
+        for point in shown:
+            point["samples"] = stored.get(point["run_id"])
+    series = {**configuration, "metric": key.metric, "lower_is_better": lower_is_better}
+    return jsonify(
+        {
+            "series": {**series, "unit": unit},
+            "window": window,
+            "z_threshold": limits["z"],
+            "count": count,
+            "downsampled": count > len(shown),
+            "points": shown,
+        }
+    )
+
+
+def _side(kind, ident, runs):
+    return {"id": ident, "kind": kind, "runs": len(runs)}
+
+
+def _variant():
+    _refuse_unknown(VARIANT_ARGS)
+    model_name = _required("model_name")
+    varied = [name for name in comparing.VARIED if name in request.args]
+    if len(varied) != 1:
+        raise ApiError(400, "give one of hardware=a,b or precision=a,b to compare across")
+    values = request.args[varied[0]].split(",")
+    if len(values) != 2 or not all(values) or values[0] == values[1]:
+        raise ApiError(400, f"{varied[0]}: give two different values, baseline first: a,b")
+    extra = {}
+    if request.args.get("batch_size"):
+        extra["batch_size"] = parse_int(request.args["batch_size"], "batch_size", minimum=1)
+    before, after = comparing.variant_runs(cursor(), model_name, varied[0], values, extra)
+    keys = tuple(name for name in CONFIGURATION if name != varied[0])
+    body = comparing.pair(cursor(), before, after, keys)
+    sides = {
+        "baseline": {"kind": varied[0], "id": values[0], "runs": len(before)},
+        "contender": {"kind": varied[0], "id": values[1], "runs": len(after)},
+    }
+    return {"model_name": model_name, "varied": varied[0], **sides, **body}
+
+
+def compare():
+    """Compare two runs or batches (or one model across devices or precisions), per metric."""
+    if "baseline" not in request.args and "contender" not in request.args:
+        return jsonify(_variant())
+    _refuse_unknown(PAIR_ARGS)
+    sides, runs = {}, {}
+    for name in PAIR_ARGS:
+        kind, ident = comparing.resolve(cursor(), _required(name), name)
+        runs[name] = comparing.side_runs(cursor(), kind, ident)
+        sides[name] = _side(kind, ident, runs[name])
+    body = comparing.pair(cursor(), runs["baseline"], runs["contender"])
+    return jsonify({**sides, **body})
+
+
+def register(bp, component):
+    """Add ``/history`` and ``/compare`` to the Benchmark's database blueprint."""
+    for view in (history, compare):
+        bp.add_url_rule(f"/{view.__name__}", f"{component.name}_{view.__name__}", view)
+
+
+_TEXT = {"type": "string"}
+_INT = {"type": "integer"}
+_NUMBER = {"type": "number", "nullable": True}
+_BOOL = {"type": "boolean", "nullable": True}
+_CONFIGURATION = {
+    "model_name": _TEXT,
+    "hardware": _TEXT,
+    "batch_size": {"type": "integer", "nullable": True},
+    "precision": {"type": "string", "nullable": True},
+}
+
+
+def _answer(fields, *errors, params):
+    return {
+        "responses": {**ok(obj(fields, list(fields))), **error_responses(400, 503, *errors)},
+        "parameters": params,
+    }
+
+
+def history_operation(component, method, rule):
+    """``/history``: one series' points with rolling statistics."""
+    point = obj(
+        {
+            "run_id": _TEXT,
+            "started_at": {"type": "string", "format": "date-time"},
+            "value": {"type": "number"},
+            "mean": _NUMBER,
+            "stddev": _NUMBER,
+            "z": _NUMBER,
+            "outlier": {"type": "boolean"},
+            "samples": {"type": "array", "items": {"type": "number"}, "nullable": True},
+        },
+        ("run_id", "started_at", "value", "mean", "stddev", "z", "outlier"),
+    )
+    series = obj({**_CONFIGURATION, "metric": _TEXT, "lower_is_better": _BOOL})
+    fields = {
+        "series": series,
+        "window": _INT,
+        "z_threshold": {"type": "number"},
+        "count": _INT,
+        "downsampled": {"type": "boolean"},
+        "points": {"type": "array", "items": point},
+    }
+    return [(rule, _answer(fields, params=_history_params()))]
+
+
+def _history_params():
+    text = {"type": "string", "minLength": 1}
+    time = {"type": "string", "format": "date-time"}
+    return [
+        query("model_name", text, "the series' model", True),
+        query("hardware", text, "the series' device", True),
+        query("batch_size", {"type": "integer", "minimum": 1}, "the series' batch size", True),
+        query("precision", text, "the series' precision", True),
+        query("metric", text, "a headline figure (latency_ms_mean, ...) or a named metric", True),
+        query("window", {**_INT, "minimum": 2, "maximum": MAX_WINDOW}, "points before (20)"),
+        query("since", time, "show points started at or after this time"),
+        query("until", time, "only points started before this time"),
+        query("points", {**_INT, "minimum": 2, "maximum": MAX_POINTS}, "most points (1000)"),
+        query("include", {"type": "string", "enum": ["samples"]}, "add each run's raw samples"),
+    ]
+
+
+def compare_operation(component, method, rule):
+    """``/compare``: two runs or batches, or one model across devices or precisions."""
+    compared = obj(
+        {
+            "baseline": _NUMBER,
+            "contender": _NUMBER,
+            "change_percent": _NUMBER,
+            "lower_is_better": _BOOL,
+            "threshold_percent": {"type": "number"},
+            "verdict": {"type": "string", "enum": list(comparing.VERDICTS), "nullable": True},
+        }
+    )
+    pair = obj(
+        {
+            "configuration": obj(_CONFIGURATION),
+            "baseline_run_id": _TEXT,
+            "contender_run_id": _TEXT,
+            "metrics": {"type": "object", "additionalProperties": compared},
+        }
+    )
+    side = obj({"id": _TEXT, "kind": _TEXT, "runs": _INT})
+    unpaired = {"type": "array", "items": obj({**_CONFIGURATION, "run_id": _TEXT})}
+    fields = {
+        "baseline": side,
+        "contender": side,
+        "pairs": {"type": "array", "items": pair},
+        "only_in_baseline": unpaired,
+        "only_in_contender": unpaired,
+        "counts": obj({name: _INT for name in ("pairs", *comparing.VERDICTS)}),
+    }
+    text = {"type": "string", "minLength": 1}
+    params = [
+        query("baseline", text, "a run id or a batch id (or use model_name with hardware=a,b)"),
+        query("contender", text, "a run id or a batch id"),
+        query("model_name", text, "the model compared across devices or precisions"),
+        query("hardware", text, "two devices, baseline first: a,b"),
+        query("precision", text, "two precisions, baseline first: a,b"),
+        query("batch_size", {"type": "integer", "minimum": 1}, "only this batch size"),
+    ]
+    return [(rule, _answer(fields, 404, params=params))]
+
+
+SERIES_ROUTES = DbRoutes(register, (("history", history_operation), ("compare", compare_operation)))

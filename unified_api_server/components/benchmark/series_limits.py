@@ -1,0 +1,55 @@
+"""The thresholds history and compare judge a series by, and where its distributions start.
+
+One place: the defaults (a change over 10%, |z| over 3, a window of 20 points) apply unless the
+judging's tables (migration 002) hold a threshold whose selector matches the series (the one
+naming most parts wins: metric, then model, hardware, batch size, precision) or marks a run as
+the start of a new distribution. Both tables are read only when they exist.
+"""
+
+from unified_api_server.components.benchmark.series import CONFIGURATION
+
+DEFAULTS = {"percent": 10.0, "z": 3.0, "window": 20}  # percent: 10.0 is a 10% change
+THRESHOLDS = "benchmark_thresholds"
+MARKS = "benchmark_distribution_changes"
+SELECTOR = (*CONFIGURATION, "metric")
+_PRIORITY = {"metric": 16, "model_name": 8, "hardware": 4, "batch_size": 2, "precision": 1}
+
+
+def _exists(cursor, table):
+    found = cursor.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [table]
+    )
+    return found.fetchone() is not None
+
+
+class Limits:
+    """The stored thresholds, read once per request, matched to a series in Python."""
+
+    def __init__(self, cursor):
+        self.rows = []
+        if _exists(cursor, THRESHOLDS):
+            names = ", ".join(SELECTOR)
+            found = cursor.execute(f"SELECT {names}, percent, z, window_size FROM {THRESHOLDS}")
+            self.rows = [
+                dict(zip((*SELECTOR, "percent", "z", "window"), r)) for r in found.fetchall()
+            ]
+
+    def of(self, configuration, metric):
+        """Return ``{"percent", "z", "window"}`` for one configuration (a dict) and metric."""
+        wanted = {**configuration, "metric": metric}
+        best, rank = DEFAULTS, -1
+        for row in self.rows:
+            if all(row[n] is None or row[n] == wanted[n] for n in SELECTOR):
+                score = sum(_PRIORITY[n] for n in SELECTOR if row[n] is not None)
+                if score > rank:
+                    best, rank = {k: row[k] for k in DEFAULTS}, score
+        return dict(best)
+
+
+def distribution_starts(cursor, metric):
+    """Return the SQL condition and parameters marking a run (alias-free ``run_id``) as the
+    start of a new distribution of ``metric`` (a mark for every metric counts too)."""
+    if not _exists(cursor, MARKS):
+        return "FALSE", []
+    condition = f"run_id IN (SELECT run_id FROM {MARKS} WHERE metric IS NULL OR metric = ?)"
+    return condition, [metric]
