@@ -73,47 +73,48 @@ ORDER BY change, name
 
 
 def resolve(cursor, ident):
-    """Return ``(kind, id)`` for a run id or a batch id (a run wins a tie), or raise a 404."""
-    found = cursor.execute(
-        f"SELECT 'run' FROM {RUNS} WHERE run_id = $1 UNION ALL "
-        f"SELECT 'batch' FROM {BATCHES} WHERE batch_id = $1 UNION ALL "
-        f"(SELECT 'batch' FROM {RUNS} WHERE batch_id = $1 LIMIT 1)",
+    """Return ``{id, kind, runs}`` of a run id or a batch id (a run wins a tie), or raise a 404."""
+    run, batch, members = cursor.execute(
+        f"SELECT (SELECT count(*) FROM {RUNS} WHERE run_id = $1), "
+        f"(SELECT count(*) FROM {BATCHES} WHERE batch_id = $1), "
+        f"(SELECT count(*) FROM {RUNS} WHERE batch_id = $1)",
         [ident],
-    ).fetchall()
-    kinds = {kind for (kind,) in found}
-    if not kinds:
-        raise ApiError(404, f"no run or batch {ident!r}", {"id": ident})
-    return ("run" if "run" in kinds else "batch"), ident
+    ).fetchone()
+    if run:
+        return {"id": ident, "kind": "run", "runs": 1}
+    if batch or members:
+        return {"id": ident, "kind": "batch", "runs": members}
+    raise ApiError(404, f"no run or batch {ident!r}", {"id": ident})
+
+
+def compare_sql(baseline_kind, contender_kind):
+    """Return the SQL comparing a run or batch with another; its parameters are the two ids
+    and the most tests listed per category."""
+    return _COMPARE.format(baseline=_SIDE_RUNS[baseline_kind], contender=_SIDE_RUNS[contender_kind])
 
 
 def compare(cursor, baseline, contender, limit=None):
-    """Sort every test of ``baseline`` and ``contender`` (``(kind, id)`` pairs) by its change.
+    """Sort every test of ``baseline`` and ``contender`` (as :func:`resolve` gives them) by
+    its change.
 
     A batch's outcome of a test is its latest: that of the batch's run started last (ties:
     the greater run id) among the runs that have the test. Returns the counts of every
-    category and, for each but ``unchanged``, up to ``limit`` tests by name (None: all).
+    category, for each but ``unchanged`` up to ``limit`` tests by name (None: all), and the
+    two sides with their number of tests.
     """
-    sql = _COMPARE.format(baseline=_SIDE_RUNS[baseline[0]], contender=_SIDE_RUNS[contender[0]])
-    rows = rows_to_dicts(cursor.execute(sql, [baseline[1], contender[1], limit or 2**62]))
-    body = {"counts": dict.fromkeys(CATEGORIES, 0), **{name: [] for name in LISTED}}
+    sql = compare_sql(baseline["kind"], contender["kind"])
+    rows = rows_to_dicts(cursor.execute(sql, [baseline["id"], contender["id"], limit or 2**62]))
+    counts = dict.fromkeys(CATEGORIES, 0)
+    body = {"counts": counts, **{name: [] for name in LISTED}}
     for row in rows:
         change, total = row.pop("change"), row.pop("total")
-        body["counts"][change] = total
+        counts[change] = total
         if change != "unchanged":
             body[change].append(row)
+    tests = sum(counts.values())
+    body["baseline"] = {**baseline, "tests": tests - counts["appeared"]}
+    body["contender"] = {**contender, "tests": tests - counts["disappeared"]}
     return body
-
-
-def describe_side(cursor, side):
-    """Return what one side of a compare holds: its kind, id, runs and tests with an outcome."""
-    kind, ident = side
-    runs, tests = cursor.execute(
-        f"SELECT count(DISTINCT t.run_id), count(DISTINCT s.name) FROM {RUNS} t "
-        f"LEFT JOIN {STEPS} s ON s.run_id = t.run_id AND s.status IN {OUTCOMES} "
-        f"WHERE t.{_SIDE_RUNS[kind]} = ?",
-        [ident],
-    ).fetchone()
-    return {"id": ident, "kind": kind, "runs": runs, "tests": tests}
 
 
 def previous_run(cursor, run_id):
@@ -142,7 +143,8 @@ def newly_failing(cursor, run_id):
     previous = previous_run(cursor, run_id)
     if previous is None:
         return []
-    return compare(cursor, ("run", previous), ("run", run_id))["newly_failing"]
+    sides = ({"id": previous, "kind": "run"}, {"id": run_id, "kind": "run"})
+    return compare(cursor, *sides)["newly_failing"]
 
 
 _FLAKY = f"""
@@ -154,22 +156,31 @@ WITH recent AS (
         ORDER BY t.started_at DESC, t.run_id DESC) <= ?
 ),
 outcomes AS (
-    SELECT r.*, s.name, s.status, s.status = 'passed' AS passed
-    FROM recent r JOIN {STEPS} s ON s.run_id = r.run_id
-    WHERE s.status IN ('passed', 'failed', 'error')
-    QUALIFY row_number() OVER (PARTITION BY s.run_id, s.name ORDER BY s.id DESC) = 1
+    SELECT r.*, o.name, o.status, o.status = 'passed' AS passed
+    FROM (
+        SELECT s.run_id, s.name, arg_max(s.status, s.id) AS status
+        FROM {STEPS} s SEMI JOIN recent r ON s.run_id = r.run_id
+        WHERE s.status IN ('passed', 'failed', 'error')
+        GROUP BY s.run_id, s.name
+    ) o JOIN recent r ON r.run_id = o.run_id
+),
+-- Most tests always pass (or always fail): only those with both go through the window.
+mixed AS (
+    SELECT model_name, hardware, test_type, name FROM outcomes
+    GROUP BY ALL HAVING bool_or(passed) AND NOT bool_and(passed)
 ),
 flips AS (
-    SELECT *, passed <> lag(passed) OVER (
-        PARTITION BY model_name, hardware, test_type, name ORDER BY started_at, run_id
+    SELECT o.*, passed <> lag(passed) OVER (
+        PARTITION BY o.model_name, o.hardware, o.test_type, o.name ORDER BY o.started_at, o.run_id
     ) AS flipped
-    FROM outcomes
+    FROM outcomes o SEMI JOIN mixed m ON o.model_name = m.model_name AND o.hardware = m.hardware
+        AND o.test_type IS NOT DISTINCT FROM m.test_type AND o.name = m.name
 )
 SELECT model_name, hardware, test_type, name, count(*) AS runs,
     count(*) FILTER (passed) AS passed, count(*) FILTER (NOT passed) AS failed,
     count(*) FILTER (flipped) AS flips,
     round(count(*) FILTER (flipped) / nullif(count(*) - 1, 0), 6) AS flip_rate,
-    list(status ORDER BY started_at DESC, run_id DESC)[1:{LAST_OUTCOMES}] AS last_outcomes,
+    max_by(status, row(started_at, run_id), {LAST_OUTCOMES}) AS last_outcomes,
     max(started_at) AS last_run_at
 FROM flips
 GROUP BY model_name, hardware, test_type, name
@@ -219,9 +230,13 @@ def pass_rate_history(cursor, component, query, bucket, limit):
     Points are oldest first: the latest ``limit`` runs (or days) of those ``query`` selects,
     each with its counts; a point without a pass or failure has a ``pass_rate`` of None.
     """
+    sql, params = history_sql(component, query, bucket)
+    return rows_to_dicts(cursor.execute(sql, [*params, limit]))
+
+
+def history_sql(component, query, bucket):
+    """Return ``(sql, params)`` of :func:`pass_rate_history`, less its limit."""
     where, params = query.where(component)
     sql = f"""SELECT *, round(passed / nullif(passed + failed + error, 0), 6) AS pass_rate
         FROM ({_HISTORY[bucket].format(where=where)}) ORDER BY started_at"""
-    if bucket == "run":
-        sql += ", run_id"
-    return rows_to_dicts(cursor.execute(sql, [*params, limit]))
+    return sql + (", run_id" if bucket == "run" else ""), params

@@ -80,10 +80,8 @@ def register(bp, component):
         """Compare two runs or batches test by test: newly failing, newly passing and more."""
         ids = _compare_args()
         limit = _int("limit", 100, 1, MAX_LIST)
-        sides = {name: analysis.resolve(cursor(), ident) for name, ident in ids.items()}
-        body = analysis.compare(cursor(), sides["baseline"], sides["contender"], limit)
-        described = {name: analysis.describe_side(cursor(), side) for name, side in sides.items()}
-        return jsonify({**described, "limit": limit, **body})
+        sides = [analysis.resolve(cursor(), ids[name]) for name in ("baseline", "contender")]
+        return jsonify({"limit": limit, **analysis.compare(cursor(), *sides, limit)})
 
     def flaky():
         """List tests whose outcome flips between pass and fail within one configuration."""
@@ -119,7 +117,8 @@ def _answer(fields, *errors, params):
 
 def compare_operation(component, method, rule):
     """``/compare``: two runs or batches, test by test."""
-    side = obj({"id": _TEXT, "kind": {"type": "string", "enum": ["run", "batch"]}, "runs": _INT})
+    kinds = {"type": "string", "enum": ["run", "batch"]}
+    side = obj({"id": _TEXT, "kind": kinds, "runs": _INT, "tests": _INT}, ("id", "kind"))
     counts = obj({name: _INT for name in analysis.CATEGORIES}, analysis.CATEGORIES)
     fields = {"baseline": side, "contender": side, "limit": _INT, "counts": counts}
     fields.update((name, _rows(_CHANGE)) for name in analysis.LISTED)
