@@ -20,7 +20,8 @@ RUNS = "benchmark_runs"
 BATCHES = "benchmark_batch_runs"
 VARIED = ("hardware", "precision")  # what the cross-configuration variant may vary
 VERDICTS = ("regression", "improvement", "ok")
-_COLUMNS = ("run_id", *CONFIGURATION, "started_at", *HEADLINE)
+_MISSING = (None, None)
+_COLUMNS = ("run_id", *CONFIGURATION, *HEADLINE)
 
 
 def resolve(cursor, ident, name):
@@ -36,21 +37,24 @@ def _runs(cursor, where, params):
     """Return the latest run of each configuration matching ``where``, with its named metrics."""
     partition = ", ".join(CONFIGURATION)
     rows = cursor.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM {RUNS} WHERE {where} QUALIFY row_number() "
-        f"OVER (PARTITION BY {partition} ORDER BY started_at DESC, run_id DESC) = 1",
+        f"""WITH latest AS (
+            SELECT {", ".join(_COLUMNS)} FROM {RUNS} WHERE {where} QUALIFY row_number()
+            OVER (PARTITION BY {partition} ORDER BY started_at DESC, run_id DESC) = 1)
+        SELECT l.*, list(m.name ORDER BY m.name), list(m.value ORDER BY m.name),
+            list(m.lower_is_better ORDER BY m.name)
+        FROM latest l LEFT JOIN {METRICS_TABLE} m ON m.run_id = l.run_id GROUP BY ALL""",
         params,
     ).fetchall()
-    runs = {row[0]: dict(zip(_COLUMNS, row)) for row in rows}
-    for run in runs.values():
-        run["metrics"] = {m: (run.pop(m), HEADLINE[m]) for m in HEADLINE}
-    found = cursor.execute(
-        f"SELECT run_id, name, value, lower_is_better FROM {METRICS_TABLE} "
-        "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(runs)],
-    )
-    for run_id, name, value, lower_is_better in found.fetchall():
-        runs[run_id]["metrics"][name] = (value, lower_is_better)
-    return list(runs.values())
+    runs = []
+    width = len(_COLUMNS)
+    for row in rows:
+        run = dict(zip(_COLUMNS, row[:width]))
+        metrics = {m: (run.pop(m), low) for m, low in HEADLINE.items()}
+        names, values, lows = row[width:]
+        metrics.update((n, (v, low)) for n, v, low in zip(names, values, lows) if n is not None)
+        run["metrics"] = metrics
+        runs.append(run)
+    return runs
 
 
 def side_runs(cursor, kind, ident):
@@ -79,23 +83,23 @@ def _change(baseline, contender):
 
 def _metrics(limits, configuration, baseline, contender):
     compared = {}
-    for name in dict.fromkeys([*baseline["metrics"], *contender["metrics"]]):
-        before, before_low = baseline["metrics"].get(name, (None, None))
-        after, after_low = contender["metrics"].get(name, (None, None))
+    before_all, after_all = baseline["metrics"], contender["metrics"]
+    for name in dict.fromkeys([*before_all, *after_all]):
+        before, before_low = before_all.get(name, _MISSING)
+        after, after_low = after_all.get(name, _MISSING)
         if before is None and after is None:
             continue
         lower_is_better = after_low if after_low is not None else before_low
         threshold = limits.of(configuration, name)["percent"]
         change = _change(before, after)
+        judged = None if change is None else verdict(change, lower_is_better, threshold / 100)
         compared[name] = {
             "baseline": before,
             "contender": after,
             "change_percent": None if change is None else change * 100.0,
             "lower_is_better": lower_is_better,
             "threshold_percent": threshold,
-            "verdict": None
-            if change is None
-            else verdict(change, lower_is_better, threshold / 100),
+            "verdict": judged,
         }
     return compared
 

@@ -35,7 +35,10 @@ class Limits:
             ]
 
     def of(self, configuration, metric):
-        """Return ``{"percent", "z", "window"}`` for one configuration (a dict) and metric."""
+        """Return ``{"percent", "z", "window"}`` for one configuration (a dict) and metric
+        (shared: not to be changed)."""
+        if not self.rows:  # the common case, asked once per pair and metric
+            return DEFAULTS
         wanted = {**configuration, "metric": metric}
         best, rank = DEFAULTS, -1
         for row in self.rows:
@@ -43,7 +46,7 @@ class Limits:
                 score = sum(_PRIORITY[n] for n in SELECTOR if row[n] is not None)
                 if score > rank:
                     best, rank = {k: row[k] for k in DEFAULTS}, score
-        return dict(best)
+        return best
 
 
 def distribution_starts(cursor, metric):

@@ -1,0 +1,125 @@
+"""Measure a series' history and a comparison of two batches through the Benchmark service.
+
+    python scripts/bench_history.py [--rows 10000000] [--repeat 7] [--points 500]
+
+Fills a fresh database with ``--rows`` generated runs (``bench_query.fill``: tens of thousands
+of configurations), makes one configuration a series of ``--series`` points spread through the
+whole table, and two batches of ``--batch`` runs each, paired by configuration, with named
+metrics. It copies the file, starts the real component service (gunicorn) on one copy and opens
+the other directly in DuckDB, then times ``/history`` (downsampled to ``--points``) beside the
+very same SQL, and ``/compare`` of the two batches. Targets: history <= 100 ms and <= 1.5x the
+SQL run directly; compare <= 150 ms.
+"""
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_query import fill, paired
+
+from tests.support import ServiceProcess
+from unified_api_server.components.benchmark.history import history_sql
+from unified_api_server.components.benchmark.series import SeriesKey
+from unified_api_server.registry import BY_NAME
+
+KEY = SeriesKey("bench-series", "cuda:0", 8, "fp16", "latency_ms_mean")
+
+
+def plant(path, rows, series, batch):
+    """Make one series of ``series`` points through the table, and two batches of ``batch``."""
+    every = max(1, rows // series)
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            "UPDATE benchmark_runs SET model_name = ?, hardware = ?, batch_size = ?, "
+            "precision = ? WHERE CAST(run_id AS BIGINT) % ? = 7",
+            [KEY.model_name, KEY.hardware, KEY.batch_size, KEY.precision, every],
+        )
+        connection.execute(
+            "INSERT INTO benchmark_batch_runs (batch_id) VALUES ('bench-before'), ('bench-after')"
+        )
+        # Runs i and i + batch share a configuration: model_name is i % 97 ... (bench_query).
+        for name, low in (("bench-before", 1), ("bench-after", 1 + batch)):
+            connection.execute(
+                "UPDATE benchmark_runs SET batch_id = ?, model_name = 'pair-' || "
+                "(CAST(run_id AS BIGINT) - ?), hardware = 'cpu', batch_size = 1, "
+                "precision = 'fp32' "
+                "WHERE CAST(run_id AS BIGINT) BETWEEN ? AND ?",
+                [name, low, low, low + batch - 1],
+            )
+        connection.execute(
+            "INSERT INTO benchmark_metrics (run_id, name, value, lower_is_better) "
+            "SELECT run_id, 'metric_' || m, random(), m % 2 = 0 FROM benchmark_runs, range(4) t(m) "
+            "WHERE batch_id IN ('bench-before', 'bench-after')"
+        )
+        connection.execute("CHECKPOINT")
+
+
+def main():
+    """Fill, serve and measure; print one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--series", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--points", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=7)
+    options = parser.parse_args()
+    component = BY_NAME["benchmark"]
+    folder = Path(tempfile.mkdtemp(prefix="bench-history-"))
+    served = folder / "benchmark.duckdb"
+    fill(served, component, options.rows)
+    plant(served, options.rows, options.series, options.batch)
+    shutil.copy(served, folder / "direct.duckdb")
+    direct = duckdb.connect(str(folder / "direct.duckdb"), read_only=True)
+    direct.execute("SET threads = 2")
+    service = ServiceProcess.component("benchmark", folder).wait_ready()
+    session = requests.Session()
+    base = f"{service.url}/api/benchmark/db"
+    args = {
+        "model_name": KEY.model_name,
+        "hardware": KEY.hardware,
+        "batch_size": KEY.batch_size,
+        "precision": KEY.precision,
+        "metric": KEY.metric,
+        "points": options.points,
+    }
+    sql, params = history_sql(
+        direct, KEY, window=20, z=3.0, since=None, until=None, points=options.points
+    )
+    try:
+        shown = session.get(f"{base}/history", params=args).json()
+        print(f"{options.rows:,} runs; series of {shown['count']:,} points shown as "
+              f"{len(shown['points'])}; median of {options.repeat}, ms")  # fmt: skip
+        api_s, direct_s = paired(
+            lambda: session.get(f"{base}/history", params=args).raise_for_status(),
+            lambda: direct.execute(sql, params).fetchall(),
+            options.repeat,
+        )
+        ok = api_s <= 0.100 and api_s <= 1.5 * direct_s
+        verdict = "ok" if ok else "MISSED"
+        print(f"history   api {api_s * 1e3:7.1f}  duckdb {direct_s * 1e3:7.1f}  "
+              f"ratio {api_s / direct_s:4.2f}  {verdict} (100 ms, 1.5x)")  # fmt: skip
+        pair = {"baseline": "bench-before", "contender": "bench-after"}
+        compared = session.get(f"{base}/compare", params=pair).json()
+        compare_s, _ = paired(
+            lambda: session.get(f"{base}/compare", params=pair).raise_for_status(),
+            lambda: None,
+            options.repeat,
+        )
+        print(f"compare   api {compare_s * 1e3:7.1f}  ({compared['counts']['pairs']} pairs)  "
+              f"{'ok' if compare_s <= 0.150 else 'MISSED'} (150 ms)")  # fmt: skip
+    finally:
+        service.stop()
+        direct.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
