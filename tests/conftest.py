@@ -6,9 +6,9 @@ from gevent import monkey
 if not monkey.is_module_patched("socket"):
     monkey.patch_all()
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.support import ServiceProcess  # noqa: E402
+from tests.support import ServiceProcess
 
 
 def pytest_sessionfinish(session, exitstatus):
