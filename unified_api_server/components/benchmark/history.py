@@ -21,7 +21,7 @@ from unified_api_server.core.errors import ApiError
 RUNS = "benchmark_runs"
 SAMPLES = "benchmark_samples"
 _MATCH = " AND ".join(f"r.{name} = ?" for name in CONFIGURATION)
-_ORDER = "ORDER BY started_at, run_id"
+_ORDER = "ORDER BY started_at, row"
 
 
 def metric_facts(cursor, metric):
@@ -50,12 +50,12 @@ def _series(key, until):
     params = [key.model_name, key.hardware, key.batch_size, key.precision]
     if key.is_headline:  # a trusted name: HEADLINE's keys are the runs' columns
         sql = (
-            f"SELECT r.run_id, r.started_at, r.{key.metric} AS value FROM {RUNS} r "
+            f"SELECT r.rowid AS row, r.started_at, r.{key.metric} AS value FROM {RUNS} r "
             f"WHERE {_MATCH} AND r.{key.metric} IS NOT NULL"
         )
     else:
         sql = (
-            f"SELECT r.run_id, r.started_at, m.value FROM {RUNS} r JOIN {METRICS_TABLE} m "
+            f"SELECT r.rowid AS row, r.started_at, m.value FROM {RUNS} r JOIN {METRICS_TABLE} m "
             f"ON m.run_id = r.run_id AND m.name = ? WHERE {_MATCH}"
         )
         params.insert(0, key.metric)
@@ -68,18 +68,17 @@ def _series(key, until):
 def history_sql(cursor, key, *, window, z, since, until, points):
     """Return the SQL and parameters of the shown (downsampled) points of a series."""
     series, params = _series(key, until)
-    starts, start_params = distribution_starts(cursor, key.metric)
+    starts = distribution_starts(cursor, key)
+    segment = "list_count(list_filter(?::TIMESTAMPTZ[], s -> s <= started_at))" if starts else "0"
     shown = "started_at >= ?" if since is not None else "TRUE"
     buckets = max(1, points // 2)
     sql = f"""
 WITH series AS ({series}),
 segmented AS (
-    SELECT *, sum(CASE WHEN {starts} THEN 1 ELSE 0 END)
-        OVER ({_ORDER} ROWS UNBOUNDED PRECEDING) AS segment
-    FROM series
+    SELECT *, {segment} AS segment FROM series
 ),
 judged AS (
-    SELECT run_id, started_at, value, avg(value) OVER w AS mean,
+    SELECT row, started_at, value, avg(value) OVER w AS mean,
         stddev_samp(value) OVER w AS stddev, row_number() OVER ({_ORDER}) AS position
     FROM segmented
     WINDOW w AS (PARTITION BY segment {_ORDER} ROWS BETWEEN {int(window)} PRECEDING AND 1 PRECEDING)
@@ -98,12 +97,12 @@ ranked AS (
         row_number() OVER (PARTITION BY bucket ORDER BY value DESC, n) AS high
     FROM bucketed
 )
-SELECT run_id, started_at, value, mean, stddev,
+SELECT row, started_at, value, mean, stddev,
     CASE WHEN stddev > 0 THEN (value - mean) / stddev END AS z,
     coalesce(stddev > 0 AND abs(value - mean) / stddev > ?, FALSE) AS outlier, total
 FROM ranked WHERE low = 1 OR high = 1 ORDER BY position"""
     tail = [since] if since is not None else []
-    return sql, [*params, *start_params, *tail, float(z)]
+    return sql, [*params, *([starts] if starts else []), *tail, float(z)]
 
 
 def history(cursor, key, *, window, z, since=None, until=None, points=1000):
@@ -113,9 +112,18 @@ def history(cursor, key, *, window, z, since=None, until=None, points=1000):
     )
     rows = rows_to_dicts(cursor.execute(sql, params))
     count = rows[0]["total"] if rows else 0
-    for row in rows:
-        del row["total"]
-    return rows, count
+    # The runs' ids are read last, for the kept points only: reading every matching run's id
+    # through the table costs more than the rest of the query.
+    ids = dict(
+        cursor.execute(
+            f"SELECT rowid, run_id FROM {RUNS} WHERE rowid IN (SELECT unnest(?::BIGINT[]))",
+            [[row["row"] for row in rows]],
+        ).fetchall()
+    )
+    points = [{"run_id": ids[row.pop("row")], **row} for row in rows]
+    for point in points:
+        del point["total"]
+    return points, count
 
 
 def samples(cursor, run_ids):

@@ -49,10 +49,22 @@ class Limits:
         return best
 
 
-def distribution_starts(cursor, metric):
-    """Return the SQL condition and parameters marking a run (alias-free ``run_id``) as the
-    start of a new distribution of ``metric`` (a mark for every metric counts too)."""
+def distribution_starts(cursor, key):
+    """Return the start times of the runs marked as starting a new distribution of the series
+    ``key`` (a mark for every metric counts too), oldest first."""
     if not _exists(cursor, MARKS):
-        return "FALSE", []
-    condition = f"run_id IN (SELECT run_id FROM {MARKS} WHERE metric IS NULL OR metric = ?)"
-    return condition, [metric]
+        return []
+    marked = cursor.execute(
+        f"SELECT DISTINCT run_id FROM {MARKS} WHERE metric IS NULL OR metric = ?", [key.metric]
+    ).fetchall()
+    if not marked:
+        return []
+    # Few marks: a constant list lets the runs' primary-key index find them.
+    places = ", ".join("?" * len(marked))
+    match = " AND ".join(f"{name} = ?" for name in CONFIGURATION)
+    found = cursor.execute(
+        f"SELECT started_at FROM benchmark_runs WHERE run_id IN ({places}) AND {match} "
+        "ORDER BY started_at",
+        [*(m[0] for m in marked), *(getattr(key, name) for name in CONFIGURATION)],
+    )
+    return [row[0] for row in found.fetchall()]
