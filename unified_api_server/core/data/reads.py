@@ -20,10 +20,21 @@ def to_json_value(value):
 
 
 def rows_to_dicts(cursor, rows=None):
-    """Return the cursor's rows as dicts keyed by column name."""
+    """Return the cursor's rows as dicts keyed by column name (times as ISO 8601 text)."""
     names = [d[0] for d in cursor.description]
+    # Only time columns need converting: a page's other values pass through untouched.
+    times = [i for i, d in enumerate(cursor.description) if str(d[1]).startswith("TIMESTAMP")]
     rows = cursor.fetchall() if rows is None else rows
-    return [{n: to_json_value(v) for n, v in zip(names, row)} for row in rows]
+    if not times:
+        return [dict(zip(names, row)) for row in rows]
+    found = []
+    for row in rows:
+        values = list(row)
+        for index in times:
+            if values[index] is not None:
+                values[index] = to_json_value(values[index])
+        found.append(dict(zip(names, values)))
+    return found
 
 
 class Reads:
@@ -107,6 +118,8 @@ class Reads:
         if children:
             for child in self.c.children:
                 item[child.key] = self._children(cursor, child, item_id)
+            if self.c.detail_extras is not None:
+                item.update(self.c.detail_extras(cursor, item_id))
         return item
 
     def require(self, cursor, item_id):
