@@ -69,7 +69,9 @@ def history_sql(cursor, key, *, window, z, since, until, points):
     """Return the SQL and parameters of the shown (downsampled) points of a series."""
     series, params = _series(key, until)
     starts = distribution_starts(cursor, key)
-    segment = "list_count(list_filter(?::TIMESTAMPTZ[], s -> s <= started_at))" if starts else "0"
+    segment = (
+        "list_count(list_filter(?::TIMESTAMPTZ[], lambda s: s <= started_at))" if starts else "0"
+    )
     shown = "started_at >= ?" if since is not None else "TRUE"
     buckets = max(1, points // 2)
     sql = f"""
