@@ -1,6 +1,6 @@
 """Measure sorted and filtered lists, and total=true, through a component beside plain DuckDB.
 
-    python scripts/bench_query.py [--rows 1000000] [--component benchmark] [--repeat 7]
+    python scripts/bench_query.py [--rows 1000000] [--component benchmark] [--repeat 7] [--only A,B]
 
 Fills a fresh database with ``--rows`` generated rows (in SQL, every column of the component
 filled by its kind), copies it, starts the real component service (gunicorn) on one copy and
@@ -119,6 +119,7 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--component", default="benchmark")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--only", default="", help="comma-separated labels to run (default all)")
     options = parser.parse_args()
     component = BY_NAME[options.component]
     reads = Reads(component)
@@ -133,7 +134,10 @@ def main():
     print(f"{options.rows:,} rows of {component.name}; median of {options.repeat}, ms")
     print(f"{'query':<28} {'api':>8} {'duckdb':>8} {'ratio':>6} {'target':>8}")
     try:
-        for label, args in cases(component):
+        chosen = [
+            c for c in cases(component) if not options.only or c[0] in options.only.split(",")
+        ]
+        for label, args in chosen:
             sql, params, _ = direct_sql(component, reads, args)
             api_s, direct_s = paired(
                 lambda a=args: session.get(url, params={**a, "limit": 100}).raise_for_status(),
