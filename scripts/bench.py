@@ -1,17 +1,19 @@
 """Measure bulk ingest and grouped statistics through a component's API beside plain DuckDB.
 
     python scripts/bench.py [--rows 1000000] [--components test,generator,benchmark]
+    python scripts/bench.py --stats-only [--rows 1000000] [--repeat 9]
 
-For each registered component: start the real service (gunicorn) on a fresh DuckDB file, POST
-its demo rows as NDJSON to its bulk endpoint in chunks, then time its statistics endpoint (its
-own grouping if it has one, else per model); do the same work directly in DuckDB (read_json
-into the same schema, the same aggregate SQL) in one run, so the ratio is taken side by side on
-the same noisy machine.
+For each registered component: start the real service (gunicorn, response cache off) on a fresh
+DuckDB file, POST its demo rows as NDJSON to its bulk endpoint in chunks, and insert the same
+rows directly into DuckDB (read_json into the same schema). Then time each statistics endpoint
+(``models/stats`` and the component's own grouping) against the very SQL it runs (built by the
+same code), run directly, alternating the two in one run, so the ratio is taken side by side on
+the same noisy machine. ``--stats-only`` skips the ingest and fills both files in SQL instead.
 """
 
 import argparse
 import os
-import statistics
+import shutil
 import sys
 import tempfile
 import time
@@ -20,14 +22,20 @@ from pathlib import Path
 import duckdb
 import orjson
 import requests
+from werkzeug.datastructures import MultiDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_query import fill, paired
+
 from tests.support import ServiceProcess
 from unified_api_server.core.data.database import Database, load_migrations
-from unified_api_server.core.data.stats import aggregates
+from unified_api_server.core.data.stats import stats_sql
+from unified_api_server.core.web.args import parse_query
 from unified_api_server.registry import BY_NAME, NAMES
 from unified_api_server.tools.demo_data import GENERIC, DemoData
+
+NO_CACHE = ("--cache-ttl", "0")  # every request computes its answer
 
 
 def rows_of(component, count):
@@ -39,38 +47,24 @@ def rows_of(component, count):
     return [{k: v for k, v in row.items() if k not in left_out} for row, _ in data.items(component)]
 
 
-def stats_route(component):
-    """Return the statistics route timed and its grouping columns."""
-    if component.group_stats:
-        route, keys = component.group_stats[0]
-        return route, tuple(keys)
-    return "models/stats", ("model_name",)
+def stats_routes(component):
+    """Return ``(route, grouping, with summary)`` of every statistics answer timed."""
+    routes = [("models/stats", "model_name", True)]
+    routes += [(route, tuple(keys), False) for route, keys in component.group_stats]
+    return routes
 
 
-def median_seconds(fn, repeat=5):
-    """Return the median wall time of ``fn()`` over ``repeat`` calls (after one warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def bench_component(name, rows_total, chunk, folder):
-    """Return the measured figures of one component."""
-    comp = BY_NAME[name]
+def ingest(comp, rows_total, chunk, folder):
+    """Fill the service's and the direct file with the same demo rows; return rows/s of each."""
     rows = rows_of(comp, rows_total)
     chunks = [
         b"\n".join(orjson.dumps(r) for r in rows[i : i + chunk]) for i in range(0, len(rows), chunk)
     ]
-    ndjson = folder / f"{name}.ndjson"
+    ndjson = folder / f"{comp.name}.ndjson"
     ndjson.write_bytes(b"\n".join(chunks))
-
-    service = ServiceProcess.component(name, folder).wait_ready()
+    service = ServiceProcess.component(comp.name, folder, extra_args=NO_CACHE).wait_ready()
     try:
-        url = f"{service.url}/api/{name}/db/{comp.entities}/bulk"
+        url = f"{service.url}/api/{comp.name}/db/{comp.entities}/bulk"
         session = requests.Session()
         start = time.perf_counter()
         for body in chunks:
@@ -79,60 +73,85 @@ def bench_component(name, rows_total, chunk, folder):
             )
             response.raise_for_status()
         api_ingest = len(rows) / (time.perf_counter() - start)
-        route, keys = stats_route(comp)
-        stats_url = f"{service.url}/api/{name}/db/{route}"
-        api_stats = median_seconds(lambda: session.get(stats_url).raise_for_status())
     finally:
         service.stop()
-
-    direct_path = str(folder / f"{name}-direct.duckdb")
+    direct_path = str(folder / f"{comp.name}-direct.duckdb")
     schema = Database(direct_path, load_migrations(comp.migrations_package))
     schema.ping()  # creates the same tables the service has
     schema.close()
-    connection = duckdb.connect(direct_path)
     columns = ", ".join(sorted({k for r in rows[:1000] for k in r}))
-    start = time.perf_counter()
-    connection.execute(
-        f"INSERT INTO {comp.table} ({comp.id_column}, {columns}) "
-        f"SELECT uuidv7()::VARCHAR, {columns} FROM read_json(?, format='newline_delimited')",
-        [str(ndjson)],
-    )
-    direct_ingest = len(rows) / (time.perf_counter() - start)
-    group = ", ".join(f"t.{key}" for key in keys)
-    sql = f"SELECT {group}, {aggregates(comp)} FROM {comp.table} t GROUP BY {group}"
-    direct_stats = median_seconds(lambda: connection.execute(sql).fetchall())
-    connection.close()
-    return {
-        "component": name,
-        "rows": len(rows),
-        "api_ingest_rows_s": api_ingest,
-        "duckdb_ingest_rows_s": direct_ingest,
-        "api_stats_ms": api_stats * 1000,
-        "duckdb_stats_ms": direct_stats * 1000,
-    }
+    with duckdb.connect(direct_path) as connection:
+        start = time.perf_counter()
+        connection.execute(
+            f"INSERT INTO {comp.table} ({comp.id_column}, {columns}) "
+            f"SELECT uuidv7()::VARCHAR, {columns} FROM read_json(?, format='newline_delimited')",
+            [str(ndjson)],
+        )
+        direct_ingest = len(rows) / (time.perf_counter() - start)
+    return {"rows": len(rows), "api_rows_s": api_ingest, "duckdb_rows_s": direct_ingest}
+
+
+def bench_stats(comp, folder, repeat):
+    """Return ``(route, api s, direct s)`` per statistics answer, paired in one run."""
+    service = ServiceProcess.component(comp.name, folder, extra_args=NO_CACHE).wait_ready()
+    connection = duckdb.connect(str(folder / f"{comp.name}-direct.duckdb"), read_only=True)
+    session = requests.Session()
+    query = parse_query(comp, MultiDict())
+    found = []
+    try:
+        for route, key, summary in stats_routes(comp):
+            url = f"{service.url}/api/{comp.name}/db/{route}"
+            sql, params = stats_sql(comp, query, key, summary=summary)
+
+            def direct(sql=sql, params=params):
+                connection.execute(sql, params).fetchall()
+
+            api_s, direct_s = paired(
+                lambda url=url: session.get(url).raise_for_status(), direct, repeat
+            )
+            found.append((route, api_s, direct_s))
+    finally:
+        service.stop()
+        connection.close()
+    return found
 
 
 def main():
-    """Run the benchmark and print one line per component."""
+    """Run the benchmark and print one line per component and statistics answer."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--components", default=",".join(NAMES))
+    parser.add_argument("--stats-only", action="store_true", help="fill in SQL, time statistics")
     args = parser.parse_args()
-    print(
-        f"{'component':<10} {'rows':>9} {'API ingest rows/s':>18} {'DuckDB rows/s':>14} "
-        f"{'ratio':>6} {'API stats ms':>13} {'DuckDB stats ms':>16}"
-    )
+    if not args.stats_only:
+        print(
+            f"{'component':<10} {'rows':>9} {'API ingest rows/s':>18} {'DuckDB rows/s':>14} ratio"
+        )
     with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        timed = []
         for name in args.components.split(","):
-            r = bench_component(name, args.rows, args.chunk, Path(tmp))
-            print(
-                f"{r['component']:<10} {r['rows']:>9} {r['api_ingest_rows_s']:>18,.0f} "
-                f"{r['duckdb_ingest_rows_s']:>14,.0f} "
-                f"{r['api_ingest_rows_s'] / r['duckdb_ingest_rows_s']:>6.2f} "
-                f"{r['api_stats_ms']:>13.1f} {r['duckdb_stats_ms']:>16.1f}",
-                flush=True,
-            )
+            comp = BY_NAME[name]
+            if args.stats_only:
+                fill(folder / f"{name}.duckdb", comp, args.rows)
+                shutil.copy(folder / f"{name}.duckdb", folder / f"{name}-direct.duckdb")
+            else:
+                r = ingest(comp, args.rows, args.chunk, folder)
+                print(
+                    f"{name:<10} {r['rows']:>9} {r['api_rows_s']:>18,.0f} "
+                    f"{r['duckdb_rows_s']:>14,.0f} {r['api_rows_s'] / r['duckdb_rows_s']:>5.2f}",
+                    flush=True,
+                )
+            timed += [(name, *found) for found in bench_stats(comp, folder, args.repeat)]
+    print(f"statistics, median of {args.repeat}, API vs the same SQL run directly:")
+    print(f"{'component':<10} {'answer':<14} {'API ms':>8} {'SQL ms':>8} {'ratio':>6}")
+    for name, route, api_s, direct_s in timed:
+        print(
+            f"{name:<10} {route:<14} {api_s * 1e3:>8.1f} {direct_s * 1e3:>8.1f} "
+            f"{api_s / direct_s:>6.2f}"
+        )
 
 
 if __name__ == "__main__":

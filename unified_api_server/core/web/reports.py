@@ -57,13 +57,13 @@ class Stats(ComponentView):
     def get(self):
         """Return the shared statistics per group over all matching data."""
         query = parse_query(self.c, request.args)
+        if self.key == "model_name":  # per model and over all, in one query
+            groups, summary = stats.stats_with_summary(cursor(), self.c, query, self.key)
+            return jsonify({self.answer_key: groups, "summary": summary})
         groups = stats.grouped_stats(cursor(), self.c, query, self.key)
         if self.answer_key == "groups":
             return jsonify({"group_by": list(self.key), "groups": groups})
-        body = {self.answer_key: groups}
-        if self.key == "model_name":
-            body["summary"] = stats.summary_stats(cursor(), self.c, query)
-        return jsonify(body)
+        return jsonify({self.answer_key: groups})
 
 
 class Performance(ComponentView):
