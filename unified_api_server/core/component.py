@@ -85,6 +85,13 @@ class Component:
     model_summary: tuple = ()
     # The component's own analyses under /api/<name>/db (a :class:`DbRoutes` each).
     db_routes: tuple = ()
+    # callable(cursor, written): run inside every write transaction with what it stored (a
+    # ``core.data.writes.Written``), so rows a component derives (verdicts) never lag the item.
+    after_write: object = None
+    # callable(cursor, item_id) -> {key: value}: sections an item's detail adds (``analysis``).
+    detail_extras: object = None
+    # More filters of the query grammar (a :class:`QueryFilter` each): ``name=true|false``.
+    extra_filters: tuple = ()
     # What the component runs (a core.jobs.executor.Jobs subclass), the report formats it imports,
     # and its part of the demo data set (a Demo).
     jobs: object = None
@@ -138,6 +145,17 @@ class DbRoutes:
 
     register: object
     operations: tuple = ()
+
+
+@dataclass(frozen=True)
+class QueryFilter:
+    """A true/false filter a component adds to its lists: ``name=true`` keeps the items for which
+    ``sql`` (a condition on the main table, alias ``t``, without parameters) holds, ``false``
+    the others."""
+
+    name: str
+    sql: str
+    description: str
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,12 @@ def _targets(target, cursor, names):
 def insert_staged(target, cursor, names):
     """Check and insert the staged rows inside the caller's transaction; return the count."""
     _check(target, cursor, names)
+    if target.kind == "items":  # ids made here, so what was stored can be named afterwards
+        id_column = target.id_column
+        cursor.execute(
+            f"UPDATE incoming SET {id_column} = uuidv7()::VARCHAR WHERE {id_column} IS NULL"
+        )
+        names = names if id_column in names else [id_column, *names]
     columns, expressions = _targets(target, cursor, names)
     # Child rows take ids from their sequence in this order, the order reads give back.
     order = " ORDER BY _row" if target.kind == "child" else ""

@@ -37,7 +37,9 @@ class Condition:
 
     ``op`` is ``eq``, ``ne``, ``in``, ``gt``, ``gte``, ``lt``, ``lte`` (on a list column ``eq``
     and ``in`` mean "holds", ``ne`` "does not hold"), ``isnull`` (value: bool), ``tag``
-    (value: ``(name, value or None)``) or ``within_days`` (the last ``value`` days).
+    (value: ``(name, value or None)``), ``within_days`` (the last ``value`` days) or ``extra``
+    (the component's own :class:`~unified_api_server.core.component.QueryFilter` ``column``
+    holds, or with value False does not).
     """
 
     column: str
@@ -134,6 +136,9 @@ def _render(component, condition):
     column, op, value = condition.column, condition.op, condition.value
     if op == "tag":
         return _render_tag(component, value)
+    if op == "extra":  # a component's own true/false filter
+        sql = next(f.sql for f in component.extra_filters if f.name == column)
+        return (sql if value else f"NOT ({sql})"), []
     found = fields_of(component).get(column)
     if found is None:
         raise ValueError(f"{component.name} has no column {column!r}")

@@ -8,6 +8,7 @@ write. Bulk ingest is one event for the whole load.
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -17,6 +18,27 @@ from unified_api_server.core.data.bulk_sql import insert_staged, stage, summary
 from unified_api_server.core.data.bulk_tables import bulk_table
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.metrics import rows_ingested
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one write stored, as a component's ``after_write`` hook is told of it.
+
+    ``ids_sql`` (with ``params``) selects the ids of the items written, one column; ``key`` is
+    None for items (with their children) or the child table added to; ``columns`` names what a
+    patch changed (None for new items).
+    """
+
+    ids_sql: str
+    params: tuple = ()
+    key: str | None = None
+    columns: tuple | None = None
+
+
+def ids_written(ids, **fields):
+    """Return the :class:`Written` of a list of item ids (None for none)."""
+    ids = list(ids)
+    return Written("SELECT unnest(?::VARCHAR[])", (ids,), **fields) if ids else None
 
 
 class Writes:
@@ -32,6 +54,11 @@ class Writes:
     def _publish(self, action, **fields):
         if self.changes is not None:
             self.changes.publish(action, **fields)
+
+    def _after_write(self, cur, written):
+        """Let the component derive its own rows inside the same transaction."""
+        if self.c.after_write is not None and written is not None:
+            self.c.after_write(cur, written)
 
     def _publish_item(self, action, item, **extra):
         """Publish ``action`` on ``item`` with the fields subscribers filter on."""
@@ -64,7 +91,9 @@ class Writes:
         def work(cur):
             if batch is not None:
                 self._insert_batch(cur, batch)
-            return [self._insert(cur, *entry) for entry in prepared]
+            stored = [self._insert(cur, *entry) for entry in prepared]
+            self._after_write(cur, ids_written(i for i, created in stored if created))
+            return [(self.reads.get(cur, i), created) for i, created in stored]
 
         results = self.db.run_write(work)
         if batch is not None:
@@ -92,7 +121,7 @@ class Writes:
         if row is not None:
             if row[0] != digest:
                 raise ApiError(409, f"{self.c.entity} {item_id!r} exists with other content")
-            return self.reads.get(cur, item_id), False
+            return item_id, False
         self._check_batch(cur, data.get("batch_id"))
         values = {k: v for k, v in data.items() if v is not None}
         if "duration" not in values and values.get("completed_at") and values.get("started_at"):
@@ -105,7 +134,7 @@ class Writes:
         )
         for key, rows in children.items():
             self._insert_children(cur, self.c.child_by_key[key], item_id, rows)
-        return self.reads.get(cur, item_id), True
+        return item_id, True
 
     def _param(self, name, value):
         column = self.c.column_by_name.get(name)
@@ -164,6 +193,7 @@ class Writes:
                 f"UPDATE {self.c.table} SET {assignments}, updated_at = now() WHERE {self.id} = ?",
                 [*[self._param(k, v) for k, v in values.items()], item_id],
             )
+            self._after_write(cur, ids_written([item_id], columns=tuple(values)))
             return values, self.reads.get(cur, item_id)
 
         values, item = self.db.run_write(work)
@@ -195,6 +225,7 @@ class Writes:
             if touched is None:
                 raise ApiError(404, f"{self.c.entity} {item_id!r} not found")
             self._insert_children(cur, self.c.child_by_key[key], item_id, rows)
+            self._after_write(cur, ids_written([item_id], key=key))
             return self.reads.get(cur, item_id)
 
         item = self.db.run_write(work)
@@ -238,6 +269,9 @@ class Writes:
 
         def work(cur):
             stored = insert_staged(target, cur, names)
+            if target.kind != "batches":
+                key = target.name if target.kind == "child" else None
+                self._after_write(cur, Written(f"SELECT DISTINCT {self.id} FROM incoming", key=key))
             return stored, summary(target, cur) if self.changes is not None else None
 
         session = self.db.cursor()  # closing it drops the staged rows with it

@@ -96,7 +96,7 @@ def filter_names(component):
     names = list(filterable(component))
     if "tags" in component.child_by_key:
         names.append("tag")
-    return [*names, *TIME_FILTERS]
+    return [*names, *TIME_FILTERS, *(f.name for f in component.extra_filters)]
 
 
 def known_term(component, name):
@@ -132,6 +132,8 @@ def parse_query(component, args, view="stats", *, allowed=()):
 def _condition(component, name, values):
     if name == "tag":
         return Condition("", "tag", _tags(values))
+    if name in (f.name for f in component.extra_filters):
+        return Condition(name, "extra", _single(name, values, lambda v: parse_bool(v, name)))
     if name in TIME_FILTERS:
         op = "gte" if name == "since" else "lt"
         return Condition("started_at", op, _single(name, values, lambda v: parse_time(v, name)))
@@ -300,6 +302,8 @@ def parameters(component, view):
     for name in TIME_FILTERS:
         bound = "at or after" if name == "since" else "before"
         found.append(query_parameter(name, _SCHEMAS["ts"], f"started {bound} this time"))
+    for extra in component.extra_filters:
+        found.append(query_parameter(extra.name, _SCHEMAS["bool"], extra.description))
     for name in VIEW_OPTIONS[view]:
         if name in _OPTIONS:
             schema, description = _OPTIONS[name]
