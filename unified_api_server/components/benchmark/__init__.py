@@ -6,6 +6,8 @@ never touch the child tables: metrics (with ``lower_is_better``), hardware metri
 device did), model metrics (what the model is) and tags.
 """
 
+from unified_api_server.components.benchmark import analysis
+from unified_api_server.components.benchmark.analysis_api import ANALYSIS_ROUTES
 from unified_api_server.components.benchmark.demo import DEMO
 from unified_api_server.components.benchmark.figures import PRECISIONS, metric_defaults
 from unified_api_server.components.benchmark.jobs import BenchmarkJobs
@@ -67,7 +69,20 @@ COMPONENT = core.Component(
     ),
     group_stats=(("stats", CONFIGURATION),),
     model_summary=("hardware/stats", "hardware"),
-    db_routes=(SERIES_ROUTES,),
+    # Every stored run judged against its series' history (analysis.py).
+    after_write=analysis.after_write,
+    detail_extras=analysis.detail,
+    extra_filters=(
+        core.QueryFilter(
+            "regression", analysis.has_verdict("regression"), "true: runs with a metric regressed"
+        ),
+        core.QueryFilter(
+            "improvement",
+            analysis.has_verdict("improvement"),
+            "true: runs with a metric improved",
+        ),
+    ),
+    db_routes=(ANALYSIS_ROUTES, SERIES_ROUTES),
     demo=DEMO,
     jobs=BenchmarkJobs,
     importers=(PYTEST_BENCHMARK,),
