@@ -53,11 +53,7 @@ def _fill(api):
     children = {"tags": {"suite": "nightly", "empty": None}}
     for key, child in component.child_by_key.items():
         if child.shape == "list":
-            children[key] = [
-                {"name": "load", "status": "passed", "duration": 1.5},
-                {"name": "check", "status": "failed", "message": "boom"},
-                {"name": "again", "status": "passed", "started_at": "2026-01-01T00:00:01Z"},
-            ]
+            children[key] = _list_rows(child)
         elif child.shape == "named":
             children[key] = {"latency_ms": {"value": 12.5, "unit": "ms"}, "score": 0.25}
     extra = (
@@ -136,10 +132,29 @@ def _child(api, key=None):
     return key, api.component.child_by_key[key]
 
 
+def _list_rows(child, count=3):
+    """Return ``count`` valid rows of a list-shaped child (steps, samples), every column set."""
+    rows = []
+    for i in range(count):
+        row = {}
+        for column in child.columns:
+            if column.choices:
+                row[column.name] = column.choices[i % len(column.choices)]
+            elif column.kind == "ts":
+                row[column.name] = f"2026-01-01T00:00:0{i}Z"
+            else:
+                row[column.name] = {"str": f"{column.name}-{i}", "float": 1.5 + i}[column.kind]
+        rows.append(row)
+    return rows
+
+
 def _child_row(api, key, item_id, **changes):
+    child = api.component.child_by_key[key]
     row = {api.id_name: item_id, "name": "r", "value": 1.0}
-    if api.component.child_by_key[key].shape == "list":
-        row = {api.id_name: item_id, "name": "r", "status": "passed"}
+    if child.shape == "list":
+        row = {api.id_name: item_id, **_list_rows(child, 1)[0]}
+        if "name" not in child.names:  # a child without names (samples): rows differ anyway
+            changes.pop("name", None)
     elif api.component.child_by_key[key].shape == "tags":
         row = {api.id_name: item_id, "name": "r", "value": "v"}
     return {**row, **changes}
