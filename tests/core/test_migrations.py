@@ -191,16 +191,16 @@ def test_the_migrate_command_dry_run_then_apply(tmp_path):
     args = ["--data-dir", str(data), "--component", "test", "--component", "benchmark"]
     dry = runner.invoke(migrate, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "test: would apply 001_initial (dry run: nothing changed)" in dry.output
+    assert "test: would apply 001_initial, 002_alerts (dry run: nothing changed)" in dry.output
     assert "CREATE TABLE test_runs" in dry.output
     assert not (data / "backups").exists()
     done = runner.invoke(migrate, args)
     assert done.exit_code == 0, done.output
-    assert "test: applied 001_initial; backup before: " in done.output
+    assert "test: applied 001_initial, 002_alerts; backup before: " in done.output
     assert len(os.listdir(data / "backups")) == 2
     again = runner.invoke(migrate, args)
     assert "benchmark: up to date, nothing to apply" in again.output
-    assert schema_and_data(data / "test.duckdb")[2] == [(1,)]
+    assert schema_and_data(data / "test.duckdb")[2] == [(1,), (2,)]
 
 
 def test_the_migrate_command_points_to_the_api_when_a_service_holds_the_file(tmp_path):

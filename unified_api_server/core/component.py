@@ -85,8 +85,15 @@ class Component:
     model_summary: tuple = ()
     # The component's own analyses under /api/<name>/db (a :class:`DbRoutes` each).
     db_routes: tuple = ()
+    # callable(cursor, written) -> [core.data.alerts.Finding]: the component's own alert rules
+    # (a regression, a newly failing test), run inside every write's transaction.
+    alert_rules: tuple = ()
+    # (database route, list key, view key): more lists the gateway's model view adds, each
+    # asked with ``model_name`` (the benchmark's latest verdicts: ("verdicts", "verdicts",
+    # "latest_verdicts")).
+    model_sections: tuple = ()
     # callable(cursor, written): run inside every write transaction with what it stored (a
-    # ``core.data.writes.Written``), so rows a component derives (verdicts) never lag the item.
+    # ``core.data.written.Written``), so rows a component derives (verdicts) never lag the item.
     after_write: object = None
     # callable(cursor, item_id) -> {key: value}: sections an item's detail adds (``analysis``).
     detail_extras: object = None

@@ -1,5 +1,6 @@
 """Test Suite: model test runs with their steps, metrics, tags and batches; runs a model's tests."""
 
+from unified_api_server.components.test.alerts import test_failures
 from unified_api_server.components.test.demo import DEMO
 from unified_api_server.components.test.jobs import TestJobs
 from unified_api_server.components.test.junit import JUNIT
@@ -33,6 +34,7 @@ COMPONENT = Component(
     ),
     batch_table="test_batch_runs",
     db_routes=(ROUTES,),
+    alert_rules=(test_failures,),
     demo=DEMO,
     jobs=TestJobs,
     importers=(JUNIT,),

@@ -200,6 +200,31 @@ class ChangeFeed:
             subscription.offer(event)
         return event
 
+    def publish_alert(self, action, alert):
+        """Send an alert change (``raised``, ``acknowledged``, ``resolved``, ``suppressed``)."""
+        with self._lock:
+            self._sequence += 1
+            sequence = self._sequence
+            subscribers = self._subscribers
+        if not subscribers:
+            return None
+        # model_name and id at the top: the model and id filters of a stream apply to alerts.
+        event = Event(
+            {
+                "type": "alert",
+                "action": action,
+                "component": self.component.name,
+                "id": alert["alert_id"],
+                "model_name": alert["model_name"],
+                "alert": alert,
+                "timestamp": _now(),
+                "seq": sequence,
+            }
+        )
+        for subscription in subscribers:
+            subscription.offer(event)
+        return event
+
     def publish_bulk(self, summary):
         """Publish one event for a bulk load: its count and (up to 100 each) distinct
         ``model_names``, ``statuses`` and ``batch_ids``."""

@@ -4,7 +4,8 @@ A migration line ``-- @include job_tables table=... id=... batches=... [steps=..
 [tags=...] [hardware=list|one]`` expands to the batch table, the main table with the columns of
 ``component.common_columns``, and the named child tables (keyed rows from sequences). The text
 below is part of every migration that includes it: never edit it, add ``job_tables_v2`` instead
-(the recorded checksums would refuse an edit).
+(the recorded checksums would refuse an edit). ``-- @include alert_tables`` adds the alert
+tables (the same rule: a change is a new template).
 """
 
 import re
@@ -87,7 +88,82 @@ def job_tables(table, id, batches, steps="", metrics="", tags="", hardware="list
     return "\n".join(parts)
 
 
-TEMPLATES = {"job_tables": job_tables}
+_ALERTS = """-- Alerts (core/data/alerts.py): what a write raised, its state, and its history.
+CREATE TABLE alerts (
+    alert_id         VARCHAR PRIMARY KEY,
+    kind             VARCHAR NOT NULL,   -- regression, test_failure, job_failure_rate
+    series_key       VARCHAR NOT NULL,   -- kind and selector: one open alert per series
+    model_name       VARCHAR,
+    hardware         VARCHAR,
+    batch_size       BIGINT,
+    precision        VARCHAR,
+    test_type        VARCHAR,
+    metric           VARCHAR,
+    test_name        VARCHAR,
+    item_id          VARCHAR,            -- the run (task) whose write raised it
+    message          VARCHAR NOT NULL,
+    details          JSON,
+    state            VARCHAR NOT NULL,   -- active, acknowledged, suppressed, resolved
+    suppressed       BOOLEAN NOT NULL DEFAULT false,  -- raised while suppressed: never pushed
+    raised_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+    acknowledged_at  TIMESTAMPTZ,
+    acknowledged_by  VARCHAR,
+    resolved_at      TIMESTAMPTZ,
+    resolved_by      VARCHAR,            -- a key name, or "auto" when its series recovered
+    resolved_item_id VARCHAR
+);
+CREATE INDEX alerts_by_series ON alerts (series_key, state);
+CREATE INDEX alerts_by_raised ON alerts (raised_at);
+
+-- Every change of an alert, in commit order: published on the change feed after the commit.
+CREATE SEQUENCE alert_events_seq;
+CREATE TABLE alert_events (
+    seq       BIGINT PRIMARY KEY DEFAULT nextval('alert_events_seq'),
+    alert_id  VARCHAR NOT NULL,
+    action       VARCHAR NOT NULL,       -- raised, acknowledged, resolved, suppressed
+    recorded_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- Silence a series or a selector until a time (a NULL part matches anything).
+CREATE TABLE alert_suppressions (
+    suppression_id  VARCHAR PRIMARY KEY,
+    kind            VARCHAR,
+    model_name      VARCHAR,
+    hardware        VARCHAR,
+    batch_size      BIGINT,
+    precision       VARCHAR,
+    test_type       VARCHAR,
+    metric          VARCHAR,
+    test_name       VARCHAR,
+    until           TIMESTAMPTZ NOT NULL,
+    reason          VARCHAR,
+    created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    created_by      VARCHAR
+);
+
+-- Each webhook delivery attempt (the URL's origin only: its path or query is often its secret).
+CREATE SEQUENCE alert_deliveries_seq;
+CREATE TABLE alert_deliveries (
+    delivery_id  BIGINT PRIMARY KEY DEFAULT nextval('alert_deliveries_seq'),
+    alert_id     VARCHAR NOT NULL,
+    action       VARCHAR NOT NULL,
+    webhook      INTEGER NOT NULL,       -- position in the alert_webhooks setting
+    url          VARCHAR NOT NULL,
+    attempt      INTEGER NOT NULL,
+    status_code  INTEGER,
+    error        VARCHAR,
+    attempted_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX alert_deliveries_by_alert ON alert_deliveries (alert_id);
+"""
+
+
+def alert_tables():
+    """Return the DDL of the alert tables every component's database has."""
+    return _ALERTS
+
+
+TEMPLATES = {"job_tables": job_tables, "alert_tables": alert_tables}
 
 
 def expand_includes(sql):

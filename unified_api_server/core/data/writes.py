@@ -8,7 +8,6 @@ write. Bulk ingest is one event for the whole load.
 
 import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -16,39 +15,20 @@ import orjson
 from unified_api_server.core.component import FINISHED_STATUSES
 from unified_api_server.core.data.bulk_sql import insert_staged, stage, summary
 from unified_api_server.core.data.bulk_tables import bulk_table
+from unified_api_server.core.data.written import Written, ids_written
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.metrics import rows_ingested
-
-
-@dataclass(frozen=True)
-class Written:
-    """What one write stored, as a component's ``after_write`` hook is told of it.
-
-    ``ids_sql`` (with ``params``) selects the ids of the items written, one column; ``key`` is
-    None for items (with their children) or the child table added to; ``columns`` names what a
-    patch changed (None for new items).
-    """
-
-    ids_sql: str
-    params: tuple = ()
-    key: str | None = None
-    columns: tuple | None = None
-
-
-def ids_written(ids, **fields):
-    """Return the :class:`Written` of a list of item ids (None for none)."""
-    ids = list(ids)
-    return Written("SELECT unnest(?::VARCHAR[])", (ids,), **fields) if ids else None
 
 
 class Writes:
     """Creates, changes and deletes one component's items and batches."""
 
-    def __init__(self, component, database, reads, changes=None):
+    def __init__(self, component, database, reads, changes=None, alerts=None):
         self.c = component
         self.db = database
         self.reads = reads
         self.changes = changes  # a ChangeFeed told of every committed write, or None
+        self.alerts = alerts  # a core.data.alerts.Alerts judging every write, or None
         self.id = component.id_column
 
     def _publish(self, action, **fields):
@@ -56,9 +36,17 @@ class Writes:
             self.changes.publish(action, **fields)
 
     def _after_write(self, cur, written):
-        """Let the component derive its own rows inside the same transaction."""
+        """Let the component derive its own rows, then the alert rules judge the write, inside
+        the same transaction."""
         if self.c.after_write is not None and written is not None:
             self.c.after_write(cur, written)
+        if self.alerts is not None and written is not None:
+            self.alerts.evaluate(cur, written)  # after the component's rows: verdicts first
+
+    def _flush_alerts(self):
+        """Publish the alert changes a write just committed."""
+        if self.alerts is not None:
+            self.alerts.flush()
 
     def _publish_item(self, action, item, **extra):
         """Publish ``action`` on ``item`` with the fields subscribers filter on."""
@@ -103,6 +91,7 @@ class Writes:
         for item, created in results:
             if created:
                 self._publish_item("created", item)
+        self._flush_alerts()
         rows_ingested(self.c.name, path, sum(1 for _, created in results if created))
         return results
 
@@ -198,6 +187,7 @@ class Writes:
 
         values, item = self.db.run_write(work)
         self._publish_item("updated", item, changes=values)
+        self._flush_alerts()
         return item
 
     def _patch_values(self, item_id, row, changes):
@@ -230,6 +220,7 @@ class Writes:
 
         item = self.db.run_write(work)
         self._publish_item("updated", item, child=key, rows=rows)
+        self._flush_alerts()
         return item
 
     def _delete_items(self, cur, where, params):
@@ -282,6 +273,7 @@ class Writes:
             session.close()
         if event is not None:
             self.changes.publish_bulk(event)
+        self._flush_alerts()
         rows_ingested(self.c.name, "bulk", stored)
         return stored
 

@@ -10,7 +10,8 @@ import click
 import duckdb
 from flask import Blueprint, Flask, current_app, jsonify
 
-from unified_api_server.core import cache, metrics
+from unified_api_server.core import cache, metrics, webhooks
+from unified_api_server.core.data import alert_rules
 from unified_api_server.core.data.changes import ChangeFeed
 from unified_api_server.core.data.database import (
     Database,
@@ -93,8 +94,10 @@ def component_settings(component):
         *limits.SETTINGS,
     )
     job_settings = (jobs.SETTINGS + tuple(component.jobs.settings)) if component.jobs else ()
+    alert_settings = alert_rules.SETTINGS + webhooks.SETTINGS
     return SettingsGroup(
-        base + sockets.SETTINGS + slots.SETTINGS + job_settings, env_prefix=component.env_prefix
+        base + sockets.SETTINGS + slots.SETTINGS + job_settings + alert_settings,
+        env_prefix=component.env_prefix,
     )
 
 
@@ -144,13 +147,16 @@ def create_app(component, config=None):
     database.ping()  # open now: a locked or broken file fails the worker at boot
     changes = ChangeFeed(component)
     reads = Reads(component)
-    writes = Writes(component, database, reads, changes)
+    alerts = alert_rules.component_alerts(component, database, changes, settings)
+    alerts.prime()
+    writes = Writes(component, database, reads, changes, alerts)
     state = SimpleNamespace(
         component=component,
         database=database,
         reads=reads,
         writes=writes,
         changes=changes,
+        alerts=alerts,
         slots=slots.Slots(settings["heavy_requests"]),
         settings=settings,
         jobs=None,

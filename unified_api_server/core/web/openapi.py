@@ -24,6 +24,7 @@ from unified_api_server.core.schemas import (
 )
 from unified_api_server.core.web import openapi_bodies as out
 from unified_api_server.core.web.openapi_ops import describe
+from unified_api_server.core.web.reports import CORE_ROUTES
 
 OPENAPI_VERSION = "3.0.3"
 ERRORS = {
@@ -124,7 +125,7 @@ def operations(component):
         view = app.view_functions[rule.endpoint]
         kind = rule.endpoint.split(".")[-1].removeprefix(f"{component.name}_")
         for method in sorted(set(rule.methods) - set(_SKIPPED)):
-            for variant, operation in describe(component, kind, method, rule.rule):
+            for variant, operation in describe(component, kind, method, rule.rule, CORE_ROUTES):
                 path = openapi_path(variant)
                 operation.setdefault("summary", _summary(view, method))
                 words = path.removeprefix("/api/").replace("{", "").replace("}", "")

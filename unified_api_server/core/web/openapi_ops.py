@@ -330,10 +330,14 @@ def revalidated(operation, cached=False):
     return operation
 
 
-def describe(component, kind, method, rule):
-    """Return ``[(rule, operation), ...]`` for one method of one route."""
+def describe(component, kind, method, rule, core_routes=()):
+    """Return ``[(rule, operation), ...]`` for one method of one route.
+
+    ``core_routes`` are the core's own ``DbRoutes`` (alerts), documented like a component's.
+    """
     family = kind.split("_")[0] if kind.startswith(("stats_", "import_", "submit_")) else kind
-    own = dict(pair for routes in component.db_routes for pair in routes.operations)
+    every = (*core_routes, *component.db_routes)
+    own = dict(pair for routes in every for pair in routes.operations)
     found = (own.get(kind) or OPERATIONS.get(family) or other)(component, method, rule)
     if method != "GET" or family == "health":
         return found

@@ -11,7 +11,7 @@ from unified_api_server.core.data import export, stats
 from unified_api_server.core.data.query import Condition
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.schemas import create_schema, flatten_groups
-from unified_api_server.core.web import limits
+from unified_api_server.core.web import alerts, limits
 from unified_api_server.core.web.args import (
     parse_fields,
     parse_int,
@@ -23,6 +23,8 @@ from unified_api_server.core.web.http import json_body, raw_body
 from unified_api_server.core.web.migrations import register_migrations
 from unified_api_server.core.web.resources import ComponentView, answer, cursor, state
 
+# Routes every component has beside its data's own views, each a ``DbRoutes``.
+CORE_ROUTES = (alerts.ROUTES,)
 TEXT_FIELDS = ("query", "format", "table")  # body fields that must be strings
 LIST_TERMS = ("sort", "fields")  # written as comma lists in a query string
 
@@ -202,5 +204,5 @@ def register_reports(bp, component):
             f"/import/{importer.format}",
             view_func=Import.as_view(f"{name}_import_{importer.format}", component, importer),
         )
-    for routes in component.db_routes:
+    for routes in (*CORE_ROUTES, *component.db_routes):
         routes.register(bp, component)

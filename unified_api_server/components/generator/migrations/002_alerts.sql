@@ -1,0 +1,2 @@
+-- Alerts with a lifecycle (core/data/alerts.py).
+-- @include alert_tables
