@@ -7,12 +7,14 @@ device did), model metrics (what the model is) and tags.
 """
 
 from unified_api_server.components.benchmark import analysis
+from unified_api_server.components.benchmark.alerts import regressions
 from unified_api_server.components.benchmark.analysis_api import ANALYSIS_ROUTES
 from unified_api_server.components.benchmark.demo import DEMO
 from unified_api_server.components.benchmark.figures import PRECISIONS, metric_defaults
 from unified_api_server.components.benchmark.jobs import BenchmarkJobs
 from unified_api_server.components.benchmark.pytest_benchmark import PYTEST_BENCHMARK
 from unified_api_server.components.benchmark.series_api import SERIES_ROUTES
+from unified_api_server.components.benchmark.verdicts_api import VERDICT_ROUTES
 from unified_api_server.core import component as core
 
 
@@ -71,6 +73,7 @@ COMPONENT = core.Component(
     model_summary=("hardware/stats", "hardware"),
     # Every stored run judged against its series' history (analysis.py).
     after_write=analysis.after_write,
+    alert_rules=(regressions,),
     detail_extras=analysis.detail,
     extra_filters=(
         core.QueryFilter(
@@ -82,7 +85,8 @@ COMPONENT = core.Component(
             "true: runs with a metric improved",
         ),
     ),
-    db_routes=(ANALYSIS_ROUTES, SERIES_ROUTES),
+    db_routes=(ANALYSIS_ROUTES, SERIES_ROUTES, VERDICT_ROUTES),
+    model_sections=(("verdicts", "verdicts", "latest_verdicts"),),
     demo=DEMO,
     jobs=BenchmarkJobs,
     importers=(PYTEST_BENCHMARK,),
