@@ -17,6 +17,7 @@ from functools import cache
 from flask import Blueprint, Response, abort, jsonify, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
+from unified_api_server.core.web.alert_docs import ALERT, list_parameters
 from unified_api_server.core.web.openapi import add_component, new_spec, shared_parameter
 from unified_api_server.core.web.openapi_ops import (
     ANY_OBJECT,
@@ -140,7 +141,10 @@ def _view_operations(spec):
         query("limit", search_fields["limit"], "results per component (100)"),
     ]
     recent = {"type": "integer", "minimum": 1, "maximum": 100}
-    model = obj({"model_name": {"type": "string"}, "overview": FLAG, **STATUS})
+    alerts = {"type": "array", "items": ALERT}
+    model = obj(
+        {"model_name": {"type": "string"}, "overview": FLAG, "active_alerts": alerts, **STATUS}
+    )
     search = obj({"query": {"type": "string"}, "result_counts": FLAG, **STATUS})
     overview = "Return each component's model statistics, filtered alike"
     one_model = "Return one model's totals, success rates, recent runs/tasks and summaries"
@@ -166,6 +170,7 @@ def _view_operations(spec):
                 cached=True,
             )
         },
+        "/api/db/alerts": {"get": revalidated(_merged_alerts(errors))},
         "/api/db/search": {
             "post": _keyed(
                 searched,
@@ -176,6 +181,16 @@ def _view_operations(spec):
             )
         },
     }
+
+
+def _merged_alerts(errors):
+    """``/api/db/alerts``: every component's alerts, newest first."""
+    listed = {"alerts": {"type": "array", "items": ALERT}, "count": {"type": "integer"}}
+    limit = {"type": "integer", "minimum": 1, "maximum": 1000}
+    params = [*list_parameters(), query("limit", limit, "newest alerts of all (100)")]
+    summary = "Return every component's alerts matching the filters, newest first"
+    answer = ok(obj({**listed, "limit": {"type": "integer"}, **STATUS}, list(listed)))
+    return _keyed(summary, answer, errors, parameters=params)
 
 
 def _public(summary, responses, **rest):

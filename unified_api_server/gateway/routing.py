@@ -35,7 +35,8 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ADMIN_PATHS = frozenset(f"/api/{c}/db/migrations/apply" for c in NAMES)
 # The gateway's Prometheus metrics: for the admin scope only (they name every component's traffic).
 METRICS_PATH = "/metrics"
-GATEWAY_VIEWS = frozenset({"overview", "search", "model", "ws"})  # ws: the merged change stream
+# ws: the merged change stream
+GATEWAY_VIEWS = frozenset({"overview", "search", "model", "alerts", "ws"})
 # Characters left unescaped when a normalised path is forwarded (RFC 3986 pchar minus '%').
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

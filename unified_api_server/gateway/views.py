@@ -121,6 +121,7 @@ def index():
         "GET /api/db/overview": "every component's model statistics",
         "GET /api/db/model/{model_name}": "one model across all components",
         "POST /api/db/search?query=&limit=": "search every component (JSON body accepted)",
+        "GET /api/db/alerts": "every component's alerts, newest first",
         "ANY /api/db/{component}/{path}": "forwarded to /api/{component}/db/{path}",
         "ANY /api/{component}/{path}": "forwarded to the component unchanged",
         "GET /api/{component}/ws/{id}": "WebSocket relayed to the component",
@@ -187,6 +188,7 @@ def model(model_name):
     budget = _state().settings["view_budget"]
     calls = {}
     for c in COMPONENTS:
+        calls.update(_alert_calls(c, model_name, budget))  # a model's alerts, whatever the filters
         if c.name not in filters.applied:
             continue
         base, query = f"/api/{c.name}/db", [("model_name", model_name), *filters.applied[c.name]]
@@ -217,10 +219,37 @@ def model(model_name):
             grouped[c.name].append(summary)
             listed = extract_list(summary.body, c.model_summary[1]) if summary.ok else []
             body[f"{c.name}_summary"] = listed
+    _add_alerts(body, outcomes, grouped)
     body["components"] = _components_block(grouped)
     body["completed"] = all(outcome.ok for outcome in outcomes.values())
     body["timestamp"] = _now()
     return jsonify(body)
+
+
+def _alert_calls(c, model_name, budget):
+    """Return the model view's calls for ``c``'s open alerts and its model sections (verdicts)."""
+    base = f"/api/{c.name}/db"
+    open_qs = urlencode({"model_name": model_name, "state": "active,acknowledged", "limit": 100})
+    calls = {f"{c.name}.alerts": _get(c.name, f"{base}/alerts?{open_qs}", budget)}
+    for route, _, key in c.model_sections:
+        named = urlencode({"model_name": model_name})
+        calls[f"{c.name}.{key}"] = _get(c.name, f"{base}/{route}?{named}", budget)
+    return calls
+
+
+def _add_alerts(body, outcomes, grouped):
+    """Add every component's active alerts (newest first) and the model sections to ``body``."""
+    alerts = []
+    for c in COMPONENTS:
+        found = outcomes[f"{c.name}.alerts"]
+        grouped.setdefault(c.name, []).append(found)
+        if found.ok:
+            alerts += [{"component": c.name, **a} for a in extract_list(found.body, "alerts")]
+        for _, list_key, key in c.model_sections:
+            section = outcomes[f"{c.name}.{key}"]
+            grouped[c.name].append(section)
+            body[key] = extract_list(section.body, list_key) if section.ok else []
+    body["active_alerts"] = sorted(alerts, key=lambda a: a.get("raised_at") or "", reverse=True)
 
 
 def _search_input():
