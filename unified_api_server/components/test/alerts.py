@@ -6,6 +6,7 @@ raises one for each test it fails that the configuration's previous finished run
 """
 
 from unified_api_server.components.test import analysis
+from unified_api_server.core.data.alert_queries import open_values
 from unified_api_server.core.data.alerts import Finding
 
 MAX_CONFIGURATIONS = 100  # configurations judged per write: a bulk load's latest runs of each
@@ -14,9 +15,11 @@ _LATEST = f"""
         array_to_string(list_sort(t.hardware), ','), t.test_type
     FROM {analysis.RUNS} t WHERE t.run_id IN ({{ids}}) AND {analysis.FINISHED}
     GROUP BY t.model_name, list_sort(t.hardware), t.test_type LIMIT {MAX_CONFIGURATIONS}"""
-_PASSED = f"""
+_OUTCOMES = f"""
     SELECT name FROM {analysis.STEPS} WHERE run_id = ?
-    GROUP BY name HAVING arg_max(status, id) = 'passed'"""
+    GROUP BY name HAVING arg_max(status, id) IN {{statuses}}"""
+_FAILED = _OUTCOMES.format(statuses=analysis.FAILURES) + " LIMIT 1"
+_PASSED = _OUTCOMES.format(statuses="('passed')")
 
 
 def test_failures(cursor, written):
@@ -29,15 +32,27 @@ def test_failures(cursor, written):
     rows = cursor.execute(_LATEST.format(ids=written.ids_sql), list(written.params)).fetchall()
     for run_id, model_name, hardware, test_type in rows:
         configuration = {"model_name": model_name, "hardware": hardware, "test_type": test_type}
-        for test in analysis.newly_failing(cursor, run_id) or ():
-            message = (
-                f"test {test['name']} of {model_name} ({hardware or 'no hardware'}, "
-                f"{test_type}) newly {test['contender']} in run {run_id} "
-                f"(it was {test['baseline'] or 'absent'} in run {test['baseline_run_id']})"
-            )
-            series = {**configuration, "test_name": test["name"]}
-            found.append(Finding("test_failure", series, run_id, True, message, test))
-        for (name,) in cursor.execute(_PASSED, [run_id]).fetchall():
-            series = {**configuration, "test_name": name}
-            found.append(Finding("test_failure", series, run_id, False))
+        # Most runs fail nothing and mend nothing: two small queries, no comparison.
+        if cursor.execute(_FAILED, [run_id]).fetchone():
+            found += _newly_failing(cursor, run_id, configuration)
+        failing = open_values(cursor, "test_failure", configuration, "test_name")
+        if failing:
+            passed = {name for (name,) in cursor.execute(_PASSED, [run_id]).fetchall()}
+            for name in passed.intersection(failing):
+                series = {**configuration, "test_name": name}
+                found.append(Finding("test_failure", series, run_id, False))
+    return found
+
+
+def _newly_failing(cursor, run_id, configuration):
+    found = []
+    for test in analysis.newly_failing(cursor, run_id) or ():
+        message = (
+            f"test {test['name']} of {configuration['model_name']} "
+            f"({configuration['hardware'] or 'no hardware'}, {configuration['test_type']}) newly "
+            f"{test['contender']} in run {run_id} (it was {test['baseline'] or 'absent'} in run "
+            f"{test['baseline_run_id']})"
+        )
+        series = {**configuration, "test_name": test["name"]}
+        found.append(Finding("test_failure", series, run_id, True, message, test))
     return found

@@ -130,3 +130,15 @@ def list_deliveries(cur, alert_id, limit, token=None):
     return deliveries, encode_cursor(
         "deliveries", [deliveries[-1]["delivery_id"]]
     ) if more else None
+
+
+def open_values(cur, kind, series, part):
+    """Return the ``part`` of each open alert of ``kind`` whose other parts are ``series``."""
+    names = list(series)
+    match = " AND ".join(f"{name} IS NOT DISTINCT FROM ?" for name in names)
+    rows = cur.execute(
+        f"SELECT {part} FROM alerts WHERE kind = ? AND state IN ({', '.join('?' * len(OPEN))}) "
+        f"AND {match}",
+        [kind, *OPEN, *[series[name] for name in names]],
+    ).fetchall()
+    return [row[0] for row in rows]
