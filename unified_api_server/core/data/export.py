@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from unified_api_server.core.data.query import iso_text
 from unified_api_server.core.errors import ApiError
 
 FORMATS = {
@@ -74,13 +75,6 @@ def _csv_ready(batch):
         columns.append(column)
         fields.append(field)
     return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
-
-
-def iso_text(expression):
-    """Return SQL writing a TIMESTAMPTZ ``expression`` as ISO 8601 text in UTC, exactly as
-    Python's ``isoformat`` and orjson write a UTC time (no fraction when it is zero)."""
-    utc = f"make_timestamp(epoch_us({expression}))"
-    return f"replace(strftime({utc}, '%Y-%m-%dT%H:%M:%S.%f+00:00'), '.000000+', '+')"
 
 
 def _times_as_text(cursor, relation, sql, params):

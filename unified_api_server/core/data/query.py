@@ -128,6 +128,13 @@ def keyset_after(token, signature, keys):
     return "(" + " OR ".join(f"({a})" for a in alternatives) + ")", params
 
 
+def iso_text(expression):
+    """Return SQL writing a TIMESTAMPTZ ``expression`` as ISO 8601 text in UTC, exactly as
+    Python's ``isoformat`` and orjson write a UTC time (no fraction when it is zero)."""
+    utc = f"make_timestamp(epoch_us({expression}))"
+    return f"replace(strftime({utc}, '%Y-%m-%dT%H:%M:%S.%f+00:00'), '.000000+', '+')"
+
+
 def _placeholder(column):
     return f"?::{SQL_TYPES[column.kind]}" if column.kind == "ts" else "?"
 
