@@ -198,3 +198,19 @@ def test_a_patch_of_the_figures_judges_them_again(client):
     )
     assert done.get_json()["analysis"]["latency_ms_mean"]["verdict"] == "regression"
     assert len(runs) == STEP_AT
+
+
+def test_metrics_added_later_are_judged_once_each(client):
+    """Adding named metrics to a run again and again keeps one verdict per metric."""
+    (run,) = store(client, [run_body("later-metrics", 0, latency_ms_mean=10.0)])
+    run_id = run["run_id"]
+    for name in ("acc", "f1", "recall"):
+        response = client.post(f"{BASE}/run/{run_id}/metrics", json={name: {"value": 0.5}})
+        assert response.status_code == 201, response.get_json()
+    analysis = client.get(f"{BASE}/run/{run_id}").get_json()["analysis"]
+    state = client.application.extensions["component"]
+    with state.database.cursor() as cursor:
+        (rows,) = cursor.execute(
+            "SELECT count(*) FROM benchmark_verdicts WHERE run_id = ?", [run_id]
+        ).fetchone()
+    assert rows == len(analysis) and {"acc", "f1", "recall"} <= set(analysis)

@@ -35,6 +35,14 @@ SELECTOR = (*CONFIGURATION, "metric")
 MAX_WINDOW = 1000  # the largest window a threshold may set: history read before a write's runs
 # Where two selectors name as many parts, the part that decides (metric first).
 _PRIORITY = {"metric": 16, "model_name": 8, "hardware": 4, "batch_size": 2, "precision": 1}
+
+
+def selector_rank(named):
+    """Return how specific a selector naming the parts ``named`` is: the one naming the most
+    parts wins, and among as many, the metric, then model, hardware, batch size, precision."""
+    return sum(33 + _PRIORITY[name] for name in named)
+
+
 _CONFIG = ", ".join(CONFIGURATION)
 
 
@@ -148,6 +156,13 @@ def after_write(cursor, written):
             f"DELETE FROM {VERDICTS} WHERE run_id IN ({written.ids_sql}) "
             f"AND metric IN ({', '.join('?' * len(metrics))})",
             [*written.params, *metrics],
+        )
+    if written.key == "metrics":  # the run's named metrics are judged again, all of them
+        headline = ", ".join("?" * len(HEADLINE))
+        cursor.execute(
+            f"DELETE FROM {VERDICTS} WHERE run_id IN ({written.ids_sql}) "
+            f"AND metric NOT IN ({headline})",
+            [*written.params, *HEADLINE],
         )
     marked = cursor.execute(f"SELECT count(*) > 0 FROM {MARKS}").fetchone()[0]
     cursor.execute(judge_sql(written.ids_sql, metrics, named, marked), list(written.params))

@@ -1,18 +1,24 @@
 """The thresholds history and compare judge a series by, and where its distributions start.
 
 One place: the defaults (a change over 10%, |z| over 3, a window of 20 points) apply unless the
-judging's tables (migration 002) hold a threshold whose selector matches the series (the one
-naming most parts wins: metric, then model, hardware, batch size, precision) or marks a run as
+judging's tables (migration 002) hold a threshold whose selector matches the series (ranked as
+the judging ranks them, ``analysis.selector_rank``) or marks a run as
 the start of a new distribution. Both tables are read only when they exist.
 """
 
+from unified_api_server.components.benchmark.analysis import (
+    DEFAULTS as JUDGING,
+)
+from unified_api_server.components.benchmark.analysis import (
+    MARKS,
+    SELECTOR,
+    THRESHOLDS,
+    selector_rank,
+)
 from unified_api_server.components.benchmark.series import CONFIGURATION
 
-DEFAULTS = {"percent": 10.0, "z": 3.0, "window": 20}  # percent: 10.0 is a 10% change
-THRESHOLDS = "benchmark_thresholds"
-MARKS = "benchmark_distribution_changes"
-SELECTOR = (*CONFIGURATION, "metric")
-_PRIORITY = {"metric": 16, "model_name": 8, "hardware": 4, "batch_size": 2, "precision": 1}
+# The judging's defaults, less its minimum of points (a history shows every point).
+DEFAULTS = {name: JUDGING[name] for name in ("percent", "z", "window")}
 
 
 def _exists(cursor, table):
@@ -43,7 +49,7 @@ class Limits:
         best, rank = DEFAULTS, -1
         for row in self.rows:
             if all(row[n] is None or row[n] == wanted[n] for n in SELECTOR):
-                score = sum(_PRIORITY[n] for n in SELECTOR if row[n] is not None)
+                score = selector_rank(n for n in SELECTOR if row[n] is not None)
                 if score > rank:
                     best, rank = {k: row[k] for k in DEFAULTS}, score
         return best
