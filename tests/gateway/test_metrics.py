@@ -190,3 +190,14 @@ def test_the_workers_counts_add_up(gateway, mkeys, work_dir, tmp_path):
     wait_until(both_served, timeout=120, interval=0, message="both workers serving")
     after = value(scrape(gateway, **admin), "uas_http_requests_total", **labels)
     assert after - before == sent
+
+
+def test_an_unknown_method_is_counted_as_other(component):
+    internal = {"X-Internal-Token": TOKEN}
+    for method in ("XMETHOD0", "XMETHOD1"):
+        requests.request(method, component.url + "/health", headers=internal, timeout=30)
+    samples = scrape(component, **internal)
+    methods = {
+        dict(key[1:]).get("method") for key in samples if key[0] == "uas_http_requests_total"
+    }
+    assert "other" in methods and not any(m.startswith("XMETHOD") for m in methods if m)

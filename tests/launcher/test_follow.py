@@ -93,3 +93,14 @@ def test_the_launcher_log_keeps_the_lines_as_they_are_in_json_too(tmp_path, cons
     assert '"message": "the launcher\'s own"' in lines[0]
     assert lines[1] == 'test_api | {"level": "INFO"}'
     assert console.getvalue() == 'test_api | {"level": "INFO"}\n'
+
+
+def test_a_key_in_a_followed_line_is_masked(tmp_path, console):
+    path = tmp_path / "error.log"
+    follower = LogFollower([("nginx", str(path))])
+    for source in follower.sources:
+        source.mark_start()
+    _append(path, 'upstream gone, request: "GET /api/db/ws?api_key=uas_secret&x=1 HTTP/1.1"\n')
+    assert follower.poll() == 1
+    assert "uas_secret" not in console.getvalue()
+    assert "api_key=REDACTED&x=1" in console.getvalue()

@@ -34,6 +34,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds: a cached read answers in a millisecond, an export or a bulk load in minutes.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -236,7 +238,9 @@ class RequestMetrics:
 
     def record(self, environ, status, seconds):
         """Count one answer; ``seconds`` None: not timed (a WebSocket's life is no latency)."""
-        key = (self.route_of(environ), environ.get("REQUEST_METHOD", ""), status)
+        method = environ.get("REQUEST_METHOD", "")
+        # Labels stay bounded: a client may send any method name.
+        key = (self.route_of(environ), method if method in _METHODS else "other", status)
         series = self._series.get(key)
         if series is None:
             series = (REQUESTS.labels(*key), REQUEST_SECONDS.labels(*key[:2]))

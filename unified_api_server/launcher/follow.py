@@ -10,8 +10,12 @@ without holding up a service: a slow console never blocks a request.
 
 import logging
 import os
+import re
 import sys
 import threading
+
+# A key in a followed line's query string (nginx's error log quotes whole request lines).
+_API_KEY = re.compile(r"([?&]api_key=)[^&\s\"]*", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 # The services' lines: written verbatim (they carry their own format), never to stderr again.
@@ -120,6 +124,7 @@ class LogFollower:
         for source in self.sources:
             prefix = f"{source.name:<{self.width}} | "
             for line in source.read_lines():
+                line = _API_KEY.sub(r"\1REDACTED", line)  # nginx's error lines quote URIs
                 lines_log.info("%s%s", prefix, line, extra={"verbatim": True})
                 count += 1
         return count
