@@ -50,17 +50,24 @@ def stage(target, cursor, tables):
     Returns ``(names, rows)``: the columns some row gave (the others take their defaults) and
     the number of rows staged.
     """
-    columns = [f"{target.id_column} VARCHAR"]
+    # Items get their ids here, as they are staged (uuidv7: time-ordered, cheap to index), so
+    # what a load stored can be named afterwards; an UPDATE of a large staged load would copy it.
+    made = target.kind == "items"
+    new_id = "uuidv7()::VARCHAR"
+    columns = [f"{target.id_column} VARCHAR" + (f" DEFAULT ({new_id})" if made else "")]
     columns += [f"{c.name} {_STAGED_TYPES[c.kind]}" for c in target.columns]
     cursor.execute(f"CREATE OR REPLACE TEMP TABLE incoming ({', '.join(columns)}, _row BIGINT)")
     kinds = {c.name: c.kind for c in target.columns}
+    kinds[target.id_column] = "made_id" if made else "str"
     seen, rows = [], 0
     for table in tables:
         names = table.column_names
         seen += [n for n in names if n not in seen]
-        select = ", ".join(
-            f"CAST({n} AS JSON) AS {n}" if kinds.get(n) == "json" else n for n in names
-        )
+        casts = {
+            "json": "CAST({n} AS JSON) AS {n}",
+            "made_id": f"coalesce({{n}}, {new_id}) AS {{n}}",
+        }
+        select = ", ".join(casts.get(kinds.get(n), "{n}").format(n=n) for n in names)
         cursor.register("piece", table)
         try:
             cursor.execute(f"INSERT INTO incoming BY NAME SELECT {select} FROM piece")
@@ -214,12 +221,8 @@ def _targets(target, cursor, names):
 def insert_staged(target, cursor, names):
     """Check and insert the staged rows inside the caller's transaction; return the count."""
     _check(target, cursor, names)
-    if target.kind == "items":  # ids made here, so what was stored can be named afterwards
-        id_column = target.id_column
-        cursor.execute(
-            f"UPDATE incoming SET {id_column} = uuidv7()::VARCHAR WHERE {id_column} IS NULL"
-        )
-        names = names if id_column in names else [id_column, *names]
+    if target.kind == "items" and target.id_column not in names:  # made at staging
+        names = [target.id_column, *names]
     columns, expressions = _targets(target, cursor, names)
     # Child rows take ids from their sequence in this order, the order reads give back.
     order = " ORDER BY _row" if target.kind == "child" else ""

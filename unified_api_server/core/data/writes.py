@@ -262,7 +262,11 @@ class Writes:
             stored = insert_staged(target, cur, names)
             if target.kind != "batches":
                 key = target.name if target.kind == "child" else None
-                self._after_write(cur, Written(f"SELECT DISTINCT {self.id} FROM incoming", key=key))
+                # Items are unique in an upload (checked): DISTINCT only for children, whose
+                # hash table over a large load would hold every id at once.
+                distinct = "DISTINCT " if key else ""
+                ids = f"SELECT {distinct}{self.id} FROM incoming"
+                self._after_write(cur, Written(ids, key=key))
             return stored, summary(target, cur) if self.changes is not None else None
 
         session = self.db.cursor()  # closing it drops the staged rows with it
