@@ -179,44 +179,29 @@ class ChangeFeed:
 
     def publish(self, action, **fields):
         """Send a change (``created``, ``updated``, ``deleted``, ``bulk_created``) to listeners."""
-        with self._lock:
-            self._sequence += 1
-            sequence = self._sequence
-            subscribers = self._subscribers
-        if not subscribers:
-            return None
-        event = Event(
-            {
-                "type": "change",
-                "action": action,
-                "component": self.component.name,
-                "entity": fields.pop("entity", self.component.entity),
-                **fields,
-                "timestamp": _now(),
-                "seq": sequence,
-            }
-        )
-        for subscription in subscribers:
-            subscription.offer(event)
-        return event
+        entity = fields.pop("entity", self.component.entity)
+        return self._send({"type": "change", "action": action, "entity": entity, **fields})
 
     def publish_alert(self, action, alert):
         """Send an alert change (``raised``, ``acknowledged``, ``resolved``, ``suppressed``)."""
+        # model_name and id at the top: the model and id filters of a stream apply to alerts.
+        top = {"id": alert["alert_id"], "model_name": alert["model_name"], "alert": alert}
+        return self._send({"type": "alert", "action": action, **top})
+
+    def _send(self, fields):
+        """Number an event (every publish moves the count on) and offer it to each listener."""
         with self._lock:
             self._sequence += 1
             sequence = self._sequence
             subscribers = self._subscribers
         if not subscribers:
             return None
-        # model_name and id at the top: the model and id filters of a stream apply to alerts.
         event = Event(
             {
-                "type": "alert",
-                "action": action,
+                "type": fields.pop("type"),
+                "action": fields.pop("action"),
                 "component": self.component.name,
-                "id": alert["alert_id"],
-                "model_name": alert["model_name"],
-                "alert": alert,
+                **fields,
                 "timestamp": _now(),
                 "seq": sequence,
             }
