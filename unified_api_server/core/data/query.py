@@ -9,7 +9,6 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 
 import orjson
 
@@ -21,13 +20,19 @@ SCALAR_KINDS = ("str", "int", "float", "bool", "ts")
 COMPARISONS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-@cache
+_FIELDS = {}  # id(component) -> (component, its fields): hashing a Component costs ~20 µs
+
+
 def fields_of(component):
     """Return the main table's queryable fields by name: the id, columns, bookkeeping times."""
+    known = _FIELDS.get(id(component))
+    if known is not None and known[0] is component:
+        return known[1]
     found = {component.id_column: Column(component.id_column, nullable=False)}
     found.update((c.name, c) for c in component.columns if c.kind != "json")
     for name in ("created_at", "updated_at"):
         found[name] = Column(name, kind="ts", nullable=name != "created_at")
+    _FIELDS[id(component)] = (component, found)
     return found
 
 
