@@ -12,10 +12,8 @@ same SQL (built by the same code) run directly, alternately, and prints the medi
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
@@ -23,6 +21,9 @@ import requests
 from werkzeug.datastructures import MultiDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_query import paired
 
 from tests.support import ServiceProcess
 from unified_api_server.components.test import analysis
@@ -93,18 +94,6 @@ def cases(runs):
         args = {"model_name": "model-1", "bucket": bucket}
         found.append((f"history of one model by {bucket}", "history", args, sql, [*params, 1000]))
     return found
-
-
-def paired(api_call, direct_call, repeat):
-    """Return median (api, direct) seconds, alternating the two calls after a warm-up."""
-    api_call(), direct_call()
-    api, direct = [], []
-    for _ in range(repeat):
-        for call, times in ((api_call, api), (direct_call, direct)):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-    return statistics.median(api), statistics.median(direct)
 
 
 def main():
