@@ -56,7 +56,7 @@ class Target:
 class Route:
     """Where a normalised path goes."""
 
-    kind: str  # "public", "forward", "view", "local" or "unknown"
+    kind: str  # "public", "forward", "view", "ui" (a dashboard page), "local" or "unknown"
     component: str | None = None
     upstream_path: str | None = None  # decoded path on the component
     websocket: bool = False
@@ -125,6 +125,8 @@ def classify(path):
         return Route("public")
     if path in ("/", "/auth/check", METRICS_PATH):
         return Route("local")
+    if path == "/ui" or path.startswith("/ui/"):
+        return Route("ui")
     parts = path.split("/")  # ["", "api", ...]
     if len(parts) < 3 or parts[1] != "api":
         return Route("unknown")
@@ -164,6 +166,8 @@ def is_socket_path(path):
 def required_scope(method, path, route):
     """Return the scope a request needs: ``read``, ``write``, ``admin`` or ``None`` (public)."""
     if method in ("GET", "HEAD") and (route.kind == "public" or path in PUBLIC_FORWARDS):
+        return None
+    if route.kind == "ui":  # a page checks its browser session itself (a redirect, not a 401)
         return None
     if route.kind == "forward" and route.upstream_path.rstrip("/") in ADMIN_PATHS:
         return "admin"
