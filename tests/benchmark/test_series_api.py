@@ -95,6 +95,28 @@ def test_samples_of_an_imported_pytest_benchmark_report_come_back(client):
     assert "samples" not in _history(client, metric="latency_ms_mean").json["points"][0]
 
 
+def test_verdicts_come_along_and_downsampling_never_drops_a_regression(client):
+    values = [100.0 + (i % 3) for i in range(20)]
+    values[10], values[15] = 150.0, 50.0  # lower is better: a regression, then an improvement
+    ids = [_run(client, i, latency_ms_mean=v) for i, v in enumerate(values)]
+    body = _history(client, metric="latency_ms_mean", include="verdicts").json
+    assert [p["verdict"] for p in body["points"][:5]] == ["no_baseline"] * 5
+    assert body["points"][10]["verdict"] == "regression"
+    judged = [(j["run_id"], j["verdict"], j["value"]) for j in body["judged"]]
+    assert judged == [(ids[10], "regression", 150.0), (ids[15], "improvement", 50.0)]
+    few = _history(client, metric="latency_ms_mean", include="samples,verdicts", points=2).json
+    assert few["downsampled"] and len(few["points"]) <= 2
+    assert [j["run_id"] for j in few["judged"]] == [ids[10], ids[15]]
+    later = _history(client, metric="latency_ms_mean", include="verdicts", since=_at(12)).json
+    assert [j["run_id"] for j in later["judged"]] == [ids[15]]
+    bad = _history(client, metric="latency_ms_mean", include="verdicts,colour")
+    assert bad.status_code == 400 and "colour" in bad.json["error"]["message"]
+
+
+def _at(minute):
+    return f"2026-01-01T00:{minute:02d}:00Z"
+
+
 def _batch(client, batch_id, runs):
     assert client.post(f"{BASE}/batches", json={"batch_id": batch_id}).status_code == 201
     return [_run(client, i, day=2 if batch_id == "after" else 1, batch_id=batch_id, **r)

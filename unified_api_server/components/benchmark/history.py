@@ -6,9 +6,12 @@ against them, and whether ``|z|`` is over the threshold. The statistics are take
 series up to ``until``; ``since`` only chooses which points are shown, so the first shown point
 is judged against the points before it. Downsampling cuts the shown points into ``points // 2``
 buckets of consecutive points and keeps each bucket's lowest and highest point: at most
-``points`` come back, in time order, and no spike is ever lost.
+``points`` come back, in time order, and no spike is ever lost. The verdicts stored when each
+run was judged (:mod:`.analysis`) can come along: each shown point's, and every regression and
+improvement of the shown range, which downsampling never drops.
 """
 
+from unified_api_server.components.benchmark.analysis import VERDICTS
 from unified_api_server.components.benchmark.series import (
     CONFIGURATION,
     HEADLINE,
@@ -138,3 +141,30 @@ def samples(cursor, run_ids):
         [list(run_ids)],
     )
     return dict(found.fetchall())
+
+
+_JUDGED = f"""SELECT run_id, started_at, value, verdict, baseline, change, z FROM {VERDICTS}
+    WHERE {" AND ".join(f"{name} = ?" for name in CONFIGURATION)} AND metric = ?
+    AND verdict IN ('regression', 'improvement')"""
+
+
+def verdicts(cursor, key, points, *, since=None, until=None, limit=1000):
+    """Add each shown point's stored ``verdict`` to ``points``; return the series' regressions
+    and improvements started in ``[since, until)``, the newest ``limit``, oldest first."""
+    stored = dict(
+        cursor.execute(
+            f"SELECT run_id, verdict FROM {VERDICTS} WHERE metric = ? "
+            "AND run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [key.metric, [point["run_id"] for point in points]],
+        ).fetchall()
+    )
+    for point in points:
+        point["verdict"] = stored.get(point["run_id"])
+    sql = _JUDGED
+    params = [key.model_name, key.hardware, key.batch_size, key.precision, key.metric]
+    for bound, condition in ((since, "started_at >= ?"), (until, "started_at < ?")):
+        if bound is not None:
+            sql += f" AND {condition}"
+            params.append(bound)
+    sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
+    return rows_to_dicts(cursor.execute(sql, [*params, limit]))[::-1]

@@ -8,6 +8,7 @@ from flask import jsonify, request
 
 from unified_api_server.components.benchmark import compare as comparing
 from unified_api_server.components.benchmark import history as series_history
+from unified_api_server.components.benchmark.analysis import VERDICTS_NAMED
 from unified_api_server.components.benchmark.series import CONFIGURATION, SeriesKey
 from unified_api_server.components.benchmark.series_limits import Limits
 from unified_api_server.core.component import DbRoutes
@@ -20,6 +21,8 @@ from unified_api_server.core.web.resources import cursor
 MAX_POINTS = 10_000
 DEFAULT_POINTS = 1000
 MAX_WINDOW = 1000
+MAX_JUDGED = 1000  # regressions and improvements listed with include=verdicts (the newest)
+INCLUDES = ("samples", "verdicts")
 SERIES_ARGS = (*CONFIGURATION, "metric")
 HISTORY_ARGS = (*SERIES_ARGS, "window", "since", "until", "points", "include")
 PAIR_ARGS = ("baseline", "contender")
@@ -56,9 +59,7 @@ def history():
     """Return one series' points with rolling mean, stddev, z and outlier flag, downsampled."""
     _refuse_unknown(HISTORY_ARGS)
     key = _series_key()
-    include = request.args.get("include")
-    if include not in (None, "samples"):
-        raise ApiError(400, f"include: only 'samples' can be included, got {include!r}")
+    include = _include()
     lower_is_better, unit = series_history.metric_facts(cursor(), key.metric)
     configuration = {name: getattr(key, name) for name in CONFIGURATION}
     limits = Limits(cursor()).of(configuration, key.metric)
@@ -68,30 +69,37 @@ def history():
     points = parse_int(
         request.args.get("points"), "points", minimum=2, maximum=MAX_POINTS, default=DEFAULT_POINTS
     )
+    bounds = {"since": _time("since"), "until": _time("until")}
     shown, count = series_history.history(
-        cursor(),
-        key,
-        window=window,
-        z=limits["z"],
-        since=_time("since"),
-        until=_time("until"),
-        points=points,
+        cursor(), key, window=window, z=limits["z"], points=points, **bounds
     )
-    if include == "samples":
+    if "samples" in include:
         stored = series_history.samples(cursor(), [p["run_id"] for p in shown])
         for point in shown:
             point["samples"] = stored.get(point["run_id"])
     series = {**configuration, "metric": key.metric, "lower_is_better": lower_is_better}
-    return jsonify(
-        {
-            "series": {**series, "unit": unit},
-            "window": window,
-            "z_threshold": limits["z"],
-            "count": count,
-            "downsampled": count > len(shown),
-            "points": shown,
-        }
-    )
+    body = {
+        "series": {**series, "unit": unit},
+        "window": window,
+        "z_threshold": limits["z"],
+        "count": count,
+        "downsampled": count > len(shown),
+        "points": shown,
+    }
+    if "verdicts" in include:
+        body["judged"] = series_history.verdicts(cursor(), key, shown, limit=MAX_JUDGED, **bounds)
+    return jsonify(body)
+
+
+def _include():
+    """Return what ``include=samples,verdicts`` asks to add; 400 naming anything else."""
+    asked = [part for raw in request.args.getlist("include") for part in raw.split(",")]
+    unknown = sorted(set(asked) - set(INCLUDES))
+    if unknown:
+        raise ApiError(
+            400, f"include: can add {' and '.join(INCLUDES)}, not {', '.join(map(repr, unknown))}"
+        )
+    return set(asked)
 
 
 def _side(kind, ident, runs):
@@ -144,6 +152,7 @@ _TEXT = {"type": "string"}
 _INT = {"type": "integer"}
 _NUMBER = {"type": "number", "nullable": True}
 _BOOL = {"type": "boolean", "nullable": True}
+_VERDICT = {"type": "string", "enum": list(VERDICTS_NAMED), "nullable": True}
 _CONFIGURATION = {
     "model_name": _TEXT,
     "hardware": _TEXT,
@@ -152,9 +161,10 @@ _CONFIGURATION = {
 }
 
 
-def _answer(fields, *errors, params):
+def _answer(fields, *errors, params, optional=None):
+    schema = obj({**fields, **(optional or {})}, list(fields))
     return {
-        "responses": {**ok(obj(fields, list(fields))), **error_responses(400, 503, *errors)},
+        "responses": {**ok(schema), **error_responses(400, 503, *errors)},
         "parameters": params,
     }
 
@@ -171,6 +181,7 @@ def history_operation(component, method, rule):
             "z": _NUMBER,
             "outlier": {"type": "boolean"},
             "samples": {"type": "array", "items": {"type": "number"}, "nullable": True},
+            "verdict": _VERDICT,
         },
         ("run_id", "started_at", "value", "mean", "stddev", "z", "outlier"),
     )
@@ -183,7 +194,23 @@ def history_operation(component, method, rule):
         "downsampled": {"type": "boolean"},
         "points": {"type": "array", "items": point},
     }
-    return [(rule, _answer(fields, params=_history_params()))]
+    judged = {
+        "type": "array",
+        "items": obj(
+            {
+                "run_id": _TEXT,
+                "started_at": {"type": "string", "format": "date-time"},
+                "value": _NUMBER,
+                "verdict": _VERDICT,
+                "baseline": _NUMBER,
+                "change": _NUMBER,
+                "z": _NUMBER,
+            },
+            ("run_id", "started_at", "verdict"),
+        ),
+    }
+    answer = _answer(fields, params=_history_params(), optional={"judged": judged})
+    return [(rule, answer)]
 
 
 def _history_params():
@@ -199,7 +226,12 @@ def _history_params():
         query("since", time, "show points started at or after this time"),
         query("until", time, "only points started before this time"),
         query("points", {**_INT, "minimum": 2, "maximum": MAX_POINTS}, "most points (1000)"),
-        query("include", {"type": "string", "enum": ["samples"]}, "add each run's raw samples"),
+        query(
+            "include",
+            {"type": "string", "pattern": "^(samples|verdicts)(,(samples|verdicts))?$"},
+            "samples: each run's raw samples; verdicts: each point's stored verdict, and judged: "
+            f"the shown range's regressions and improvements (the newest {MAX_JUDGED})",
+        ),
     ]
 
 
