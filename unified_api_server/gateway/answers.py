@@ -31,7 +31,14 @@ _CHALLENGE = ("WWW-Authenticate", 'ApiKey realm="unified-api-server", header="X-
 
 
 def deny(start_response, decision, request_id):
-    """Answer a refused :class:`Decision` (400, 401 or 403), counting it by its reason."""
+    """Answer a refused :class:`Decision` (400, 401 or 403), counting it by its reason.
+
+    A 403 for a scope names it in ``details.missing_scope`` (``benchmark:write``).
+    """
     auth_failure(decision.reason or "other")
     headers = (_CHALLENGE,) if decision.status == 401 else ()
-    return json_error(start_response, decision.status, decision.message, request_id, None, headers)
+    missing = decision.missing_scope
+    details = {"missing_scope": missing} if missing else None
+    return json_error(
+        start_response, decision.status, decision.message, request_id, details, headers
+    )

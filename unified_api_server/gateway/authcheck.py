@@ -62,6 +62,6 @@ def auth_check(middleware, environ, start_response, headers, request_id):
     response_headers = [("X-Request-ID", request_id), *limit_headers]
     if decision.key is not None:
         response_headers.append(("X-API-Key-Name", decision.key.name))
-        response_headers.append(("X-API-Key-Scopes", ",".join(decision.key.scopes)))
+        response_headers.append(("X-API-Key-Scopes", ",".join(decision.key.effective)))
     start_response("204 No Content", response_headers)
     return []

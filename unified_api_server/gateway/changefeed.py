@@ -32,6 +32,7 @@ from unified_api_server.core.data.changes import (
 from unified_api_server.core.errors import ApiError, socket_error
 from unified_api_server.core.metrics import socket_open
 from unified_api_server.core.web.sockets import serve
+from unified_api_server.gateway.identity import hidden_components
 from unified_api_server.gateway.relay import RelayClient
 from unified_api_server.gateway.routing import socket_kind
 from unified_api_server.gateway.watch import POLICY_VIOLATION, KeyWatch, close, cut_off
@@ -189,8 +190,11 @@ def feed_for(upstream):
     return feed
 
 
-def stream(ws, feeds, args, merged, watch):
-    """Serve one client: subscribe with its filter and pump events until it closes."""
+def stream(ws, feeds, args, merged, watch, hidden=None):
+    """Serve one client: subscribe with its filter and pump events until it closes.
+
+    ``hidden``: components left out because the caller may not read them (name -> why).
+    """
     try:
         event_filter = EventFilter.from_args(args)
     except ApiError as exc:
@@ -208,7 +212,10 @@ def stream(ws, feeds, args, merged, watch):
             ws.send(orjson.dumps(socket_error(502, str(exc), {"component": feed.name})).decode())
             close(ws, UNREACHABLE, str(exc)[:120])
             return
-    ws.send(orjson.dumps({"type": "subscribed", "components": [f.name for f in feeds]}).decode())
+    greeting = {"type": "subscribed", "components": [f.name for f in feeds]}
+    if hidden:
+        greeting["forbidden"] = hidden
+    ws.send(orjson.dumps(greeting).decode())
 
     def on_events(events):
         for event in events:
@@ -233,7 +240,8 @@ def stream(ws, feeds, args, merged, watch):
 
 def _watch(ws, store, decision):
     """Return the watch closing ``ws`` (1008 and the reason) when its key stops working."""
-    return KeyWatch(store, decision.token if decision else None, lambda why: cut_off(ws, why))
+    token, scope = (decision.token, decision.scope) if decision else (None, None)
+    return KeyWatch(store, token, lambda why: cut_off(ws, why), scope)
 
 
 def serve_component_stream(environ, upstream, decision, store):
@@ -264,9 +272,10 @@ sock = Sock()
 def merged_stream(ws):
     """Stream the changes of every component, merged, filtered by model, status and id."""
     state = current_app.extensions["gateway"]
-    feeds = [feed_for(state.upstreams[name]) for name in NAMES]
+    hidden = hidden_components()  # a key reading only some components hears only theirs
+    feeds = [feed_for(state.upstreams[name]) for name in NAMES if name not in hidden]
     watch = _watch(ws, state.store, request.environ.get("gateway.decision"))
-    stream(ws, feeds, request.args, merged=True, watch=watch)
+    stream(ws, feeds, request.args, merged=True, watch=watch, hidden=hidden)
 
 
 def init_app(app):

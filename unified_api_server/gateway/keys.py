@@ -3,22 +3,28 @@
 SQLite (not DuckDB) because several gateway workers and several gateway instances open the same
 file at once; WAL lets readers and one writer proceed together. Each process caches lookups for
 ``cache_ttl`` seconds (default 2), so a revoked key stops working everywhere within that time
-plus one request, well inside the 5 seconds promised. Last-used times are written at most once
+plus one request, well inside the 5 seconds promised; a changed scope or role likewise. A key
+holds scopes of its own and roles (:mod:`.roles`); it may do the union of them. Signed session
+tokens made from a key (:mod:`.sessions`) are checked against the key's current record through
+:meth:`KeyStore.authenticate` too. Last-used times are written at most once
 per ``touch_interval`` seconds per key and process, so authentication stays a dictionary lookup.
 """
 
 import hashlib
 import logging
-import math
 import os
 import secrets
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 
-from unified_api_server.gateway.routing import SCOPES
+from unified_api_server.gateway import roles
+from unified_api_server.gateway.keyrecord import KeyRecord, check_rate, record_of, utcnow
+from unified_api_server.gateway.roles import KeyStoreError, parse_scopes, split_names
+from unified_api_server.gateway.scopes import is_session_token
+
+__all__ = ["KeyRecord", "KeyStore", "KeyStoreError", "check_rate", "ensure_admin_key", "utcnow"]
 
 log = logging.getLogger(__name__)
 
@@ -35,91 +41,21 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at TEXT,
     last_used_at TEXT,
     rate REAL,
-    burst INTEGER
+    burst INTEGER,
+    roles TEXT NOT NULL DEFAULT ''
 )
 """
 # Columns added since the first release, for stores made before them: (name, type).
-_ADDED = (("rate", "REAL"), ("burst", "INTEGER"))
-_COLUMNS = "name, hint, scopes, created_at, expires_at, revoked_at, last_used_at, rate, burst"
-
-
-class KeyStoreError(ValueError):
-    """A key operation cannot be done; the message says why."""
-
-
-@dataclass(frozen=True)
-class KeyRecord:
-    """One stored key, without its secret."""
-
-    name: str
-    hint: str
-    scopes: tuple
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-    rate: float | None = None  # requests per second (None: the gateway's default; 0: no limit)
-    burst: int | None = None  # requests at once (None: the gateway's default)
-
-    def problem(self, now):
-        """Return why this key cannot be used at ``now`` ("revoked", "expired"), or None."""
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and self.expires_at <= now:
-            return "expired"
-        return None
-
-    def as_dict(self):
-        """Return the record as JSON-ready data (no secret)."""
-        iso = lambda value: value.isoformat() if value else None  # noqa: E731
-        return {
-            "name": self.name,
-            "hint": self.hint,
-            "scopes": list(self.scopes),
-            "created_at": iso(self.created_at),
-            "expires_at": iso(self.expires_at),
-            "revoked_at": iso(self.revoked_at),
-            "last_used_at": iso(self.last_used_at),
-            "rate": self.rate,
-            "burst": self.burst,
-        }
-
-
-def utcnow():
-    """Return the current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+_ADDED = (("rate", "REAL"), ("burst", "INTEGER"), ("roles", "TEXT NOT NULL DEFAULT ''"))
+_COLUMNS = (
+    "name, hint, scopes, created_at, expires_at, revoked_at, last_used_at, rate, burst, roles,"
+    " substr(key_hash, 1, 16)"
+)
 
 
 def hash_key(token):
     """Return the stored form of ``token``."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def parse_scopes(text):
-    """Parse ``"read,write"`` into a sorted tuple, or raise KeyStoreError."""
-    scopes = {part.strip().lower() for part in text.split(",") if part.strip()}
-    unknown = scopes - set(SCOPES)
-    if unknown or not scopes:
-        raise KeyStoreError(f"scopes must be a comma-separated subset of {', '.join(SCOPES)}")
-    return tuple(s for s in SCOPES if s in scopes)
-
-
-def _parse_time(value):
-    return datetime.fromisoformat(value) if value else None
-
-
-def _record(row):
-    name, hint, scopes, created, expires, revoked, used, rate, burst = row
-    times = (_parse_time(t) for t in (created, expires, revoked, used))
-    return KeyRecord(name, hint, tuple(scopes.split(",")), *times, rate, burst)
-
-
-def check_rate(rate, burst):
-    """Raise KeyStoreError unless ``rate`` (>= 0, or None) and ``burst`` (>= 1, or None) fit."""
-    if rate is not None and not (rate >= 0 and math.isfinite(rate)):
-        raise KeyStoreError("rate must be a number of requests per second >= 0 (0: no limit)")
-    if burst is not None and burst < 1:
-        raise KeyStoreError("burst must be a whole number of requests >= 1")
 
 
 class KeyStore:
@@ -134,6 +70,12 @@ class KeyStore:
         self._touched = {}  # key hash -> monotonic time of the last last_used_at write
         self._lock = threading.Lock()
         self._ready = False
+        self.sessions = None  # the gateway's session tokens (sessions.SessionTokens), if any
+
+    @staticmethod
+    def now():
+        """Return the current time as stored: ISO 8601, UTC."""
+        return utcnow().isoformat()
 
     def _connect(self):
         """Open a connection; short-lived because lookups are cached and rare."""
@@ -156,6 +98,7 @@ class KeyStore:
             for column, kind in _ADDED:
                 if column not in present:
                     connection.execute(f"ALTER TABLE api_keys ADD COLUMN {column} {kind}")
+            roles.initialise(connection, self.now())
         finally:
             connection.close()
         if created:
@@ -165,13 +108,16 @@ class KeyStore:
                 pass
         self._ready = True
 
-    def create(self, name, scopes, expires_at=None, rate=None, burst=None):
-        """Create a key named ``name`` and return its secret token (shown only this once)."""
+    def create(self, name, scopes, expires_at=None, rate=None, burst=None, roles=()):
+        """Create a key named ``name`` and return its secret token (shown only this once).
+
+        The key holds ``scopes`` and ``roles`` (names of existing roles); at least one of them.
+        """
         check_rate(rate, burst)
         name = (name or "").strip()
         if not name or len(name) > 100:
             raise KeyStoreError("a key name of 1 to 100 characters is required")
-        scopes = parse_scopes(scopes) if isinstance(scopes, str) else parse_scopes(",".join(scopes))
+        scopes, role_names = self._access(scopes, roles)
         if expires_at is not None and expires_at.tzinfo is None:
             raise KeyStoreError("expiry must carry a UTC offset")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -179,7 +125,7 @@ class KeyStore:
         try:
             connection.execute(
                 "INSERT INTO api_keys (name, key_hash, hint, scopes, created_at, expires_at, rate,"
-                " burst) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " burst, roles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     hash_key(token),
@@ -189,6 +135,7 @@ class KeyStore:
                     expires_at.astimezone(UTC).isoformat() if expires_at else None,
                     rate,
                     burst,
+                    ",".join(role_names),
                 ),
             )
         except sqlite3.IntegrityError:
@@ -197,14 +144,42 @@ class KeyStore:
             connection.close()
         return token
 
+    def _access(self, scopes, role_names):
+        """Return ``(scopes, roles)`` checked: known scopes, existing roles, not both empty."""
+        scopes, role_names = parse_scopes(scopes, allow_empty=True), split_names(role_names)
+        if not scopes and not role_names:
+            raise KeyStoreError("a key needs at least one scope or role")
+        connection = self._connect()
+        try:
+            roles.check_roles(connection, role_names)
+        finally:
+            connection.close()
+        return scopes, role_names
+
+    def set_access(self, name, scopes=None, role_names=None):
+        """Replace the scopes and/or roles of the key ``name`` (None: keep); return its record."""
+        current = self.record_named(name, fresh=True)
+        if current is None:
+            raise KeyStoreError(f"no key named {name!r}")
+        scopes, role_names = self._access(
+            current.scopes if scopes is None else scopes,
+            current.roles if role_names is None else role_names,
+        )
+        self._update(
+            name,
+            "UPDATE api_keys SET scopes = ?, roles = ? WHERE name = ?",
+            (",".join(scopes), ",".join(role_names), name),
+        )
+        return self.record_named(name, fresh=True)
+
     def list(self):
         """Return every key's record (no secrets), oldest first."""
         connection = self._connect()
         try:
             rows = connection.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY id").fetchall()
+            return [record_of(row, connection) for row in rows]
         finally:
             connection.close()
-        return [_record(row) for row in rows]
 
     def revoke(self, name):
         """Revoke the key named ``name``; raise KeyStoreError when there is none."""
@@ -244,47 +219,58 @@ class KeyStore:
 
     def authenticate(self, token):
         """Return ``(record, None)`` for a usable key, else ``(None, "unknown"|"revoked"|...)``."""
+        if self.sessions is not None and is_session_token(token):
+            return self.sessions.authenticate(token)
         if len(token) > 200:
             return None, "is not valid"
         digest = hash_key(token)
-        now_mono = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and now_mono - cached[1] < self.cache_ttl:
-            record = cached[0]
-        else:
-            record = self._fetch(digest)
-            if len(self._cache) >= self.cache_size:
-                self._cache.clear()
-            self._cache[digest] = (record, now_mono)
+        return self.usable(self._lookup(digest, "key_hash", digest))
+
+    def usable(self, record):
+        """Return ``(record, None)`` when ``record`` may be used now, else ``(None, problem)``."""
         if record is None:
             return None, "is not valid"
         problem = record.problem(utcnow())
         if problem is not None:
             return None, f"has been {problem}" if problem == "revoked" else f"has {problem}"
-        self._touch(digest, now_mono)
+        self._touch(record.name)
         return record, None
 
-    def _fetch(self, digest):
+    def record_named(self, name, fresh=False):
+        """Return the record of the key ``name`` (cached like lookups unless ``fresh``), or None."""
+        return self._lookup("name:" + name, "name", name, fresh)
+
+    def _lookup(self, cache_key, column, value, fresh=False):
+        """Return the record whose ``column`` is ``value``, cached ``cache_ttl`` seconds."""
+        now_mono = time.monotonic()
+        cached = self._cache.get(cache_key)
+        if not fresh and cached is not None and now_mono - cached[1] < self.cache_ttl:
+            return cached[0]
         connection = self._connect()
         try:
             row = connection.execute(
-                f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ?", (digest,)
+                f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = ?", (value,)
             ).fetchone()
+            record = record_of(row, connection) if row else None
         finally:
             connection.close()
-        return _record(row) if row else None
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()
+        self._cache[cache_key] = (record, now_mono)
+        return record
 
-    def _touch(self, digest, now_mono):
+    def _touch(self, name):
         """Record the key's last use, at most once per ``touch_interval`` in this process."""
-        if now_mono - self._touched.get(digest, -1e9) < self.touch_interval:
+        now_mono = time.monotonic()
+        if now_mono - self._touched.get(name, -1e9) < self.touch_interval:
             return
-        self._touched[digest] = now_mono
+        self._touched[name] = now_mono
         try:
             connection = self._connect()
             try:
                 connection.execute(
-                    "UPDATE api_keys SET last_used_at = ? WHERE key_hash = ?",
-                    (utcnow().isoformat(), digest),
+                    "UPDATE api_keys SET last_used_at = ? WHERE name = ?",
+                    (utcnow().isoformat(), name),
                 )
             finally:
                 connection.close()

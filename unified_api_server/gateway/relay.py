@@ -1,8 +1,9 @@
 """Relay a WebSocket ``/api/{component}/ws/{id}`` to the component, one pump each way.
 
-The key was checked before the upgrade (a WebSocket opening is a GET: ``read`` scope). A client
-message ``cancel`` changes state, so it is passed on only for keys holding ``write`` (or
-``admin``); others get an error message back. Close codes pass through in both directions. Under
+The key was checked before the upgrade (a WebSocket opening is a GET: the component's ``read``
+scope). A client message ``cancel`` changes state, so it is passed on only for keys holding the
+component's ``write`` (``test:write``, global ``write``, or an ``admin``); others get an error
+message back. Close codes pass through in both directions. Under
 gevent (monkey-patched) each open relay costs two greenlets and two sockets.
 """
 
@@ -101,7 +102,7 @@ def relay_websocket(environ, start_response, upstream, path_qs, decision, store)
         return json_error(start_response, 400, "WebSocket handshake failed", request_id)
     log_call(upstream.name, "WS", path_qs, 101, started, request_id)
     with socket_open("relay"):
-        _relay(server, client, KeyWatch(store, decision.token, None))
+        _relay(server, client, KeyWatch(store, decision.token, None, decision.scope))
     log_call(upstream.name, "WS", path_qs, "closed", started, request_id)
     if server.mode == "gunicorn":
         raise StopIteration()
@@ -144,7 +145,9 @@ def _relay(server, client, watch):
     def refuse_state_change(data):
         if not isinstance(data, str) or data.strip().lower() not in _STATE_CHANGING:
             return False
-        status, reason = watch.allows("write")  # every cancel re-checks the key
+        component = (watch.scope or "").rpartition(":")[0]
+        needed = f"{component}:write" if component else "write"
+        status, reason = watch.allows(needed)  # every cancel re-checks the key
         if status == 200:
             return False
         if status == 401:

@@ -14,9 +14,16 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode
 
+from unified_api_server.gateway.scopes import (
+    ANY_COMPONENT,
+    SCOPES,
+    credential_problem,
+    key_has_scope,
+    presented_credential,
+)
 from unified_api_server.registry import NAMES
 
-SCOPES = ("read", "write", "admin")
+__all__ = ["SCOPES", "decide", "key_has_scope"]
 
 # Paths that answer without a key (GET/HEAD only): health, and the API's description (its spec
 # and Swagger UI, open as the original service's /docs were; the routes they describe are not).
@@ -36,7 +43,7 @@ ADMIN_PATHS = frozenset(f"/api/{c}/db/migrations/apply" for c in NAMES)
 # The gateway's Prometheus metrics: for the admin scope only (they name every component's traffic).
 METRICS_PATH = "/metrics"
 # ws: the merged change stream
-GATEWAY_VIEWS = frozenset({"overview", "search", "model", "alerts", "ws"})
+GATEWAY_VIEWS = frozenset({"overview", "search", "model", "alerts", "charts", "ws"})
 # Characters left unescaped when a normalised path is forwarded (RFC 3986 pchar minus '%').
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -74,6 +81,14 @@ class Decision:
     key: object = None  # the KeyRecord that was used, if any
     token: str | None = None  # the key as presented (kept in memory: open sockets re-check it)
     reason: str | None = None  # why it was refused, in a word (the auth failures metric)
+    via: str | None = None  # how the credential came: "header" (key or Bearer token), "cookie"
+
+    @property
+    def missing_scope(self):
+        """Return the scope a refused request lacked, as a client names it, or None."""
+        if self.reason != "scope" or self.scope is None:
+            return None
+        return self.scope.removeprefix(ANY_COMPONENT + ":")
 
 
 def normalize_target(raw_target):
@@ -182,25 +197,25 @@ def required_scope(method, path, route):
     return "write"
 
 
-def key_has_scope(scopes, needed):
-    """Tell whether a key holding ``scopes`` may act with ``needed``; admin may do anything."""
-    return needed is None or "admin" in scopes or needed in scopes
+def scope_for(route, path, level):
+    """Return the scope a request needs: ``test:write`` on a component, ``*:read`` elsewhere.
+
+    A component route needs its component's scope (or the global one); the gateway's own
+    routes (views, the index, unknown paths) need the level for at least one component, and
+    each view then shows only the components its caller may read. The metrics need ``admin``.
+    """
+    if level is None or path == METRICS_PATH:
+        return level
+    if route.kind == "forward":
+        return f"{route.component}:{level}"
+    return f"{ANY_COMPONENT}:{level}"
 
 
-def presented_key(headers):
-    """Return the API key from ``X-API-Key`` or ``Authorization: Bearer``, or None."""
-    key = headers.get("X-API-Key")
-    if key:
-        return key.strip() or None
-    auth = headers.get("Authorization")
-    if auth:
-        scheme, _, token = auth.strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return None
-
-
-_KEY_PROBLEMS = {"has been revoked": "revoked", "has expired": "expired"}
+def _problem_reason(problem):
+    for word in ("revoked", "expired"):
+        if word in problem:
+            return word
+    return "invalid_key"
 
 
 def decide(method, raw_target, headers, store, require_canonical=False):
@@ -210,31 +225,59 @@ def decide(method, raw_target, headers, store, require_canonical=False):
     would have rewritten is refused (403) rather than authorised under its normalised meaning. An
     unusable target (control characters, invalid UTF-8) is a 400 for the gateway's own forwarding
     but a 403 there too, because nginx turns any ``auth_request`` answer but 2xx/401/403 into a 500.
+    A session cookie (never a header) must also pass the session's checks: a CSRF token on
+    unsafe methods, the page's own origin on WebSocket openings (``store.sessions``).
     """
     method = method.upper()
     target = normalize_target(raw_target)
     route = classify(target.path) if target.error is None else Route("unknown")
-    scope = required_scope(method, target.path, route)
+    scope = scope_for(route, target.path, required_scope(method, target.path, route))
     if scope is None and target.error is None:
+        if route.kind == "ui":  # a page: its session, when valid, names the caller in logs
+            return _page_decision(route, target, headers, store)
         return Decision(200, "public", route, target)
-    token = presented_key(headers)
+    token, via = presented_credential(headers)
     if token is None:
         message = "an API key is required (X-API-Key header)"
         return Decision(401, message, route, target, scope, reason="missing_key")
     record, problem = store.authenticate(token)
     if record is None:
-        reason = _KEY_PROBLEMS.get(problem, "invalid_key")
-        return Decision(401, f"API key {problem}", route, target, scope, reason=reason)
+        reason = _problem_reason(problem)
+        message = credential_problem(token, problem)
+        return Decision(401, message, route, target, scope, reason=reason, via=via)
+    refused = _refusal(method, target, headers, store, token, via, require_canonical)
+    if refused is not None:
+        status, message, reason = refused
+        return Decision(status, message, route, target, scope, record, reason=reason, via=via)
+    if not key_has_scope(record.effective, scope):
+        needed = scope.removeprefix(ANY_COMPONENT + ":")
+        wider = " (for at least one component)" if scope.startswith(ANY_COMPONENT) else ""
+        message = f"API key {record.name!r} lacks the '{needed}' scope{wider}"
+        return Decision(403, message, route, target, scope, record, reason="scope", via=via)
+    return Decision(200, "allowed", route, target, scope, record, token, via=via)
+
+
+def _refusal(method, target, headers, store, token, via, require_canonical):
+    """Return ``(status, message, reason)`` refusing a known caller's request, or None."""
     if target.error is not None:
-        status = 403 if require_canonical else 400
-        return Decision(status, target.error, route, target, scope, record, reason="bad_target")
+        return 403 if require_canonical else 400, target.error, "bad_target"
     if require_canonical and not target.canonical:
-        message = "request path is not in canonical form"
-        return Decision(403, message, route, target, scope, record, reason="not_canonical")
-    if not key_has_scope(record.scopes, scope):
-        message = f"API key lacks the '{scope}' scope"
-        return Decision(403, message, route, target, scope, record, reason="scope")
-    return Decision(200, "allowed", route, target, scope, record, token)
+        return 403, "request path is not in canonical form", "not_canonical"
+    if via == "cookie":
+        problem = store.sessions.cookie_problem(token, method, target.path, headers)
+        if problem is not None:
+            return 403, problem, "session_check"
+    return None
+
+
+def _page_decision(route, target, headers, store):
+    """Allow a page; attach its session's key when the cookie holds a valid one."""
+    token, via = presented_credential(headers)
+    if via == "cookie" and getattr(store, "sessions", None) is not None:
+        record, _ = store.authenticate(token)
+        if record is not None:
+            return Decision(200, "page", route, target, None, record, token, via=via)
+    return Decision(200, "public", route, target)
 
 
 def request_target(environ):

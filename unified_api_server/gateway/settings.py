@@ -86,6 +86,22 @@ GATEWAY = SettingsGroup(
         Setting(
             "key_cache_ttl", float, 2.0, "seconds a key lookup is cached", minimum=0, maximum=4
         ),
+        Setting(
+            "session_secret",
+            str,
+            "",
+            "secret signing browser sessions (HS256, 32+ characters); empty: one generated "
+            "once into KEYS_DB.session-secret, shared by every gateway using that store",
+            secret=True,
+        ),
+        Setting(
+            "session_ttl",
+            int,
+            3600,
+            "seconds a browser session (signed token) lasts",
+            minimum=60,
+            maximum=7 * 86400,
+        ),
         MAX_BODY_MB,
         BODY_TIMEOUT,
         Setting(
@@ -147,6 +163,8 @@ def validate(values):
         raise ConfigError("cache_url: expected redis://, rediss:// or unix:// (a Redis server)")
     if not values["keys_db"]:
         raise ConfigError("keys_db: a file path is required")
+    if values["session_secret"] and len(values["session_secret"]) < 32:
+        raise ConfigError("session_secret: at least 32 characters (or empty: generated)")
     return values
 
 

@@ -2,8 +2,10 @@
 
 A key is checked when a socket opens, like any request; :class:`KeyWatch` then checks it again
 every second for as long as the socket stays open (the key store caches a lookup 2 s), and
-closes the socket with code 1008 and the reason when the key stops being valid. A message that
-changes state (``cancel``) re-checks the key, and its scope, right then.
+closes the socket with code 1008 and the reason when the key stops being valid, or no longer holds
+the scope the socket was opened with (a role or scope taken away). A session token is watched
+the same way (its key's current record). A message that changes state (``cancel``) re-checks the
+key, and its scope, right then.
 """
 
 import json
@@ -14,7 +16,7 @@ from simple_websocket.errors import SimpleWebsocketError
 
 from unified_api_server.core.errors import socket_error
 from unified_api_server.core.web.sockets import POLICY_VIOLATION
-from unified_api_server.gateway.routing import key_has_scope
+from unified_api_server.gateway.scopes import ANY_COMPONENT, credential_problem, key_has_scope
 
 __all__ = ["POLICY_VIOLATION", "KeyWatch", "close", "cut_off", "send_error"]
 log = logging.getLogger(__name__)
@@ -48,10 +50,11 @@ CHECK_EVERY = 1.0  # seconds between checks of an open socket's key
 class KeyWatch:
     """Re-checks the key an open socket was opened with; calls ``on_lost(reason)`` once."""
 
-    def __init__(self, store, token, on_lost):
+    def __init__(self, store, token, on_lost, scope=None):
         self.store = store
         self.token = token
         self.on_lost = on_lost
+        self.scope = scope  # what the socket needed when it opened ("test:read", "*:read")
         self._stopped = threading.Event()
         self._thread = None
 
@@ -83,7 +86,12 @@ class KeyWatch:
         if self.token is None:
             return None
         record, problem = self.store.authenticate(self.token)
-        return None if record is not None else f"API key {problem}"
+        if record is None:
+            return credential_problem(self.token, problem)
+        if self.scope is not None and not key_has_scope(record.effective, self.scope):
+            held = self.scope.removeprefix(ANY_COMPONENT + ":")
+            return f"API key {record.name!r} no longer holds the '{held}' scope"
+        return None
 
     def allows(self, scope):
         """Return ``(status, reason)`` for an action needing ``scope`` now: 200, 401 or 403."""
@@ -91,7 +99,7 @@ class KeyWatch:
             return 401, "an API key is required"
         record, problem = self.store.authenticate(self.token)
         if record is None:
-            return 401, f"API key {problem}"
-        if not key_has_scope(record.scopes, scope):
+            return 401, credential_problem(self.token, problem)
+        if not key_has_scope(record.effective, scope):
             return 403, f"the '{scope}' scope is needed for this message"
         return 200, None
