@@ -1,4 +1,4 @@
-"""``unified-api-server``: run the suite, one component, the gateway; manage keys; load demo data.
+"""``unified-api-server``: run the suite, a component, the gateway; manage keys, roles; load data.
 
 ``unified-api-server`` with no command (or with only flags) is ``unified-api-server run``, as
 the original launcher was. Every process's flags come from its settings
@@ -17,6 +17,7 @@ COMMANDS = {
     "component": "unified_api_server.cli:component_group",
     "gateway": "unified_api_server.gateway.command:gateway_command",
     "keys": "unified_api_server.tools.keys:keys",
+    "roles": "unified_api_server.tools.roles:roles",
     "demo-data": "unified_api_server.tools.demo_loader:demo_data",
     "upload": "unified_api_server.tools.transfer:upload",
     "export": "unified_api_server.tools.transfer:export",
@@ -26,7 +27,8 @@ HELP = {
     "run": "Start the whole suite under supervisord (the default command).",
     "component": "Run one component by itself.",
     "gateway": "Run the gateway by itself.",
-    "keys": "Create, list, revoke and delete API keys.",
+    "keys": "Create, list, change, revoke and delete API keys.",
+    "roles": "List, create, change and delete roles (named sets of scopes).",
     "demo-data": "Load a realistic, deterministic demo data set through the API.",
     "upload": "Upload a JUnit or pytest-benchmark report to a gateway.",
     "export": "Export a component's items from a gateway into a file.",

@@ -201,6 +201,9 @@ def _request_key(name, generations):
     """Return the key of the current request's answer, read at ``generations``."""
     method = "GET" if request.method == "HEAD" else request.method
     parts = [name, method, request.path, normalized_query(request.args), generations]
+    variant = request.environ.get("uas.cache_variant")
+    if variant:  # an answer that differs by caller (the components it may see)
+        parts.append(variant)
     if request.method == "POST":  # a search's JSON body is part of its question
         parts.append(body_etag(request.get_data(cache=True)))
     return body_etag(orjson.dumps(parts))
@@ -243,10 +246,9 @@ class ResponseCache:
             usable = False
         if found is not None:
             self.stats.count(name, "hit")
-            head, _, body = found.partition(b"\n")
-            etag, _, mimetype = head.decode().partition(" ")
-            response = Response(body, mimetype=mimetype or "application/json")
-            response.set_etag(etag)
+            etag, _, body = found.partition(b"\n")
+            response = Response(body, mimetype="application/json")
+            response.set_etag(etag.decode())
             return _finish(response, "hit")
         response = current_app.make_response(view())
         outcome = "miss" if usable else "bypass"
@@ -255,18 +257,15 @@ class ResponseCache:
             body = response.get_data()
             etag = body_etag(body)
             response.set_etag(etag)
-            # An entry is "ETAG\nBODY", or "ETAG MIMETYPE\nBODY" for what is not JSON (a chart's
-            # image): an ETag is hex, so the first space ends it.
-            mimetype = "" if response.mimetype == "application/json" else f" {response.mimetype}"
             try:
-                self.store.put(key, f"{etag}{mimetype}".encode() + b"\n" + body)
+                self.store.put(key, etag.encode() + b"\n" + body)
             except CacheUnavailable:
                 pass
         return _finish(response, outcome)
 
 
 def cached(name, keep=None):
-    """Decorate a view (JSON, or an image): answer from the app's response cache when it holds it.
+    """Decorate a view returning JSON: answer from the app's response cache when it holds it.
 
     ``keep(response)`` says whether an answer may be cached (a partial one may not).
     """

@@ -2,7 +2,8 @@
 
 Each component is asked for its newest ``limit`` alerts matching the filters (passed through
 as given, after the gateway checked them); the answer keeps the newest ``limit`` of them all.
-A component that is down leaves its alerts out and says so in its status block.
+A component that is down leaves its alerts out and says so in its status block; so does one the
+caller may not read (``forbidden``).
 """
 
 from urllib.parse import urlencode
@@ -13,6 +14,8 @@ from unified_api_server.core.data.alert_queries import KINDS, STATES
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.web.args import parse_limit, parse_time
 from unified_api_server.gateway.fanout import fan_out
+from unified_api_server.gateway.filters import hidden_outcomes
+from unified_api_server.gateway.identity import hidden_components
 from unified_api_server.gateway.views import NAMES, _get, _now, _state, extract_list
 
 bp = Blueprint("gateway_alerts", __name__)
@@ -45,8 +48,13 @@ def alerts():
     pairs = [(k, v) for k, v in request.args.items(multi=True) if k in PARAMS and k != "limit"]
     query = urlencode([*pairs, ("limit", limit)])
     budget = _state().settings["view_budget"]
-    calls = {name: _get(name, f"/api/{name}/db/alerts?{query}", budget) for name in NAMES}
-    outcomes = fan_out(calls, budget)
+    hidden = hidden_components()
+    calls = {
+        name: _get(name, f"/api/{name}/db/alerts?{query}", budget)
+        for name in NAMES
+        if name not in hidden
+    }
+    outcomes = {**fan_out(calls, budget), **hidden_outcomes(hidden)}
     merged = []
     for name in NAMES:
         if outcomes[name].ok:

@@ -54,8 +54,9 @@ def _run(call):
     message = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         message = body["error"].get("message")
-    error = f"HTTP {status}" + (f": {message}" if message else "")
-    return Outcome(False, status, _ms(started), error, body)  # the body: a chart passes a 4xx on
+    return Outcome(
+        False, status, _ms(started), f"HTTP {status}" + (f": {message}" if message else "")
+    )
 
 
 def _ms(started):

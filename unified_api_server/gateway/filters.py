@@ -3,6 +3,8 @@
 A term must belong to some component's grammar, or it is a 400 naming it. A component whose
 grammar lacks one of the terms (``precision`` on the Test Suite) holds no matching data: it is
 not called, its part of the answer is empty, and its status block says which terms skipped it.
+A component the caller may not read is left out the same way, its status block saying
+``forbidden: the 'test:read' scope is needed``.
 """
 
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from unified_api_server.core.web.args import (
     parse_query,
 )
 from unified_api_server.gateway.fanout import Outcome
+from unified_api_server.gateway.identity import hidden_components
 from unified_api_server.registry import COMPONENTS
 
 
@@ -25,13 +28,21 @@ class ViewFilters:
 
     applied: dict
     skipped: dict  # name -> the terms it does not have
+    hidden: dict = None  # name -> why the caller may not see it
 
     def skipped_outcomes(self):
         """Return an empty, successful outcome per skipped component, saying why it was skipped."""
-        return {
-            name: Outcome(True, None, 0.0, None, skipped=f"no field for {', '.join(terms)}")
-            for name, terms in self.skipped.items()
-        }
+        outcomes = hidden_outcomes(self.hidden or {})
+        for name, terms in self.skipped.items():
+            outcomes[name] = Outcome(
+                True, None, 0.0, None, skipped=f"no field for {', '.join(terms)}"
+            )
+        return outcomes
+
+
+def hidden_outcomes(hidden):
+    """Return an empty outcome per component the caller may not read, saying so."""
+    return {name: Outcome(True, None, 0.0, None, skipped=why) for name, why in hidden.items()}
 
 
 def split_filters(args, *, options=(), fixed=()):
@@ -48,8 +59,10 @@ def split_filters(args, *, options=(), fixed=()):
         every = sorted({n for c in COMPONENTS for n in filter_names(c)})
         details = {"allowed": [*every, *options], "operators": list(OPERATORS)}
         raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}", details)
-    applied, skipped = {}, {}
+    applied, skipped, hidden = {}, {}, hidden_components()
     for c in COMPONENTS:
+        if c.name in hidden:
+            continue
         missing = [n for n in terms if not known_term(c, n)]
         if missing:
             skipped[c.name] = missing
@@ -57,7 +70,7 @@ def split_filters(args, *, options=(), fixed=()):
         pairs = [(k, v) for k, v in args.items(multi=True) if k in terms]
         parse_query(c, args.__class__(pairs))  # a malformed value is a 400 before any call
         applied[c.name] = pairs
-    return ViewFilters(applied, skipped)
+    return ViewFilters(applied, skipped, hidden)
 
 
 def view_parameters(*, fixed=()):

@@ -2,7 +2,8 @@
 
 The gateway's cross-component views answer only with the components their caller may read:
 :func:`hidden_components` names the others, each with the scope it would need, and the views
-leave them out (their status block says ``forbidden``).
+leave them out (their status block says ``forbidden``), and a cached answer is kept apart for
+each set of hidden components (``uas.cache_variant``).
 """
 
 from dataclasses import dataclass
@@ -70,3 +71,10 @@ def hidden_components(level="read"):
         for name in NAMES
         if not identity.allows(name, level)
     }
+
+
+def mark_cache_variant():
+    """``before_request``: key a cached answer by the components its caller may not read."""
+    hidden = hidden_components()
+    if hidden:
+        request.environ["uas.cache_variant"] = "hidden:" + ",".join(sorted(hidden))

@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit
 import jwt
 from flask import current_app, g, redirect, render_template, request
 
-from unified_api_server.gateway.identity import Identity
+from unified_api_server.gateway.identity import Identity, mark_cache_variant
 from unified_api_server.gateway.routing import READ_METHODS, is_socket_path
 from unified_api_server.gateway.scopes import SESSION_COOKIE, is_session_token
 
@@ -259,5 +259,6 @@ def init_app(app, store, settings):
     store.sessions = SessionTokens(store, secret, settings["session_ttl"])
     app.jinja_env.autoescape = _autoescape
     app.before_request(check_page_csrf)
+    app.before_request(mark_cache_variant)
     app.register_blueprint(ui_auth.bp)
     return store.sessions

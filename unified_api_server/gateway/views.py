@@ -18,7 +18,7 @@ from unified_api_server.core.errors import ApiError
 from unified_api_server.gateway.fanout import fan_out, merge_status
 from unified_api_server.gateway.filters import split_filters
 from unified_api_server.gateway.viewcache import cached_view
-from unified_api_server.registry import COMPONENTS
+from unified_api_server.registry import BY_NAME, COMPONENTS
 
 NAMES = tuple(c.name for c in COMPONENTS)
 bp = Blueprint("gateway", __name__)
@@ -188,6 +188,8 @@ def model(model_name):
     budget = _state().settings["view_budget"]
     calls = {}
     for c in COMPONENTS:
+        if c.name in filters.hidden:
+            continue
         calls.update(_alert_calls(c, model_name, budget))  # a model's alerts, whatever the filters
         if c.name not in filters.applied:
             continue
@@ -200,7 +202,10 @@ def model(model_name):
             calls[f"{c.name}.summary"] = _get(c.name, f"{base}/{route}?{name_qs}", budget)
     outcomes = fan_out(calls, budget)
     for name, skipped in filters.skipped_outcomes().items():
-        outcomes.update({f"{name}.{part}": skipped for part in ("stats", "recent", "summary")})
+        parts = ["stats", "recent", "summary"]
+        if name in filters.hidden:  # nothing of it at all, alerts and sections included
+            parts += ["alerts", *(key for _, _, key in BY_NAME[name].model_sections)]
+        outcomes.update({f"{name}.{part}": skipped for part in parts})
     body = {"model_name": model_name, "overview": {}}
     grouped = {}
     for c in COMPONENTS:

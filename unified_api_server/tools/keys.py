@@ -1,4 +1,7 @@
-"""``unified-api-server keys ...``: create, list, revoke and delete API keys.
+"""``unified-api-server keys ...``: create, list, change, revoke and delete API keys.
+
+A key holds scopes (``read``, ``write``, ``admin``, or one component's: ``test:read``,
+``benchmark:write``) and roles (``unified-api-server roles list``); it may do the union.
 
 The store is ``DATA_DIR/keys.sqlite3``, the file the gateway reads: ``--data-dir`` means what it
 means for ``run`` (``--keys-db`` names the file itself, as the gateway's setting does).
@@ -87,23 +90,32 @@ def keys():
     """Create, list, revoke and delete API keys."""
 
 
+_SCOPES_HELP = (
+    "comma-separated scopes: read, write, admin, or COMPONENT:read|write|admin "
+    "(e.g. test:read,benchmark:write)"
+)
+
+
 @keys.command("create")
 @click.option("--name", required=True, help="unique name of the key")
+@click.option("--scopes", help=_SCOPES_HELP + " [default: read, unless --role is given]")
 @click.option(
-    "--scopes", default="read", show_default=True, help="comma-separated: read, write, admin"
+    "--role", "roles", multiple=True, help="a role the key holds (repeat, or comma-separated)"
 )
 @click.option("--expires-in", type=float, metavar="DAYS", help="expire after DAYS days")
 @click.option("--expires", metavar="ISO", help="expire at this ISO 8601 time (with offset)")
 @rate_options
 @_store_options
-def create(name, scopes, expires_in, expires, rate, burst, **flags):
+def create(name, scopes, roles, expires_in, expires, rate, burst, **flags):
     """Create a key; print only the key (it is not shown again)."""
 
     def action():
         if expires_in is not None and expires:
             raise KeyStoreError("give --expires-in or --expires, not both")
         expiry = expiry_from(expires_in, expires)
-        token = _open(flags).create(name, scopes, expiry, rate=rate, burst=burst)
+        given = ",".join(roles)
+        chosen = scopes if scopes is not None else ("" if given else "read")
+        token = _open(flags).create(name, chosen, expiry, rate=rate, burst=burst, roles=given)
         click.echo(token)
         click.echo(f"created key {name!r}; store it now, it is not shown again", err=True)
 
@@ -149,6 +161,27 @@ def set_rate(name, rate, burst, **flags):
     _run(action)
 
 
+@keys.command("set")
+@click.argument("name")
+@click.option("--scopes", help=_SCOPES_HELP + "; replaces the key's own scopes ('' for none)")
+@click.option("--roles", help="comma-separated roles; replaces the key's roles ('' for none)")
+@_store_options
+def set_access(name, scopes, roles, **flags):
+    """Change a key's scopes and/or roles; every gateway applies them within 5 s."""
+
+    def action():
+        if scopes is None and roles is None:
+            raise KeyStoreError("give --scopes and/or --roles")
+        record = _open(flags).set_access(name, scopes, roles)
+        click.echo(
+            f"key {name!r}: scopes {','.join(record.scopes) or '-'}; roles "
+            f"{','.join(record.roles) or '-'}; may do {','.join(record.effective)}",
+            err=True,
+        )
+
+    _run(action)
+
+
 @keys.command("delete")
 @click.argument("name")
 @_store_options
@@ -159,7 +192,7 @@ def delete(name, **flags):
 
 def _print_table(records):
     now = utcnow()
-    header = ("NAME", "SCOPES", "STATE", "RATE", "CREATED", "EXPIRES", "LAST USED", "HINT")
+    header = ("NAME", "SCOPES", "ROLES", "STATE", "RATE", "CREATED", "EXPIRES", "LAST USED", "HINT")
 
     def short(value):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
@@ -170,7 +203,8 @@ def _print_table(records):
         times = (short(r.created_at), short(r.expires_at), short(r.last_used_at))
         rate = "default" if r.rate is None else ("none" if r.rate == 0 else f"{r.rate:g}/s")
         rate += "" if r.burst is None else f" x{r.burst}"
-        rows.append((r.name, ",".join(r.scopes), state, rate, *times, r.hint))
+        scopes, roles = ",".join(r.scopes) or "-", ",".join(r.roles) or "-"
+        rows.append((r.name, scopes, roles, state, rate, *times, r.hint))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
