@@ -27,6 +27,7 @@ from unified_api_server.core.web.openapi_ops import (
     query,
     revalidated,
 )
+from unified_api_server.gateway.chart_docs import chart_paths
 from unified_api_server.gateway.filters import view_parameters
 from unified_api_server.registry import COMPONENTS
 
@@ -123,6 +124,7 @@ def _gateway_operations(spec):
             )
         },
         **_view_operations(spec),
+        **chart_paths(spec),
         "/api/openapi.json": {"get": revalidated(_public("This OpenAPI spec", ok(ANY_OBJECT)))},
         "/metrics": {"get": _keyed(METRICS, PROMETHEUS_TEXT, error_responses(401, 403, 429))},
     }
