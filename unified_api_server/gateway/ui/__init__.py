@@ -2,25 +2,10 @@
 
 Pages are Jinja2 templates (``templates/ui/``) lightly enhanced by the scripts in ``static/``;
 plotly.js comes from the installed ``plotly`` package, so no page loads anything from elsewhere.
+Each page module adds its routes to :data:`bp` (:mod:`.site`) when imported here.
 """
 
-import os
+from unified_api_server.gateway.ui import actions, detail, model, pages  # noqa: F401
+from unified_api_server.gateway.ui.site import bp
 
-import plotly
-from flask import Blueprint, send_from_directory
-
-bp = Blueprint(
-    "ui",
-    __name__,
-    url_prefix="/ui",
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/static",
-)
-PLOTLY_DIR = os.path.join(os.path.dirname(plotly.__file__), "package_data")
-
-
-@bp.get("/static/plotly.min.js")
-def plotly_js():
-    """Serve the plotly.js bundled with the installed ``plotly`` package."""
-    return send_from_directory(PLOTLY_DIR, "plotly.min.js", max_age=86400)
+__all__ = ["bp"]

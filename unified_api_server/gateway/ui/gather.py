@@ -1,0 +1,107 @@
+"""What the pages show, gathered from the components through the gateway's own upstream pools.
+
+Every page asks the components it needs at once (:func:`~unified_api_server.gateway.fanout.fan_out`,
+within ``view_budget``), with the gateway's internal credential, exactly as the JSON views do. A
+component the signed-in identity may not read is never asked: the page says it was left out.
+"""
+
+from urllib.parse import urlencode
+
+import orjson
+from flask import current_app, request
+
+from unified_api_server.gateway.fanout import fan_out
+from unified_api_server.gateway.upstream import UpstreamError
+from unified_api_server.gateway.views import extract_list
+from unified_api_server.registry import BY_NAME, COMPONENTS
+
+OPEN_STATES = "active,acknowledged,suppressed"
+
+
+def _state():
+    return current_app.extensions["gateway"]
+
+
+def budget():
+    """Return the time budget of one component call (the views' ``view_budget``)."""
+    return _state().settings["view_budget"]
+
+
+def fetch(calls, key_name=None):
+    """Ask components at once: ``{key: (component, path_qs[, method, payload])}`` -> Outcomes."""
+    upstreams, limit = _state().upstreams, budget()
+    request_id = request.environ.get("gateway.request_id")
+
+    def call(component, path_qs, method="GET", payload=None):
+        upstream = upstreams[component]
+        if key_name is None:
+            return lambda: upstream.get_json(path_qs, limit, method, payload, request_id)
+        return lambda: _named_call(upstream, path_qs, limit, method, payload, key_name)
+
+    return fan_out({key: call(*spec) for key, spec in calls.items()}, limit)
+
+
+def _named_call(upstream, path_qs, limit, method, payload, key_name):
+    """Make a write on behalf of ``key_name``: the component records who acknowledged."""
+    headers = {"Accept": "application/json", "X-API-Key-Name": key_name}
+    body = None
+    if payload is not None:
+        body, headers["Content-Type"] = orjson.dumps(payload), "application/json"
+    response = upstream.open(method, path_qs, headers, body, limit)
+    try:
+        data = response.data
+    finally:
+        response.release_conn()
+    try:
+        return response.status, orjson.loads(data) if data else None
+    except orjson.JSONDecodeError:
+        raise UpstreamError(upstream.name, 502, "answered with invalid JSON") from None
+
+
+def readable(identity):
+    """Split the components into those ``identity`` may read and the names of the others."""
+    shown = [c for c in COMPONENTS if identity.allows(c.name, "read")]
+    hidden = [c.name for c in COMPONENTS if not identity.allows(c.name, "read")]
+    return shown, hidden
+
+
+def writable(identity):
+    """Return the names of the components ``identity`` may write to."""
+    return [c.name for c in COMPONENTS if identity.allows(c.name, "write")]
+
+
+def body_of(outcome, *keys):
+    """Return an outcome's list under ``keys`` (empty when the call failed)."""
+    return extract_list(outcome.body, *keys) if outcome.ok else []
+
+
+def problem(outcome):
+    """Return why a call failed, for the page to say, or None."""
+    return None if outcome.ok else (outcome.error or "no answer")
+
+
+def db(component, route, **query):
+    """Return a component database path with ``query`` (``None`` values left out)."""
+    pairs = [(k, v) for k, v in query.items() if v not in (None, "")]
+    qs = f"?{urlencode(pairs)}" if pairs else ""
+    return f"/api/{component}/db/{route}{qs}"
+
+
+def alerts_calls(components, **query):
+    """Return the calls asking each component in ``components`` for its alerts."""
+    return {f"{c.name}.alerts": (c.name, db(c.name, "alerts", **query)) for c in components}
+
+
+def merged_alerts(outcomes, components):
+    """Merge every component's alerts from ``outcomes``, newest first, each naming its component."""
+    merged = []
+    for c in components:
+        found = outcomes[f"{c.name}.alerts"]
+        merged += [{"component": c.name, **a} for a in body_of(found, "alerts")]
+    merged.sort(key=lambda a: (a.get("raised_at") or "", a.get("alert_id") or ""), reverse=True)
+    return merged
+
+
+def item_path(component, item_id):
+    """Return the database path of one item of ``component`` (``run/{id}``, ``task/{id}``)."""
+    return db(component, f"{BY_NAME[component].entity}/{item_id}")

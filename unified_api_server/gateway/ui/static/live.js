@@ -1,0 +1,93 @@
+/* Live updates: follow the merged change stream and redraw the page's live sections in place.
+   Each event (a change, an alert, a component lost or back) asks the server for the page's
+   content again (?fragment=1) and swaps every element marked data-live whose content changed.
+   Events arriving during a refresh coalesce into one more refresh; the socket reconnects with
+   backoff. Other scripts hear "ui:change" (each event) and "ui:refreshed" (after each swap). */
+(function () {
+  "use strict";
+  var status = document.getElementById("live-status");
+  var filter = document.body.dataset.live || "";
+  var delay = 500, busy = false, dirty = false, timer = null;
+
+  function say(text) {
+    if (status && status.textContent !== text) status.textContent = text;
+  }
+
+  function swap(doc) {
+    document.querySelectorAll("[data-live][id]").forEach(function (el) {
+      var fresh = doc.getElementById(el.id);
+      if (!fresh || fresh.innerHTML === el.innerHTML) return;
+      var focused = el.contains(document.activeElement) ? document.activeElement.id : null;
+      el.replaceWith(fresh);
+      if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+    });
+    document.dispatchEvent(new CustomEvent("ui:refreshed"));
+  }
+
+  function refresh() {
+    busy = true;
+    dirty = false;
+    var url = new URL(window.location.href);
+    url.searchParams.set("fragment", "1");
+    fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (r) {
+        if (r.redirected || !r.ok) throw new Error("HTTP " + r.status);
+        return r.text();
+      })
+      .then(function (html) {
+        swap(new DOMParser().parseFromString(html, "text/html"));
+      })
+      .catch(function (err) {
+        say("Live updates: refresh failed (" + err.message + ")");
+      })
+      .then(function () {
+        busy = false;
+        if (dirty) schedule();
+      });
+  }
+
+  function schedule() {
+    if (busy) {
+      dirty = true;
+      return;
+    }
+    if (!timer) {
+      timer = setTimeout(function () {
+        timer = null;
+        refresh();
+      }, 25);
+    }
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + window.location.host + "/api/db/ws" + (filter ? "?" + filter : ""));
+    ws.onopen = function () {
+      delay = 500;
+      say("Live updates: on");
+    };
+    ws.onmessage = function (message) {
+      var event;
+      try {
+        event = JSON.parse(message.data);
+      } catch (e) {
+        return;
+      }
+      if (event.type === "subscribed" || event.pong) return;
+      if (event.type === "error") {
+        say("Live updates: " + ((event.error && event.error.message) || "refused"));
+        return;
+      }
+      document.dispatchEvent(new CustomEvent("ui:change", { detail: event }));
+      schedule();
+    };
+    ws.onclose = function () {
+      say("Live updates: reconnecting…");
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 15000);
+    };
+  }
+
+  if (document.querySelector("main [data-live]")) connect();
+  else say("");
+})();
