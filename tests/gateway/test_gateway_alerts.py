@@ -172,6 +172,36 @@ def test_a_suppressed_alert_is_recorded_but_not_pushed_until_the_suppression_exp
     assert [a["test_name"] for a in active] == ["t_q"]
 
 
+def test_a_test_still_failing_when_its_suppression_expires_is_raised_again(
+    alert_gateway, keys, receivers
+):
+    """A suppressed newly failing test that still fails when the suppression expires becomes
+    active: ``raised`` arrives live and at the webhook, though no write found it again."""
+    api = client(alert_gateway, keys["rw"])
+    url = f"ws://127.0.0.1:{alert_gateway.port}/api/db/ws?model=held-model"
+    ws = RelayClient.connect(url, headers={"X-API-Key": keys["read"]})
+    try:
+        assert json.loads(ws.receive(timeout=10))["type"] == "subscribed"
+        until = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+        selector = {"model_name": "held-model", "kind": "test_failure", "until": until}
+        assert api.call("POST", "/api/test/db/suppressions", json=selector).status_code == 201
+        _run(api, "held-model", 1, {"t_h": "passed"})
+        _run(api, "held-model", 2, {"t_h": "failed"})
+        _run(api, "held-model", 3, {"t_h": "failed"})  # still failing: not newly
+        (held,) = _alert_events(ws, 1)
+        assert (held["action"], held["alert"]["state"]) == ("suppressed", "suppressed")
+        (raised,) = _alert_events(ws, 1)
+    finally:
+        ws.close()
+    alert_id = held["alert"]["alert_id"]
+    assert (raised["action"], raised["alert"]["alert_id"]) == ("raised", alert_id)
+    assert (raised["alert"]["state"], raised["alert"]["suppressed"]) == ("active", False)
+    good = receivers["good"]
+    wait_until(lambda: good.actions(alert_id) == ["raised"], message="the raised POST")
+    (alert,) = _alerts(api, model_name="held-model")
+    assert alert["state"] == "active"
+
+
 def test_a_job_failure_rate_alert_resolves_when_the_rate_drops(alert_gateway, keys):
     """Three failed runs of three raise ``job_failure_rate``; completed ones bring it down."""
     api = client(alert_gateway, keys["rw"])

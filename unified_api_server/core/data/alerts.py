@@ -8,11 +8,17 @@ feed and hands them to the webhooks, so nobody hears of a change that was rolled
 
 States: ``active`` -> ``acknowledged`` -> ``resolved``; an alert raised while a suppression
 matches it is ``suppressed`` (recorded, never pushed to webhooks) and may still be resolved.
+Once no suppression in force matches an open suppressed alert (the last one expired or was
+deleted), its condition still holds (it would have resolved otherwise), so it is raised again:
+it becomes ``active``, and ``raised`` is published and sent to the webhooks. A deletion does
+it in its own transaction, an expiry from a timer at that time, and a write finding the
+condition again does it at once.
 """
 
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import orjson
 
@@ -24,6 +30,7 @@ from unified_api_server.core.data.alert_queries import (
     get_alert,
     get_suppression,
 )
+from unified_api_server.core.data.expiry import Timer
 from unified_api_server.core.errors import ApiError
 
 # Which states each manual action may leave (anything else is a 409).
@@ -51,6 +58,20 @@ class Finding:
 _MATCH_SUPPRESSION = " AND ".join(
     f"(s.{name} IS NULL OR s.{name} IS NOT DISTINCT FROM ?)" for name in ("kind", *SELECTOR)
 )
+# A suppression in force matches the alert ``a``.
+_HELD = "SELECT 1 FROM alert_suppressions s WHERE s.until > now() AND " + " AND ".join(
+    f"(s.{name} IS NULL OR s.{name} IS NOT DISTINCT FROM a.{name})" for name in ("kind", *SELECTOR)
+)
+# The soonest expiry of a suppression holding an open suppressed alert.
+_NEXT_EXPIRY = (
+    "SELECT min(s.until) FROM alert_suppressions s WHERE s.until > now() AND EXISTS "
+    "(SELECT 1 FROM alerts a WHERE a.state = 'suppressed' AND "
+    + " AND ".join(
+        f"(s.{name} IS NULL OR s.{name} IS NOT DISTINCT FROM a.{name})"
+        for name in ("kind", *SELECTOR)
+    )
+    + ")"
+)
 
 
 class Alerts:
@@ -67,6 +88,7 @@ class Alerts:
         self._tables = False  # the alert tables exist (a migration may still be pending)
         # Set by the thread whose write recorded alert changes: only it needs to flush after.
         self._local = threading.local()
+        self._expiries = Timer(self.release_expired, f"{component.name}-suppression-expiry")
 
     # -- inside a write's transaction ----------------------------------------------------------
     def evaluate(self, cur, written):
@@ -91,11 +113,15 @@ class Alerts:
             return
         keys = sorted({f.key for f in findings})
         open_rows = cur.execute(
-            "SELECT series_key, alert_id FROM alerts WHERE state IN ('active', 'acknowledged', "
-            "'suppressed') AND series_key IN (SELECT unnest(?::VARCHAR[]))",
+            "SELECT series_key, alert_id, state FROM alerts WHERE state IN ('active', "
+            "'acknowledged', 'suppressed') AND series_key IN (SELECT unnest(?::VARCHAR[]))",
             [keys],
         ).fetchall()
-        opened = dict(open_rows)
+        opened = {key: alert_id for key, alert_id, _ in open_rows}
+        held = {key for key, _, state in open_rows if state == "suppressed"}
+        firing = sorted(held & {f.key for f in findings if f.firing})
+        if firing:  # found again: raised now if its suppression ended (not at the timer's call)
+            self._release(cur, firing)
         for finding in findings:
             found = opened.get(finding.key)
             if finding.firing and found is None:
@@ -107,10 +133,12 @@ class Alerts:
     def _raise(self, cur, finding):
         parts = [finding.series.get(name) for name in SELECTOR]
         suppressed = cur.execute(
-            f"SELECT 1 FROM alert_suppressions s WHERE s.until > now() AND {_MATCH_SUPPRESSION}",
+            "SELECT min(until) FROM alert_suppressions s WHERE s.until > now() AND "
+            f"{_MATCH_SUPPRESSION}",
             [finding.kind, *parts],
-        ).fetchone()
+        ).fetchone()[0]
         state = "suppressed" if suppressed else "active"
+        self._expiries.schedule(suppressed)  # raised again then, if it is still open
         alert_id = str(uuid.uuid4())
         details = None if finding.details is None else orjson.dumps(finding.details).decode()
         cur.execute(
@@ -135,6 +163,33 @@ class Alerts:
             f"UPDATE alerts SET state = ?, {sql} WHERE alert_id = ?", [state, *params, alert_id]
         )
         self._event(cur, alert_id, state)
+
+    def _release(self, cur, keys=None):
+        """Raise again the open suppressed alerts (of series ``keys``, or all) that no
+        suppression in force matches any more."""
+        where = "" if keys is None else " AND a.series_key IN (SELECT unnest(?::VARCHAR[]))"
+        released = cur.execute(
+            "UPDATE alerts a SET state = 'active', suppressed = FALSE, raised_at = now() "
+            f"WHERE a.state = 'suppressed' AND NOT EXISTS ({_HELD}){where} RETURNING alert_id",
+            [] if keys is None else [keys],
+        ).fetchall()
+        for (alert_id,) in released:
+            self._event(cur, alert_id, "raised")
+
+    def release_expired(self):
+        """Raise again what expired suppressions held; schedule the next expiry (the timer's
+        call, and at start)."""
+        if self.db.closed:
+            return
+
+        def work(cur):
+            if not self._ready(cur):
+                return None
+            self._release(cur)
+            return cur.execute(_NEXT_EXPIRY).fetchone()[0]
+
+        self._expiries.schedule(self.db.run_write(work))
+        self.flush()
 
     def _event(self, cur, alert_id, action):
         self._local.pending = True
@@ -179,15 +234,18 @@ class Alerts:
         return self.db.run_write(work)
 
     def unsuppress(self, suppression_id):
-        """Delete a suppression (404 when unknown)."""
+        """Delete a suppression (404 when unknown); what it alone held is raised again."""
 
         def work(cur):
-            return cur.execute(
+            deleted = cur.execute(
                 "DELETE FROM alert_suppressions WHERE suppression_id = ?", [suppression_id]
             ).fetchone()[0]
+            if not deleted:
+                raise ApiError(404, f"suppression {suppression_id!r} not found")
+            self._release(cur)
 
-        if not self.db.run_write(work):
-            raise ApiError(404, f"suppression {suppression_id!r} not found")
+        self.db.run_write(work)
+        self.flush()
 
     def log_delivery(self, alert_id, action, webhook, url, attempt, status_code, error):
         """Record one webhook delivery attempt."""
@@ -210,6 +268,9 @@ class Alerts:
             if self._ready(cursor):
                 last = "SELECT coalesce(max(seq), 0) FROM alert_events"
                 self._published = cursor.execute(last).fetchone()[0]
+                held = "SELECT 1 FROM alerts WHERE state = 'suppressed' LIMIT 1"
+                if cursor.execute(held).fetchone():  # the timer sees what expired meanwhile
+                    self._expiries.schedule(datetime.now(UTC))
         finally:
             cursor.close()
 

@@ -104,6 +104,7 @@ class Database:
         self._memory_limit = memory_limit
         self._lock_wait = lock_wait
         self._connection = None
+        self.closed = False  # closed: background work must not open it again
         self._open_lock = threading.Lock()
         self._write_lock = threading.RLock()
 
@@ -121,6 +122,7 @@ class Database:
                     )
                     self._migrate(connection)
                     self._connection = connection
+                    self.closed = False
         return self._connection
 
     def cursor(self):
@@ -174,6 +176,7 @@ class Database:
 
     def close(self):
         """Close the connection (tests and shutdown)."""
+        self.closed = True
         if self._connection is not None:
             self._connection.close()
             self._connection = None
