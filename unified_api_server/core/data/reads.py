@@ -19,12 +19,18 @@ def to_json_value(value):
     return value
 
 
-def rows_to_dicts(cursor, rows=None):
-    """Return the cursor's rows as dicts keyed by column name (times as ISO 8601 text)."""
+def rows_to_dicts(cursor, rows=None, times_as_text=True):
+    """Return the cursor's rows as dicts keyed by column name (times as ISO 8601 text).
+
+    ``times_as_text=False`` leaves times as DuckDB gives them, for rows that go straight to a
+    JSON answer: orjson writes the same ISO 8601 text in C, at a seventh of ``isoformat``'s cost.
+    """
     names = [d[0] for d in cursor.description]
-    # Only time columns need converting: a page's other values pass through untouched.
-    times = [i for i, d in enumerate(cursor.description) if str(d[1]).startswith("TIMESTAMP")]
     rows = cursor.fetchall() if rows is None else rows
+    # Only time columns need converting: a page's other values pass through untouched.
+    times = times_as_text and [
+        i for i, d in enumerate(cursor.description) if str(d[1]).startswith("TIMESTAMP")
+    ]
     if not times:
         return [dict(zip(names, row)) for row in rows]
     found = []
@@ -60,8 +66,9 @@ class Reads:
             row[group] = {n: row.pop(n) for n in names}
         return row
 
-    def _items(self, cursor, sql, params=()):
-        return [self.shape(r) for r in rows_to_dicts(cursor.execute(sql, list(params)))]
+    def _items(self, cursor, sql, params=(), times_as_text=True):
+        rows = rows_to_dicts(cursor.execute(sql, list(params)), times_as_text=times_as_text)
+        return [self.shape(r) for r in rows]
 
     def list(self, cursor, query, limit, after=None):
         """Return one page of items in the query's order, and the cursor of the next page."""
@@ -72,6 +79,7 @@ class Reads:
             f"SELECT {self.select_list} FROM {self.c.table} t {where} "
             f"{query.order_by(self.c)} LIMIT ?",
             params + [limit + 1],
+            times_as_text=False,  # a page goes straight to its JSON answer
         )
         next_cursor = None
         if len(items) > limit:
