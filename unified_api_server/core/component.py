@@ -95,6 +95,9 @@ class Component:
     # callable(cursor, written): run inside every write transaction with what it stored (a
     # ``core.data.written.Written``), so rows a component derives (verdicts) never lag the item.
     after_write: object = None
+    # Tables of rows the component derives from an item (keyed by its id column, like a
+    # child's): deleted with the item, in its transaction (the benchmark's verdicts).
+    derived_tables: tuple = ()
     # callable(cursor, item_id) -> {key: value}: sections an item's detail adds (``analysis``).
     detail_extras: object = None
     # More filters of the query grammar (a :class:`QueryFilter` each): ``name=true|false``.

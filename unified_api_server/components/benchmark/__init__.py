@@ -73,6 +73,7 @@ COMPONENT = core.Component(
     model_summary=("hardware/stats", "hardware"),
     # Every stored run judged against its series' history (analysis.py).
     after_write=analysis.after_write,
+    derived_tables=(analysis.VERDICTS, analysis.MARKS),
     alert_rules=(regressions,),
     detail_extras=analysis.detail,
     extra_filters=(

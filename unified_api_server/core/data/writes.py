@@ -224,9 +224,9 @@ class Writes:
         return item
 
     def _delete_items(self, cur, where, params):
-        for child in self.c.children:
+        for table in (*(child.table for child in self.c.children), *self.c.derived_tables):
             cur.execute(
-                f"DELETE FROM {child.table} WHERE {self.id} IN "
+                f"DELETE FROM {table} WHERE {self.id} IN "
                 f"(SELECT {self.id} FROM {self.c.table} WHERE {where})",
                 params,
             )
