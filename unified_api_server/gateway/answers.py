@@ -33,12 +33,15 @@ _CHALLENGE = ("WWW-Authenticate", 'ApiKey realm="unified-api-server", header="X-
 def deny(start_response, decision, request_id):
     """Answer a refused :class:`Decision` (400, 401 or 403), counting it by its reason.
 
-    A 403 for a scope names it in ``details.missing_scope`` (``benchmark:write``).
+    A 403 for a scope names it in ``details.missing_scope`` (``benchmark:write``) and in the
+    ``X-Missing-Scope`` header.
     """
     auth_failure(decision.reason or "other")
     headers = (_CHALLENGE,) if decision.status == 401 else ()
     missing = decision.missing_scope
     details = {"missing_scope": missing} if missing else None
+    if missing:  # for nginx, whose own 403 answer names it (auth_request passes no body on)
+        headers = (*headers, ("X-Missing-Scope", missing))
     return json_error(
         start_response, decision.status, decision.message, request_id, details, headers
     )

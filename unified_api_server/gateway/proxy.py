@@ -49,11 +49,13 @@ _HOP = frozenset(
         "upgrade",
     }
 )
-# A client's own X-Internal-Token never passes: the gateway sets the real one.
+# A client's own X-Internal-Token never passes: the gateway sets the real one. Nor do its
+# credentials: its key, its Bearer token, its cookies (the session cookie is a credential too).
 _DROP_REQUEST = _HOP | {
     "host",
     "x-api-key",
     "authorization",
+    "cookie",
     "expect",
     "content-length",
     "x-internal-token",
