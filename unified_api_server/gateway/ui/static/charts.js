@@ -3,7 +3,7 @@
    redraws the configuration's charts; a live change redraws every chart, at most once a second. */
 (function () {
   "use strict";
-  var CONFIG = { responsive: true, displaylogo: false };
+  var CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
 
   function fail(el, text) {
     el.textContent = "";
@@ -25,11 +25,17 @@
       .then(function (body) {
         if (!el.dataset.drawn) el.textContent = "";
         var layout = Object.assign({ autosize: true }, body.figure.layout || {});
-        // The legend goes below the axis title, so neither hides the other on a narrow page.
-        layout.legend = Object.assign({ orientation: "h", x: 0 }, layout.legend || {}, { y: -0.3, yanchor: "top" });
-        layout.margin = Object.assign({}, layout.margin || {}, { b: 110 });
+        // The caption under the chart names it: the legend takes the title's place on top, so
+        // neither it nor the axis titles are hidden on a narrow page.
+        layout.title = null;
+        layout.legend = Object.assign({}, layout.legend || {}, {
+          orientation: "h", x: 0, y: 1.02, xanchor: "left", yanchor: "bottom"
+        });
+        layout.margin = Object.assign({}, layout.margin || {}, { t: 40 });
         el.dataset.drawn = "1";
-        return window.Plotly.react(el, body.figure.data || [], layout, CONFIG);
+        return window.Plotly.react(el, body.figure.data || [], layout, CONFIG).then(function () {
+          if (window.performance && performance.mark) performance.mark("ui-chart:" + el.id);
+        });
       })
       .catch(function (err) {
         fail(el, err.message);
