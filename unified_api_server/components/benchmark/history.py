@@ -12,18 +12,13 @@ improvement of the shown range, which downsampling never drops.
 """
 
 from unified_api_server.components.benchmark.analysis import VERDICTS
-from unified_api_server.components.benchmark.series import (
-    CONFIGURATION,
-    HEADLINE,
-    METRICS_TABLE,
-)
+from unified_api_server.components.benchmark.series import HEADLINE, METRICS_TABLE
 from unified_api_server.components.benchmark.series_limits import distribution_starts
 from unified_api_server.core.data.reads import rows_to_dicts
 from unified_api_server.core.errors import ApiError
 
 RUNS = "benchmark_runs"
 SAMPLES = "benchmark_samples"
-_MATCH = " AND ".join(f"r.{name} = ?" for name in CONFIGURATION)
 _ORDER = "ORDER BY started_at, row"
 
 
@@ -50,16 +45,16 @@ def metric_facts(cursor, metric):
 
 def _series(key, until):
     """Return the SQL and parameters of the series' raw points up to ``until``."""
-    params = [key.model_name, key.hardware, key.batch_size, key.precision]
+    match, params = key.match("r")
     if key.is_headline:  # a trusted name: HEADLINE's keys are the runs' columns
         sql = (
             f"SELECT r.rowid AS row, r.started_at, r.{key.metric} AS value FROM {RUNS} r "
-            f"WHERE {_MATCH} AND r.{key.metric} IS NOT NULL"
+            f"WHERE {match} AND r.{key.metric} IS NOT NULL"
         )
     else:
         sql = (
             f"SELECT r.rowid AS row, r.started_at, m.value FROM {RUNS} r JOIN {METRICS_TABLE} m "
-            f"ON m.run_id = r.run_id AND m.name = ? WHERE {_MATCH}"
+            f"ON m.run_id = r.run_id AND m.name = ? WHERE {match}"
         )
         params.insert(0, key.metric)
     if until is not None:
@@ -144,8 +139,7 @@ def samples(cursor, run_ids):
 
 
 _JUDGED = f"""SELECT run_id, started_at, value, verdict, baseline, change, z FROM {VERDICTS}
-    WHERE {" AND ".join(f"{name} = ?" for name in CONFIGURATION)} AND metric = ?
-    AND verdict IN ('regression', 'improvement')"""
+    WHERE {{match}} AND metric = ? AND verdict IN ('regression', 'improvement')"""
 
 
 def verdicts(cursor, key, points, *, since=None, until=None, limit=1000):
@@ -160,8 +154,9 @@ def verdicts(cursor, key, points, *, since=None, until=None, limit=1000):
     )
     for point in points:
         point["verdict"] = stored.get(point["run_id"])
-    sql = _JUDGED
-    params = [key.model_name, key.hardware, key.batch_size, key.precision, key.metric]
+    match, params = key.match()
+    sql = _JUDGED.format(match=match)
+    params.append(key.metric)
     for bound, condition in ((since, "started_at >= ?"), (until, "started_at < ?")):
         if bound is not None:
             sql += f" AND {condition}"

@@ -24,18 +24,34 @@ METRICS_TABLE = "benchmark_metrics"  # the named metrics, with their lower_is_be
 
 @dataclass(frozen=True)
 class SeriesKey:
-    """One series: a configuration and a metric (a headline column or a named metric)."""
+    """One series: a configuration and a metric (a headline column or a named metric).
+
+    A part of the configuration may be None: runs with no value there form a series too (the
+    judging matches parts with ``IS NOT DISTINCT FROM``)."""
 
     model_name: str
     hardware: str
-    batch_size: int
-    precision: str
+    batch_size: int | None
+    precision: str | None
     metric: str
 
     @property
     def is_headline(self):
         """Return whether the metric is a headline column of the runs table."""
         return self.metric in HEADLINE
+
+    def match(self, alias=""):
+        """Return ``(sql, params)``: the configuration of rows (``alias.``) is this series'.
+
+        A None part is ``IS NULL``, any other ``= ?``, so the common case keeps a plain
+        equality DuckDB can push down into its scans."""
+        prefix = f"{alias}." if alias else ""
+        parts, params = [], []
+        for name in CONFIGURATION:
+            value = getattr(self, name)
+            parts.append(f"{prefix}{name} IS NULL" if value is None else f"{prefix}{name} = ?")
+            params += [] if value is None else [value]
+        return " AND ".join(parts), params
 
 
 def verdict(change, lower_is_better, threshold):

@@ -13,7 +13,7 @@ from unified_api_server.components.benchmark.series import CONFIGURATION, Series
 from unified_api_server.components.benchmark.series_limits import Limits
 from unified_api_server.core.component import DbRoutes
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.args import parse_int, parse_time
+from unified_api_server.core.web.args import parse_bool, parse_int, parse_time
 from unified_api_server.core.web.args import query_parameter as query
 from unified_api_server.core.web.openapi_ops import error_responses, obj, ok
 from unified_api_server.core.web.resources import cursor
@@ -24,7 +24,9 @@ MAX_WINDOW = 1000
 MAX_JUDGED = 1000  # regressions and improvements listed with include=verdicts (the newest)
 INCLUDES = ("samples", "verdicts")
 SERIES_ARGS = (*CONFIGURATION, "metric")
-HISTORY_ARGS = (*SERIES_ARGS, "window", "since", "until", "points", "include")
+# Parts a run may leave without a value: ``name__isnull=true`` names the series without one.
+ABSENT = tuple(f"{name}__isnull" for name in ("batch_size", "precision"))
+HISTORY_ARGS = (*SERIES_ARGS, *ABSENT, "window", "since", "until", "points", "include")
 PAIR_ARGS = ("baseline", "contender")
 VARIANT_ARGS = ("model_name", *comparing.VARIED, "batch_size")
 
@@ -40,13 +42,30 @@ def _refuse_unknown(allowed):
 def _required(name):
     value = request.args.get(name, "")
     if not value:
-        raise ApiError(400, f"{name}: required query parameter")
+        absent = f"{name}__isnull"
+        other = f" (or {absent}=true: the series without one)" if absent in ABSENT else ""
+        raise ApiError(400, f"{name}: required query parameter{other}")
     return value
 
 
+def _part(name):
+    """Return a series part: ``name=v``, or None for ``name__isnull=true`` (the grammar's)."""
+    absent = f"{name}__isnull"
+    if absent not in ABSENT or absent not in request.args:
+        return _required(name)
+    if request.args.get(name):
+        raise ApiError(400, f"{name}: give {name}=<value> or {absent}=true, not both")
+    if not parse_bool(request.args[absent], absent):
+        raise ApiError(
+            400, f"{absent}: only true names a series (one without {name}); else {name}=<value>"
+        )
+    return None
+
+
 def _series_key():
-    values = {name: _required(name) for name in SERIES_ARGS}
-    values["batch_size"] = parse_int(values["batch_size"], "batch_size", minimum=1)
+    values = {name: _part(name) for name in SERIES_ARGS}
+    if values["batch_size"] is not None:
+        values["batch_size"] = parse_int(values["batch_size"], "batch_size", minimum=1)
     return SeriesKey(**values)
 
 
@@ -219,8 +238,16 @@ def _history_params():
     return [
         query("model_name", text, "the series' model", True),
         query("hardware", text, "the series' device", True),
-        query("batch_size", {"type": "integer", "minimum": 1}, "the series' batch size", True),
-        query("precision", text, "the series' precision", True),
+        query(
+            "batch_size",
+            {"type": "integer", "minimum": 1},
+            "the series' batch size (required unless batch_size__isnull=true)",
+        ),
+        query("precision", text, "the series' precision (required unless precision__isnull=true)"),
+        *(
+            query(name, {"type": "boolean"}, f"true: the series without {name[:-8]} (NULL)")
+            for name in ABSENT
+        ),
         query("metric", text, "a headline figure (latency_ms_mean, ...) or a named metric", True),
         query("window", {**_INT, "minimum": 2, "maximum": MAX_WINDOW}, "points before (20)"),
         query("since", time, "show points started at or after this time"),

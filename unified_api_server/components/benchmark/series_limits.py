@@ -15,7 +15,6 @@ from unified_api_server.components.benchmark.analysis import (
     THRESHOLDS,
     selector_rank,
 )
-from unified_api_server.components.benchmark.series import CONFIGURATION
 
 # The judging's defaults, less its minimum of points (a history shows every point).
 DEFAULTS = {name: JUDGING[name] for name in ("percent", "z", "window")}
@@ -67,10 +66,10 @@ def distribution_starts(cursor, key):
         return []
     # Few marks: a constant list lets the runs' primary-key index find them.
     places = ", ".join("?" * len(marked))
-    match = " AND ".join(f"{name} = ?" for name in CONFIGURATION)
+    match, params = key.match()
     found = cursor.execute(
         f"SELECT started_at FROM benchmark_runs WHERE run_id IN ({places}) AND {match} "
         "ORDER BY started_at",
-        [*(m[0] for m in marked), *(getattr(key, name) for name in CONFIGURATION)],
+        [*(m[0] for m in marked), *params],
     )
     return [row[0] for row in found.fetchall()]
