@@ -1,0 +1,181 @@
+"""Chart figures drawn as SVG or PNG on the server, with matplotlib and no browser.
+
+It draws the very figure JSON a page gets (:mod:`.figures`: line, marker and bar traces, the
+title, both axes' titles, the legend), so an image in a pull request shows what the page shows.
+matplotlib is imported on the first image only (about a second), never at the gateway's start,
+and only its object-oriented API is used (a ``Figure`` per request, an Agg canvas): pyplot's
+global state is not thread-safe. Each trace's artists carry its name as their SVG ``id``
+(``trace-0``, ``trace-1``, ...), so an SVG can be read back by what it draws.
+"""
+
+import io
+import threading
+from datetime import datetime
+
+FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
+DPI = 100
+# plotly's marker symbols and matplotlib's.
+_SYMBOLS = {"circle": "o", "triangle-up": "^", "triangle-down": "v", "square": "s", "x": "x"}
+_loaded = {}
+_lock = threading.Lock()
+
+
+def _matplotlib():
+    """Import matplotlib once, lazily; SVG text stays text and SVG ids stay the same."""
+    with _lock:
+        if not _loaded:
+            import matplotlib
+
+            # Process-wide, set once here: text as <text> (readable, searchable, smaller) and
+            # ids that do not change between two drawings of one figure (a stable ETag).
+            matplotlib.rcParams["svg.fonttype"] = "none"
+            matplotlib.rcParams["svg.hashsalt"] = "unified-api-server"
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            _loaded.update(Figure=Figure, Canvas=FigureCanvasAgg)
+    return _loaded
+
+
+def _times(values):
+    return [datetime.fromisoformat(v.replace("Z", "+00:00")) for v in values]
+
+
+def _scatter(axes, trace, gid, dates):
+    xs = _times(trace["x"]) if dates else trace["x"]
+    marker = trace.get("marker", {})
+    symbol = marker.get("symbol", "circle")
+    hollow = symbol.endswith("-open")
+    shape = _SYMBOLS.get(symbol.removesuffix("-open"), "o")
+    colour = marker.get("color") or trace.get("line", {}).get("color")
+    mode = trace.get("mode", "lines+markers")
+    if "lines" in mode:
+        (artist,) = axes.plot(
+            xs,
+            trace["y"],
+            label=trace["name"],
+            color=trace.get("line", {}).get("color", colour),
+            linewidth=trace.get("line", {}).get("width", 1.5),
+            marker=shape if "markers" in mode else None,
+            markersize=marker.get("size", 5) * 0.6,
+        )
+    else:
+        artist = axes.scatter(
+            xs,
+            trace["y"],
+            label=trace["name"],
+            marker=shape,
+            s=(marker.get("size", 8) * 0.8) ** 2,
+            facecolors="none" if hollow else colour,
+            edgecolors=colour,
+            linewidths=1.5,
+            zorder=3,
+        )
+    artist.set_gid(gid)
+
+
+def _bars(axes, trace, gid, positions, horizontal):
+    values = trace["x" if horizontal else "y"]
+    labels = trace["y" if horizontal else "x"]
+    spots = [positions[label] for label in labels]
+    colour = trace.get("marker", {}).get("color")
+    draw = axes.barh if horizontal else axes.bar
+    container = draw(spots, values, 0.8, color=colour, label=trace["name"])
+    for patch in container.patches:
+        patch.set_gid(gid)
+
+
+def _categories(figure, axis):
+    shape = figure["layout"].get(axis, {})
+    order = list(shape.get("categoryarray") or [])
+    for trace in figure["data"]:
+        order += [label for label in trace.get(axis[0], ()) if label not in order]
+    return {label: index for index, label in enumerate(order)}
+
+
+def _draw(axes, figure):
+    shape = figure["layout"]
+    dates = shape.get("xaxis", {}).get("type") == "date"
+    bars = [trace for trace in figure["data"] if trace["type"] == "bar"]
+    horizontal = _is_horizontal(figure)
+    axis = "yaxis" if horizontal else "xaxis"
+    positions = _categories(figure, axis) if bars else {}  # a bar chart's axis of labels
+    for index, trace in enumerate(figure["data"]):
+        gid = f"trace-{index}"
+        if trace["type"] == "bar":
+            _bars(axes, trace, gid, positions, horizontal)
+        else:
+            _scatter(axes, trace, gid, dates)
+    if positions:
+        ticks = axes.set_yticks if horizontal else axes.set_xticks
+        ticks(list(positions.values()), list(positions), fontsize=8)
+        if horizontal:
+            axes.axvline(0, color="#444444", linewidth=0.8)
+            if shape.get(axis, {}).get("autorange") == "reversed":
+                axes.invert_yaxis()
+    y_range = shape.get("yaxis", {}).get("range")
+    if y_range:
+        axes.set_ylim(*y_range)
+    if dates:
+        axes.figure.autofmt_xdate()
+
+
+def _arrange(canvas_figure, axes, figure, width, height):
+    """Set the margins from what the figure holds, and put the legend below the plot.
+
+    Fixed margins, not ``tight_layout``: that measures every label in an extra drawing pass,
+    a third of the time of a whole chart; a legend placed "best" searches every point.
+    """
+    traces = len(figure["data"])
+    columns = min(4, traces) or 1
+    rows = -(-traces // columns)
+    labels = (
+        [str(label) for label in _categories(figure, "yaxis")] if _is_horizontal(figure) else []
+    )
+    left = 70 + 5 * max(map(len, labels), default=0)  # px: tick labels of about 5 px a character
+    dated = figure["layout"].get("xaxis", {}).get("type") == "date"
+    bottom = (95 if dated else 60) + 20 * rows
+    canvas_figure.subplots_adjust(
+        left=min(0.6, left / width),
+        right=1 - 20 / width,
+        top=1 - 40 / height,
+        bottom=min(0.6, bottom / height),
+    )
+    if traces:
+        axes.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -(bottom - 20 * rows - 10) / (height - 40 - bottom)),
+            ncols=columns,
+            fontsize=8,
+            frameon=False,
+        )
+
+
+def _is_horizontal(figure):
+    return any(t.get("orientation") == "h" for t in figure["data"] if t["type"] == "bar")
+
+
+def render(figure, fmt, width, height):
+    """Return the bytes of ``figure`` drawn as ``fmt`` (``svg`` or ``png``), ``width`` x
+    ``height`` pixels."""
+    mpl = _matplotlib()
+    canvas_figure = mpl["Figure"](figsize=(width / DPI, height / DPI), dpi=DPI)
+    mpl["Canvas"](canvas_figure)
+    axes = canvas_figure.add_subplot()
+    shape = figure["layout"]
+    # A title placed by hand: placing it itself, matplotlib measures every tick label first.
+    axes.set_title(shape.get("title", {}).get("text", ""), y=1.01)
+    axes.set_xlabel(shape.get("xaxis", {}).get("title", {}).get("text", ""))
+    axes.set_ylabel(shape.get("yaxis", {}).get("title", {}).get("text", ""))
+    axes.grid(True, color="#e5e5e5", linewidth=0.6)
+    axes.set_axisbelow(True)
+    _draw(axes, figure)
+    for note in shape.get("annotations", ()):
+        axes.text(0.5, 0.5, note["text"], transform=axes.transAxes, ha="center", va="center")
+        axes.set_xticks([])
+        axes.set_yticks([])
+    _arrange(canvas_figure, axes, figure, width, height)
+    out = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    canvas_figure.savefig(out, format=fmt, metadata=metadata)
+    return out.getvalue()
