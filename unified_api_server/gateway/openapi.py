@@ -210,14 +210,24 @@ def gateway_spec():
     spec = new_spec(
         "Unified API Server",
         f"The gateway in front of the components ({names}). Present a key as `X-API-Key: <key>` "
-        "or `Authorization: Bearer <key>`. WebSockets (not in this spec): `/api/db/ws` (every "
-        "component's changes), `/api/{component}/ws` and `/api/{component}/ws/{id}`; a browser "
-        "may pass `?api_key=` when opening one.",
+        "or `Authorization: Bearer <key>`, or a session token from `POST /ui/login` as "
+        "`Authorization: Bearer <token>`. A key's scopes are global (`read`, `write`, `admin`) "
+        "or one component's (`test:read`, `benchmark:write`); a refusal for a scope is a 403 "
+        "naming it in `error.details.missing_scope`. WebSockets (not in this spec): `/api/db/ws` "
+        "(every component's changes), `/api/{component}/ws` and `/api/{component}/ws/{id}`; a "
+        "browser may pass `?api_key=` when opening one, or use its session cookie.",
     )
     spec.components.security_scheme(
         "ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
-    spec.components.security_scheme("Bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme(
+        "Bearer",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an API key, or a session token (a JWT) from POST /ui/login",
+        },
+    )
     spec.options["security"] = SECURITY
     for path, operations in _gateway_operations(spec).items():
         for method, operation in operations.items():
