@@ -114,7 +114,8 @@ def _handle_http_exception(exc):
     return error_response(exc.code or 500, message, headers=headers)
 
 
-def _handle_unexpected(exc):
+def handle_unexpected(exc):
+    """Answer an error nobody expected: logged with its traceback, a bare 500 to the client."""
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal server error")
 
@@ -124,4 +125,4 @@ def register_error_handlers(app):
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(ValidationError, _handle_validation_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
-    app.register_error_handler(Exception, _handle_unexpected)
+    app.register_error_handler(Exception, handle_unexpected)

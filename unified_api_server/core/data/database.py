@@ -197,6 +197,11 @@ class Database:
         finally:
             cursor.close()
 
+    def pending_migrations(self):
+        """Return the migrations not applied yet ``[(version, name, sql)]``, in order."""
+        pending = {e["version"] for e in self.migration_status() if e["status"] == "pending"}
+        return [m for m in self._migrations if m[0] in pending]
+
     def apply_migrations(self, dry_run=False, backup=True):
         """Apply the pending migrations, all or none, after backing the file up.
 

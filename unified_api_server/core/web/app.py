@@ -37,7 +37,7 @@ from unified_api_server.core.settings import (
     SettingsGroup,
     data_path,
 )
-from unified_api_server.core.web import limits, openapi, requestlog, slots, sockets
+from unified_api_server.core.web import limits, migrations, openapi, requestlog, slots, sockets
 from unified_api_server.core.web.guard import (
     finish_body,
     loopback_only,
@@ -168,6 +168,8 @@ def create_app(component, config=None):
     metrics.init_app(app, refresh=(lambda: _count_jobs(state),))
     app.register_error_handler(duckdb.OutOfMemoryException, _out_of_memory)
     app.register_error_handler(duckdb.FatalException, _database_lost)
+    # A table a pending migration creates (auto_migrate off): 503 naming it, not a 500.
+    app.register_error_handler(duckdb.CatalogException, migrations.missing_schema)
     limits.init_app(app)
     if settings["internal_token"]:
         app.before_request(require_internal_token(settings["internal_token"]))

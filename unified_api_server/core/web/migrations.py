@@ -5,10 +5,18 @@ It backs the database file up first, then applies every pending migration in one
 transaction: all of them, or, when one fails, none.
 """
 
+import re
+
 from flask import jsonify, request
 
-from unified_api_server.core.data.migrate import PROBLEMS, MigrationError, checksum, problem
-from unified_api_server.core.errors import ApiError
+from unified_api_server.core.data.migrate import (
+    PROBLEMS,
+    MigrationError,
+    checksum,
+    label,
+    problem,
+)
+from unified_api_server.core.errors import ApiError, error_response, handle_unexpected
 from unified_api_server.core.web.args import parse_bool
 from unified_api_server.core.web.resources import ComponentView, state
 
@@ -18,6 +26,36 @@ _ANSWERS = {
     "failed": (500, "migration_failed"),
     "busy": (503, "service_unavailable"),
 }
+
+
+_MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist", re.IGNORECASE)
+
+
+def _creates(sql, table):
+    """Tell whether a migration's ``sql`` creates ``table``."""
+    pattern = rf"CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?(main\.)?{re.escape(table)}\b"
+    return re.search(pattern, sql, re.IGNORECASE) is not None
+
+
+def missing_schema(exc):
+    """A query met a table (or column) the database lacks: with a migration pending (auto_migrate
+    off), answer 503 ``migration_pending`` naming it and how to apply it; else it is a bug."""
+    pending = state().database.pending_migrations()
+    if not pending:
+        return handle_unexpected(exc)
+    found = _MISSING_TABLE.search(str(exc))
+    table = found.group(1) if found else None
+    cause = next((m for m in pending if table and _creates(m[2], table)), pending[0])
+    stem = label(cause[0], cause[1])
+    needs = f"table {table}" if table else "a part of the schema"
+    name = state().component.name
+    message = (
+        f"this needs {needs}, which migration {stem} creates, and it is pending (auto_migrate "
+        f"is off): apply it with POST /api/{name}/db/migrations/apply (admin scope), or stop "
+        f"the service and run `unified-api-server migrate --component {name}`"
+    )
+    details = {"migration": stem, "table": table, "pending": [label(v, n) for v, n, _ in pending]}
+    return error_response(503, message, details, code="migration_pending")
 
 
 def listing():
