@@ -12,12 +12,17 @@ nginx sends a subrequest to ``/auth/check`` carrying the client's key headers (`
         proxy_set_header X-Original-URI $request_uri;   # raw URI, with the query string
     }
 
-The answer is the same decision the gateway makes for its own forwarding:
+The answer is the same decision the gateway makes for its own forwarding, from the same request
+headers: a key (``X-API-Key``, ``Authorization: Bearer``), a session token as Bearer, or the
+browser's session cookie with its checks (``X-CSRF-Token`` on unsafe methods, ``Origin`` on
+WebSocket openings); nginx passes the client's headers to the subrequest unchanged:
 
 * ``204`` allowed; headers ``X-API-Key-Name`` and ``X-API-Key-Scopes`` name the key
   (``auth_request_set $key_name $upstream_http_x_api_key_name;``);
 * ``401`` no, unknown, revoked or expired key (with ``WWW-Authenticate: ApiKey``);
-* ``403`` the key lacks the scope, or the URI is not canonical (``//``, ``.``/``..`` segments or
+* ``403`` the key lacks the scope (named in ``X-Missing-Scope``, e.g. ``benchmark:write``, for
+  nginx's own 403 answer), the session cookie's CSRF or origin check failed, or the URI is not
+  canonical (``//``, ``.``/``..`` segments or
   an encoded ``/``): nginx passes the raw URI to the component, so only URIs whose meaning
   cannot change are authorised that way; the gateway itself accepts them because it forwards the
   normalised path;
