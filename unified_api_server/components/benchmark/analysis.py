@@ -15,6 +15,7 @@ The verdict is ``no_baseline`` with fewer than ``min_points`` points; ``regressi
 ``improvement`` (by direction: :data:`.series.HEADLINE`, or the named metric's own
 ``lower_is_better``) only when both ``|change|`` is over ``percent`` and ``|z|`` over ``z``;
 ``ok`` otherwise, and always for a metric whose direction is unknown or whose change is NULL.
+(Compare judges a pair by percent alone: it has no window; see :mod:`.compare`.)
 
 Runs are judged when stored (a create, an import, a bulk load, a job's figures), inside the
 same transaction, so a stored run always has its verdicts. A later mark, threshold or

@@ -5,6 +5,12 @@ devices or precisions, the configuration without the varied part). Where a side 
 runs of one configuration, its latest (by ``started_at``) stands for it. Each pair is compared
 metric by metric, the headline figures and every named metric either run has: the change in
 percent of the baseline, and the verdict of :func:`.series.verdict` at the series' threshold.
+
+That rule is deliberately not the judging's at ingest (:mod:`.analysis`): a stored run is a
+regression or an improvement only when its change is over ``percent`` AND its z-score against
+its window over ``z``; a pair has no window, so it is judged by its percent change alone, at the
+same ``percent`` threshold, direction and selector. Compare can thus call a change in a noisy
+series a regression that the judging at ingest called ``ok``. The answer names its rule.
 """
 
 from unified_api_server.components.benchmark.series import (
@@ -20,6 +26,7 @@ RUNS = "benchmark_runs"
 BATCHES = "benchmark_batch_runs"
 VARIED = ("hardware", "precision")  # what the cross-configuration variant may vary
 VERDICTS = ("regression", "improvement", "ok")
+RULE = "percent"  # how a pair is judged (the judging at ingest: percent and z, see above)
 _MISSING = (None, None)
 _COLUMNS = ("run_id", *CONFIGURATION, *HEADLINE)
 
@@ -135,6 +142,7 @@ def pair(cursor, baseline, contender, keys=CONFIGURATION):
         return [{**_configuration(side[k], keys), "run_id": side[k]["run_id"]} for k in keys_only]
 
     return {
+        "rule": RULE,
         "pairs": pairs,
         "only_in_baseline": unpaired(before, after),
         "only_in_contender": unpaired(after, before),

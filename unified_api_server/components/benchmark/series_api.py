@@ -287,6 +287,7 @@ def compare_operation(component, method, rule):
     fields = {
         "baseline": side,
         "contender": side,
+        "rule": {"type": "string", "enum": [comparing.RULE]},
         "pairs": {"type": "array", "items": pair},
         "only_in_baseline": unpaired,
         "only_in_contender": unpaired,
