@@ -21,7 +21,9 @@ pytestmark = pytest.mark.skipif(
     reason="chromium and chromedriver are not installed (scripts/install-system-deps)",
 )
 WIDTHS = (1400, 390)
-FITS = "return document.documentElement.scrollWidth <= window.innerWidth"
+FITS = """return document.documentElement.scrollWidth <= innerWidth
+  && [...document.querySelectorAll(".main-svg")]
+    .every(svg => svg.getBoundingClientRect().right <= innerWidth)"""
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def test_a_page_without_a_session_sends_the_browser_to_sign_in(gateway):
 def test_overview_shows_each_component_its_recent_items_and_the_open_alerts(
     gateway, planted, browser_rw
 ):
-    html = _page(browser_rw, gateway, "/ui/")
+    html = _page(browser_rw, gateway, "/ui/?fresh=*")  # written just now: past any cache
     for title in ("Test Suite API", "Generator API", "Benchmark API"):
         assert title in html
     assert f'href="/ui/model/{planted.model}"' in html
@@ -111,7 +111,7 @@ def test_an_alert_is_acknowledged_through_its_form_and_names_the_key(
     gateway, keys, planted, browser_rw
 ):
     alert = _alert(gateway, keys, planted, "regression")
-    html = _page(browser_rw, gateway, "/ui/alerts")
+    html = _page(browser_rw, gateway, "/ui/alerts?fresh=*")
     action = f"/ui/alerts/benchmark/{alert['alert_id']}/acknowledge"
     assert f'action="{action}"' in html
     refused = browser_rw.post(gateway.url + action, data={}, allow_redirects=False)
@@ -130,7 +130,7 @@ def test_an_alert_is_acknowledged_through_its_form_and_names_the_key(
 
 def test_suppressing_an_alert_suppresses_its_series(gateway, keys, planted, browser_rw):
     alert = _alert(gateway, keys, planted, "test_failure")
-    html = _page(browser_rw, gateway, "/ui/alerts")
+    html = _page(browser_rw, gateway, "/ui/alerts?fresh=*")
     action = f"/ui/alerts/test/{alert['alert_id']}/suppress"
     sent = browser_rw.post(
         gateway.url + action, data={"csrf_token": _csrf(html), "hours": "1"}, allow_redirects=False
@@ -145,7 +145,7 @@ def test_a_read_only_key_sees_alerts_but_no_forms_and_may_not_post(
     gateway, keys, planted, browser_read
 ):
     alert = _alert(gateway, keys, planted, "regression")
-    html = _page(browser_read, gateway, "/ui/alerts")
+    html = _page(browser_read, gateway, "/ui/alerts?fresh=*")
     assert "needs benchmark:write" in html and "/acknowledge" not in html
     action = f"/ui/alerts/benchmark/{alert['alert_id']}/resolve"
     refused = browser_read.post(gateway.url + action, data={"csrf_token": _csrf(html)})
@@ -205,3 +205,12 @@ def test_assets_come_from_the_gateway(gateway):
     for name in ("ui.css", "live.js", "charts.js", "job.js", "plotly.min.js"):
         response = client(gateway).call("GET", f"/ui/static/{name}")
         assert response.status_code == 200 and len(response.content) > 500, name
+
+
+def test_a_refresh_reads_the_component_it_names_afresh(gateway, keys, planted, browser_rw):
+    path = f"/ui/model/{planted.model}?fragment=1"
+    _page(browser_rw, gateway, path)  # the component reads are cached now
+    task = f"ui-fresh-{planted.model[3:9]}"
+    body = {"task_id": task, "model_name": planted.model, "status": "running"}
+    assert client(gateway, keys["rw"]).call("POST", "/api/db/generator/tasks", json=body).ok
+    assert task in _page(browser_rw, gateway, path + "&fresh=generator")

@@ -77,7 +77,7 @@ def alert_action(component, alert_id, action):
         return _alerts_page(
             problem=f"Could not {action} alert {alert_id}: {outcome.error}", status=status
         )
-    done = url_for("ui.alerts", done=DONE[action], alert=alert_id)
+    done = url_for("ui.alerts", done=DONE[action], alert=alert_id, fresh=c.name)
     return redirect(done, 303)
 
 

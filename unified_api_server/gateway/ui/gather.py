@@ -3,6 +3,10 @@
 Every page asks the components it needs at once (:func:`~unified_api_server.gateway.fanout.fan_out`,
 within ``view_budget``), with the gateway's internal credential, exactly as the JSON views do. A
 component the signed-in identity may not read is never asked: the page says it was left out.
+
+Database reads are kept in the gateway's response cache (:mod:`.viewcache`), each under the
+generation of its component: a write moves that component's generation on, so an open page's
+refresh after a write reads that component afresh and takes the others' answers from the cache.
 """
 
 from urllib.parse import urlencode
@@ -10,10 +14,11 @@ from urllib.parse import urlencode
 import orjson
 from flask import current_app, request
 
-from unified_api_server.gateway.fanout import fan_out
+from unified_api_server.core.cache import CacheUnavailable, body_etag
+from unified_api_server.gateway.fanout import Outcome, fan_out
 from unified_api_server.gateway.upstream import UpstreamError
 from unified_api_server.gateway.views import extract_list
-from unified_api_server.registry import BY_NAME, COMPONENTS
+from unified_api_server.registry import BY_NAME, COMPONENTS, NAMES
 
 OPEN_STATES = "active,acknowledged,suppressed"
 
@@ -28,7 +33,70 @@ def budget():
 
 
 def fetch(calls, key_name=None):
-    """Ask components at once: ``{key: (component, path_qs[, method, payload])}`` -> Outcomes."""
+    """Ask components at once: ``{key: (component, path_qs[, method, payload])}`` -> Outcomes.
+
+    ``key_name`` makes the calls on that key's behalf (writes; never cached).
+    """
+    if key_name is not None:
+        return _fan_out(calls, key_name)
+    cache = current_app.extensions.get("response_cache")
+    keys = _cache_keys(cache, calls)  # the generations are read before the data
+    found = {}
+    for name, key in keys.items():
+        try:
+            entry = cache.store.get(key)
+        except CacheUnavailable:
+            break
+        if entry is not None:
+            status, body = orjson.loads(entry)
+            found[name] = Outcome(True, status, 0.0, None, body)
+    asked = _fan_out({k: v for k, v in calls.items() if k not in found})
+    for name, outcome in asked.items():
+        if name in keys and outcome.ok:
+            try:
+                cache.store.put(keys[name], orjson.dumps([outcome.status_code, outcome.body]))
+            except CacheUnavailable:
+                break
+    return {**found, **asked}
+
+
+def _fresh():
+    """Return the components this request must read afresh (``?fresh=test,benchmark`` or ``*``).
+
+    A live refresh names the components its events came from, and the page after a form's write
+    the one it wrote to: another worker's cache may not have heard of the change yet.
+    """
+    named = set(request.args.get("fresh", "").split(","))
+    return set(NAMES) if "*" in named else named
+
+
+def _cache_keys(cache, calls):
+    """Return ``{key: cache key}`` of the database reads among ``calls`` that may use the cache."""
+    if cache is None:
+        return {}
+    fresh = _fresh()
+    reads = {
+        k: v
+        for k, v in calls.items()
+        if len(v) == 2 and v[1].startswith(f"/api/{v[0]}/db/") and v[0] not in fresh
+    }
+    components = sorted({component for component, _ in reads.values()})
+    try:
+        if not components or not cache.fresh(components):
+            return {}
+        generations = dict(zip(components, cache.generations(components)))
+    except CacheUnavailable:
+        return {}
+    return {
+        k: body_etag(orjson.dumps(["ui", c, path, generations[c]]))
+        for k, (c, path) in reads.items()
+    }
+
+
+def _fan_out(calls, key_name=None):
+    """Make ``calls`` at once, on ``key_name``'s behalf when given."""
+    if not calls:
+        return {}
     upstreams, limit = _state().upstreams, budget()
     request_id = request.environ.get("gateway.request_id")
 

@@ -8,6 +8,7 @@
   var status = document.getElementById("live-status");
   var filter = document.body.dataset.live || "";
   var delay = 500, busy = false, dirty = false, timer = null;
+  var changed = {}; // the components whose events came since the last refresh: read afresh
 
   function say(text) {
     if (status && status.textContent !== text) status.textContent = text;
@@ -29,6 +30,8 @@
     dirty = false;
     var url = new URL(window.location.href);
     url.searchParams.set("fragment", "1");
+    url.searchParams.set("fresh", Object.keys(changed).join(","));
+    changed = {};
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) {
         if (r.redirected || !r.ok) throw new Error("HTTP " + r.status);
@@ -78,6 +81,7 @@
         say("Live updates: " + ((event.error && event.error.message) || "refused"));
         return;
       }
+      changed[event.component || "*"] = true;
       document.dispatchEvent(new CustomEvent("ui:change", { detail: event }));
       schedule();
     };
