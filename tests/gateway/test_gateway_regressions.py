@@ -1,6 +1,10 @@
-"""Regressions through the gateway: verdicts on a real component, thresholds under the scopes."""
+"""Regressions through the gateway: verdicts on a real component, thresholds under the scopes,
+and the judging's settings changed as writes on the change stream."""
+
+import json
 
 from tests.gateway.conftest import client
+from unified_api_server.gateway.relay import RelayClient
 
 BASE = "/api/benchmark/db"
 
@@ -40,3 +44,54 @@ def test_thresholds_and_marks_need_the_write_scope(gateway, keys):
     mark = f"{BASE}/run/no-such-run/distribution-change"
     assert reader.call("POST", mark).status_code == 403
     assert writer.call("POST", mark).status_code == 404
+
+
+def _changes(ws, count):
+    """Return the next ``count`` change events of a stream (others skipped)."""
+    found = []
+    while len(found) < count:
+        text = ws.receive(timeout=20)
+        assert text is not None, f"only {found} arrived"
+        event = json.loads(text)
+        if event["type"] == "change":
+            found.append(event)
+    return found
+
+
+def test_threshold_and_mark_writes_are_change_events_on_the_stream(gateway, keys):
+    """A threshold set and deleted and a run marked are writes like any other: each is one
+    change event, seen by a real WebSocket client through the gateway."""
+    writer = client(gateway, keys["rw"])
+    url = f"ws://127.0.0.1:{gateway.port}/api/benchmark/ws?model=streamed-judging"
+    ws = RelayClient.connect(url, headers={"X-API-Key": keys["read"]})
+    try:
+        assert json.loads(ws.receive(timeout=10))["type"] == "subscribed"
+        selector = {"model_name": "streamed-judging", "metric": "throughput", "percent": 25}
+        assert writer.call("PUT", f"{BASE}/thresholds", json=selector).status_code == 200
+        (put,) = _changes(ws, 1)
+        assert (put["action"], put["entity"], put["component"]) == (
+            "updated",
+            "threshold",
+            "benchmark",
+        )
+        assert put["selector"]["metric"] == "throughput" and put["percent"] == 25
+        gone = f"{BASE}/thresholds?model_name=streamed-judging&metric=throughput"
+        assert writer.call("DELETE", gone).status_code == 200
+        (deleted,) = _changes(ws, 1)
+        assert (deleted["action"], deleted["entity"]) == ("deleted", "threshold")
+        body = {**_run(0, 10.0), "model_name": "streamed-judging"}
+        run_id = writer.call("POST", f"{BASE}/runs", json=body).json()["run_id"]
+        assert _changes(ws, 1)[0]["action"] == "created"
+        mark = f"{BASE}/run/{run_id}/distribution-change"
+        assert writer.call("POST", mark).status_code == 201
+        (marked,) = _changes(ws, 1)
+        assert (marked["action"], marked["entity"], marked["id"]) == (
+            "created",
+            "distribution_change",
+            run_id,
+        )
+        assert writer.call("POST", mark).status_code == 200  # already marked: no change
+        writer.call("PUT", f"{BASE}/thresholds", json=selector)
+        assert _changes(ws, 1)[0]["entity"] == "threshold"  # the next event, not the mark
+    finally:
+        ws.close()

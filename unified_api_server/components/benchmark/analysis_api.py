@@ -66,13 +66,22 @@ class Thresholds(ComponentView):
         """Set one selector's thresholds (replacing its earlier ones)."""
         data = ThresholdSchema().load(json_body())
         selector = {n: data[n] for n in SELECTOR}
-        row = state().database.run_write(lambda cur: thresholds.set_threshold(cur, selector, data))
-        return jsonify(row)
+
+        def work(cur):
+            row = thresholds.set_threshold(cur, selector, data)
+            return row, {"model_name": selector["model_name"], **row}
+
+        return jsonify(state().writes.change(work, "updated", "threshold"))
 
     def delete(self):
         """Delete one selector's thresholds (its series then take the next most specific)."""
         selector = SelectorSchema().load(request.args)
-        state().database.run_write(lambda cur: thresholds.delete_threshold(cur, selector))
+
+        def work(cur):
+            thresholds.delete_threshold(cur, selector)
+            return None, {"model_name": selector["model_name"], "selector": selector}
+
+        state().writes.change(work, "deleted", "threshold")
         return jsonify({"deleted": True, "selector": selector})
 
 
@@ -82,7 +91,13 @@ class DistributionChange(ComponentView):
     def post(self, run_id):
         """Mark a run as the start of a new distribution (of one metric, or of all)."""
         metric = MarkSchema().load(json_body(required=False))["metric"]
-        mark, created = state().database.run_write(lambda cur: thresholds.mark(cur, run_id, metric))
+
+        def work(cur):
+            mark, model_name = thresholds.mark(cur, run_id, metric)
+            event = {"id": run_id, "model_name": model_name, **mark} if model_name else None
+            return (mark, event is not None), event
+
+        mark, created = state().writes.change(work, "created", "distribution_change")
         return answer(mark, 201 if created else 200)
 
 

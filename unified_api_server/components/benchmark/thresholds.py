@@ -78,8 +78,9 @@ def defaults():
 
 
 def mark(cursor, run_id, metric):
-    """Mark run ``run_id`` as the start of a new distribution; return ``(mark, created)``."""
-    run = cursor.execute(f"SELECT started_at FROM {RUNS} WHERE run_id = ?", [run_id]).fetchone()
+    """Mark run ``run_id`` as the start of a new distribution; return ``(mark, the run's model
+    if the mark is new, else None)``."""
+    run = cursor.execute(f"SELECT model_name FROM {RUNS} WHERE run_id = ?", [run_id]).fetchone()
     if run is None:
         raise ApiError(404, f"run {run_id!r} not found")
     _require_metric(cursor, metric)
@@ -87,6 +88,6 @@ def mark(cursor, run_id, metric):
     select += "IS NOT DISTINCT FROM ?"
     found = rows_to_dicts(cursor.execute(select, [run_id, metric]))
     if found:
-        return found[0], False
+        return found[0], None
     cursor.execute(f"INSERT INTO {MARKS} (run_id, metric) VALUES (?, ?)", [run_id, metric])
-    return rows_to_dicts(cursor.execute(select, [run_id, metric]))[0], True
+    return rows_to_dicts(cursor.execute(select, [run_id, metric]))[0], run[0]

@@ -281,6 +281,14 @@ class Writes:
         rows_ingested(self.c.name, "bulk", stored)
         return stored
 
+    def change(self, work, action, entity):
+        """Run ``work(cursor) -> (answer, event fields or None: nothing changed)`` as one write
+        (a threshold, a mark); publish ``action`` on ``entity`` after the commit."""
+        answer, event = self.db.run_write(work)
+        if event is not None:
+            self._publish(action, entity=entity, **event)
+        return answer
+
     # -- batches -------------------------------------------------------------------------------
     def create_batch(self, data):
         """Store a batch and return it with its counts (an existing id is a 409)."""
@@ -333,11 +341,6 @@ class Writes:
             return affected
 
         affected = self.db.run_write(work)
-        self._publish(
-            "deleted",
-            entity="batch",
-            id=batch_id,
-            batch_id=batch_id,
-            members_deleted=affected if delete_members else 0,
-        )
+        batch = {"entity": "batch", "id": batch_id, "batch_id": batch_id}
+        self._publish("deleted", **batch, members_deleted=affected if delete_members else 0)
         return affected
