@@ -145,18 +145,20 @@ _JUDGED = f"""SELECT run_id, started_at, value, verdict, baseline, change, z FRO
 def verdicts(cursor, key, points, *, since=None, until=None, limit=1000):
     """Add each shown point's stored ``verdict`` to ``points``; return the series' regressions
     and improvements started in ``[since, until)``, the newest ``limit``, oldest first."""
+    match, params = key.match()
+    params.append(key.metric)
+    # The series' own verdicts first (its configuration is pushed into the scan), then the
+    # shown runs among them: by run id alone, every run's verdicts of the metric are scanned.
     stored = dict(
         cursor.execute(
-            f"SELECT run_id, verdict FROM {VERDICTS} WHERE metric = ? "
+            f"SELECT run_id, verdict FROM {VERDICTS} WHERE {match} AND metric = ? "
             "AND run_id IN (SELECT unnest(?::VARCHAR[]))",
-            [key.metric, [point["run_id"] for point in points]],
+            [*params, [point["run_id"] for point in points]],
         ).fetchall()
     )
     for point in points:
         point["verdict"] = stored.get(point["run_id"])
-    match, params = key.match()
     sql = _JUDGED.format(match=match)
-    params.append(key.metric)
     for bound, condition in ((since, "started_at >= ?"), (until, "started_at < ?")):
         if bound is not None:
             sql += f" AND {condition}"
