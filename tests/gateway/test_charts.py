@@ -133,6 +133,9 @@ def test_history_draws_each_configuration_and_marks_the_regression(chart_gateway
     assert layout["yaxis"]["title"]["text"] == "latency_ms_mean (ms), lower is better"
     one = _chart(api, "benchmark-history", model_name=model, hardware="cuda:0").json()
     assert [t["name"] for t in one["figure"]["data"]] == ["cuda:0 · bs 1 · fp16"]
+    named = {"hardware": "cuda:0", "precision": "fp16", "batch_size": 1}  # no statistics asked
+    same = _chart(api, "benchmark-history", model_name=model, **named).json()
+    assert same["figure"]["data"] == one["figure"]["data"]
 
 
 def test_history_is_downsampled_by_default_and_keeps_the_extremes(chart_gateway, keys, planted):
@@ -249,6 +252,9 @@ def test_a_series_with_no_data_is_an_empty_figure_with_a_note(chart_gateway, key
         assert body["figure"]["data"] == [] and body["points"] == 0
         assert "no-such-model" in body["note"]
         assert body["figure"]["layout"]["annotations"][0]["text"] == body["note"]
+    named = {"hardware": "cpu", "precision": "fp32", "batch_size": 1}
+    body = _chart(api, "benchmark-history", model_name="no-such-model", **named).json()
+    assert body["figure"]["data"] == [] and "no-such-model" in body["note"]
     image = _chart(api, "benchmark-history", model_name="no-such-model", format="svg")
     assert "no-such-model" in image.text
 

@@ -29,6 +29,7 @@ OPTIONS = ("format", "points", "width", "height")
 DEFAULT_POINTS, MAX_POINTS = 500, 2000
 MAX_SERIES = 12  # lines in one history chart: the configurations with the most runs
 DEFAULT_METRIC = "latency_ms_mean"
+SERIES_PARTS = ("hardware", "batch_size", "precision")  # with the model, one series' runs
 SIZES = {"width": (900, 300, 3000), "height": (500, 200, 4000)}  # pixels: default, least, most
 
 
@@ -84,26 +85,27 @@ def _pairs(args, leave=()):
 def benchmark_history(args, options):
     """A line per configuration of the model that the filters select, with markers."""
     model, metric = args["model_name"], args.get("metric", DEFAULT_METRIC)
-    stats = _fetch("benchmark", {"s": _path("benchmark", "stats", _pairs(args, ("metric",)))})
-    groups = [g for g in stats["s"].get("groups", []) if g.get("model_name") == model]
-    drawable = [g for g in groups if None not in (g["hardware"], g["batch_size"], g["precision"])]
+    groups = _configurations(args)
+    drawable = [g for g in groups if g["hardware"] is not None]
     drawable.sort(key=lambda g: -(g.get("total_runs") or 0))
-    chosen = sorted(
-        drawable[:MAX_SERIES], key=lambda g: (g["hardware"], g["batch_size"], g["precision"])
-    )
-    title = f"{model}: {metric}"
-    if not chosen:
-        note = f"no benchmark runs of {model!r} match"
-        return {"figure": figures.empty(title, note), "points": 0, "downsampled": False,
-                "series": [], "marked": {}, "note": note}  # fmt: skip
+    chosen = sorted(drawable[:MAX_SERIES], key=lambda g: [str(g[k]) for k in SERIES_PARTS])
     bounds = [(k, args[k]) for k in ("since", "until") if k in args]
     paths = {}
     for index, group in enumerate(chosen):
-        series = [(k, group[k]) for k in ("model_name", "hardware", "batch_size", "precision")]
+        series = [("model_name", model)]
+        for name in SERIES_PARTS:  # a part stored as NULL is named as the grammar names it
+            series.append(
+                (name, group[name]) if group[name] is not None else (f"{name}__isnull", "true")
+            )
         extra = [("metric", metric), ("points", options["points"]), ("include", "verdicts")]
         paths[index] = _path("benchmark", "history", [*series, *extra, *bounds])
     found = _fetch("benchmark", paths)
-    bodies = [found[index] for index in range(len(chosen))]
+    bodies = [found[index] for index in range(len(chosen)) if found[index]["count"]]
+    title = f"{model}: {metric}"
+    if not bodies:
+        note = f"no benchmark runs of {model!r} match"
+        return {"figure": figures.empty(title, note), "points": 0, "downsampled": False,
+                "series": [], "marked": {}, "note": note}  # fmt: skip
     facts = bodies[0]["series"]
     y_title = metric + (f" ({facts['unit']})" if facts.get("unit") else "")
     if facts.get("lower_is_better") is not None:
@@ -113,8 +115,7 @@ def benchmark_history(args, options):
     if len(drawable) > len(chosen):
         notes.append(f"the {len(chosen)} of {len(drawable)} configurations with the most runs")
     if len(groups) > len(drawable):
-        notes.append(f"{len(groups) - len(drawable)} configuration(s) without device, batch "
-                     "size or precision left out")  # fmt: skip
+        notes.append(f"{len(groups) - len(drawable)} configuration(s) without a device left out")
     series = [
         {**{k: b["series"][k] for k in ("hardware", "batch_size", "precision")},
          "count": b["count"], "shown": len(b["points"]), "downsampled": b["downsampled"],
@@ -129,6 +130,17 @@ def benchmark_history(args, options):
         "marked": marked,
         "note": "; ".join(notes) or None,
     }
+
+
+def _configurations(args):
+    """Return the model's configurations the filters select: the one named, when every part is
+    (the usual request of a model page: no statistics needed), else those with a matching run."""
+    named = {name: args.getlist(name) for name in SERIES_PARTS}
+    terms = set(args) - {"model_name", "metric", "since", "until"}
+    if terms == set(SERIES_PARTS) and all(len(values) == 1 for values in named.values()):
+        return [{name: values[0] for name, values in named.items()}]
+    stats = _fetch("benchmark", {"s": _path("benchmark", "stats", _pairs(args, ("metric",)))})
+    return [g for g in stats["s"].get("groups", []) if g.get("model_name") == args["model_name"]]
 
 
 def test_pass_rate(args, options):
