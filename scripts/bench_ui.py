@@ -8,7 +8,9 @@ Fills a Benchmark database with ``--runs`` judged runs and a Test Suite database
 worker), signs in through ``/ui/login`` in Debian's chromium (no host but 127.0.0.1 resolves),
 then, median of ``--repeat``:
 
-- ``model page``: each load a fresh navigation to ``/ui/model/{model}``; the figures are the
+- ``model page``: each load a fresh navigation to ``/ui/model/{model}``, once with the
+  component reads in the gateway's cache (a page seen before, nothing written since) and once
+  with every read made afresh (``?fresh=*``, as after a write); the figures are the
   browser's own: the first contentful paint (the server-rendered text: figures, tables), the
   largest contentful paint, and the moment the first chart is drawn (``charts.js`` marks each
   chart it draws with ``performance.mark``). The first meaningful paint here is the largest
@@ -99,9 +101,9 @@ def charts_drawn(driver):
     )
 
 
-def page_load(driver, gateway, model):
+def page_load(driver, gateway, model, query=""):
     """Load the model page afresh; return its paint figures in ms."""
-    driver.get(f"{gateway.url}/ui/model/{model}")
+    driver.get(f"{gateway.url}/ui/model/{model}{query}")
     wait_until(lambda: charts_drawn(driver), 60, 0.05, "charts drawn")
     return driver.execute_async_script(PAINTS)
 
@@ -134,17 +136,20 @@ def report(label, values):
 def measure(driver, gateway, api, model, repeat):
     """Print the page's paints and the live updates for ``model``."""
     page_load(driver, gateway, model)  # warm: plotly.js in the browser's cache, pools open
-    loads = [page_load(driver, gateway, model) for _ in range(repeat)]
     print(f"model page {model}")
-    fcp = report("  first contentful paint", [x["fcp"] for x in loads])
-    lcp = report("  largest contentful paint (first meaningful)", [x["lcp"] for x in loads])
-    report("  first chart drawn", [x["chart"] for x in loads])
+    medians = []
+    for label, query in (("reads cached", ""), ("every read afresh", "?fresh=*")):
+        loads = [page_load(driver, gateway, model, query) for _ in range(repeat)]
+        print(f"  {label}")
+        medians.append(report("    first contentful paint", [x["fcp"] for x in loads]))
+        medians.append(report("    largest contentful paint", [x["lcp"] for x in loads]))
+        report("    first chart drawn", [x["chart"] for x in loads])
     live_update(driver, gateway, api, model)
     live = report(
         "  write -> shown on the open page",
         [live_update(driver, gateway, api, model) for _ in range(repeat)],
     )
-    ok = all(v is not None and v <= 1000 for v in (fcp, lcp, live))
+    ok = all(v is not None and v <= 1000 for v in (*medians, live))
     print(f"  targets (<= 1000 ms): {'met' if ok else 'MISSED'}")
 
 
