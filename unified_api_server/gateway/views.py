@@ -122,6 +122,7 @@ def index():
         "GET /api/db/model/{model_name}": "one model across all components",
         "POST /api/db/search?query=&limit=": "search every component (JSON body accepted)",
         "GET /api/db/alerts": "every component's alerts, newest first",
+        "GET /api/db/charts/{chart}": "a chart: plotly.js figure JSON, or format=svg|png",
         "ANY /api/db/{component}/{path}": "forwarded to /api/{component}/db/{path}",
         "ANY /api/{component}/{path}": "forwarded to the component unchanged",
         "GET /api/{component}/ws/{id}": "WebSocket relayed to the component",
