@@ -191,6 +191,17 @@ def envelope_problem(response):
     return None
 
 
+def _is_page(target):
+    return target == "/ui" or target.startswith(("/ui/", "/ui?"))
+
+
+def page_problem(response):
+    """Return what is wrong with a dashboard page's error: an HTML page or else the envelope."""
+    if response.headers.get("Content-Type", "").startswith("text/html"):
+        return None  # a page answers its errors as a page, for the person reading it
+    return envelope_problem(response)
+
+
 class Fuzzer:
     """Sends calls to the gateway with an admin key and records what each answer got wrong."""
 
@@ -227,7 +238,9 @@ class Fuzzer:
         elif status == 429:  # not wrong, but then the fuzzing reaches no handler
             problem = "rate limited: give the fuzzing key a higher rate"
         elif status >= 400 and call.method != "HEAD":
-            problem = envelope_problem(response)
+            problem = (
+                page_problem(response) if _is_page(call.target) else envelope_problem(response)
+            )
         elif route.starts_jobs and call.method == "POST" and status < 300:
             problem = "a job was started: the spoiled body validated"
         else:
