@@ -117,8 +117,13 @@ class KeepAlive:
     def get(self, params=None, path=""):
         """Return the body of ``GET base+path?params``; raise unless the answer is a 200."""
         target = self.base + path + ("?" + urlencode(params) if params else "")
-        self.connection.request("GET", target)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("GET", target)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):  # the server's idle timeout
+            self.connection.close()
+            self.connection.request("GET", target)
+            response = self.connection.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"GET {target}: {response.status} {body[:200]!r}")
