@@ -6,6 +6,7 @@ and stops the whole group. :func:`wait_until` is the one polling loop.
 """
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -51,6 +52,19 @@ def wait_until(predicate, timeout=30.0, interval=0.1, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"{message} not reached after {timeout} s")
         time.sleep(interval)
+
+
+def next_events(ws, kind, count, timeout=20):
+    """Return the next ``count`` events of type ``kind`` (``change``, ``alert``) a WebSocket
+    change stream sends, skipping the others."""
+    found = []
+    while len(found) < count:
+        text = ws.receive(timeout=timeout)
+        assert text is not None, f"only {found} arrived"
+        event = json.loads(text)
+        if event["type"] == kind:
+            found.append(event)
+    return found
 
 
 def processes_mentioning(text):

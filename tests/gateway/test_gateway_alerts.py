@@ -9,7 +9,7 @@ import pytest
 
 from tests.gateway.conftest import client, start_gateway
 from tests.gateway.webhook_receivers import Receiver
-from tests.support import NAMES, ServiceProcess, wait_until
+from tests.support import NAMES, ServiceProcess, next_events, wait_until
 from unified_api_server.gateway.relay import RelayClient
 
 
@@ -63,14 +63,7 @@ def _alerts(api, **params):
 
 def _alert_events(ws, count):
     """Return the next ``count`` alert events of a change stream (other events skipped)."""
-    found = []
-    while len(found) < count:
-        text = ws.receive(timeout=20)
-        assert text is not None, f"only {found} arrived"
-        event = json.loads(text)
-        if event["type"] == "alert":
-            found.append(event)
-    return found
+    return next_events(ws, "alert", count)
 
 
 def test_an_alert_lifecycle_is_seen_live_and_at_the_webhooks(alert_gateway, keys, receivers):

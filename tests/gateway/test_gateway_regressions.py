@@ -4,6 +4,7 @@ and the judging's settings changed as writes on the change stream."""
 import json
 
 from tests.gateway.conftest import client
+from tests.support import next_events
 from unified_api_server.gateway.relay import RelayClient
 
 BASE = "/api/benchmark/db"
@@ -48,14 +49,7 @@ def test_thresholds_and_marks_need_the_write_scope(gateway, keys):
 
 def _changes(ws, count):
     """Return the next ``count`` change events of a stream (others skipped)."""
-    found = []
-    while len(found) < count:
-        text = ws.receive(timeout=20)
-        assert text is not None, f"only {found} arrived"
-        event = json.loads(text)
-        if event["type"] == "change":
-            found.append(event)
-    return found
+    return next_events(ws, "change", count)
 
 
 def test_threshold_and_mark_writes_are_change_events_on_the_stream(gateway, keys):
