@@ -7,8 +7,6 @@ everything (a component's ``admin`` everything on that component); ``write`` doe
 session token (``Authorization: Bearer``, see :mod:`.sessions`), or the browser's session cookie.
 """
 
-from werkzeug.http import parse_cookie
-
 from unified_api_server.registry import NAMES
 
 # Global scopes; each also exists per component ("test:read", "benchmark:write", ...), allowing
@@ -61,9 +59,10 @@ def presented_credential(headers):
         return key, "header"
     cookies = headers.get("Cookie")
     if cookies and SESSION_COOKIE in cookies:
-        token = parse_cookie(cookies).get(SESSION_COOKIE)
-        if token:
-            return token, "cookie"
+        for part in cookies.split(";"):  # a token needs no quoting: no full cookie parser
+            name, _, token = part.strip().partition("=")
+            if name == SESSION_COOKIE and is_session_token(token.strip('"')):
+                return token.strip('"'), "cookie"  # a session only, never a key in a cookie
     return None, None
 
 
