@@ -44,10 +44,6 @@ class Identity:
         """Return the registered components the caller may use at ``level``."""
         return tuple(name for name in NAMES if self.allows(name, level))
 
-    def as_dict(self):
-        """Return the identity as JSON-ready data."""
-        return {"name": self.name, "roles": list(self.roles), "scopes": list(self.scopes)}
-
 
 def request_identity():
     """Return the identity of the current gateway request, or None (a public route)."""
@@ -66,10 +62,11 @@ def hidden_components(level="read"):
     identity = request_identity()
     if identity is None:
         return {}
+    shown = identity.components(level)
     return {
         name: f"forbidden: the '{name}:{level}' scope is needed"
         for name in NAMES
-        if not identity.allows(name, level)
+        if name not in shown
     }
 
 
