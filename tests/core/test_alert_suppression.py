@@ -52,7 +52,7 @@ def test_an_expired_suppression_raises_the_alert_again_while_its_condition_holds
     component = app.extensions["component"].component
     client = app.test_client()
     feed = app.extensions["component"].changes.subscribe()
-    _suppress(client, component, "muted", 2)
+    _suppress(client, component, "muted", 4)
     _fail(client, component, "muted", 3)
     alert = _alert(client, component, "muted")
     assert (alert["state"], alert["suppressed"]) == ("suppressed", True)

@@ -175,7 +175,7 @@ def test_a_test_still_failing_when_its_suppression_expires_is_raised_again(
     ws = RelayClient.connect(url, headers={"X-API-Key": keys["read"]})
     try:
         assert json.loads(ws.receive(timeout=10))["type"] == "subscribed"
-        until = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+        until = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
         selector = {"model_name": "held-model", "kind": "test_failure", "until": until}
         assert api.call("POST", "/api/test/db/suppressions", json=selector).status_code == 201
         _run(api, "held-model", 1, {"t_h": "passed"})
