@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_charts import MODEL, fill_benchmark
 from bench_test_analysis import fill as fill_tests
 
+from tests import chromium
 from tests.support import NAMES, ServiceProcess, wait_until
 from unified_api_server.gateway.keys import KeyStore
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 PAINTS = """
 const done = arguments[arguments.length - 1];
 const paint = performance.getEntriesByName("first-contentful-paint")[0];
@@ -60,27 +60,6 @@ new MutationObserver((_, observer) => {
   if (document.body.textContent.includes(id)) { window.__seen = Date.now(); observer.disconnect(); }
 }).observe(document.body, {childList: true, subtree: true, characterData: true});
 """
-
-
-def browser():
-    """Start headless Chromium that resolves no host but 127.0.0.1."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_script_timeout(30)
-    return driver
 
 
 def sign_in(driver, gateway, key):
@@ -183,7 +162,7 @@ def main():
         gateway = started[-1]
         api = requests.Session()
         api.headers["X-API-Key"] = key
-        driver = browser()
+        driver = chromium.start()
         sign_in(driver, gateway, key)
         print(f"{options.runs:,} benchmark runs, {options.test_runs:,} test runs x 100 tests; "
               f"median of {options.repeat}")  # fmt: skip

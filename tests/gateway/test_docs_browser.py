@@ -1,15 +1,13 @@
 """The docs page renders in a real headless Chromium, with nothing fetched from elsewhere."""
 
 import json
-import os
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from tests import chromium
 
 pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    not chromium.installed(),
     reason="chromium and chromedriver are not installed (scripts/install-system-deps)",
 )
 
@@ -17,22 +15,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture()
 def browser():
     """Start a headless Chromium that can resolve no host but 127.0.0.1."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver = chromium.start(log_requests=True)
     yield driver
     driver.quit()
 

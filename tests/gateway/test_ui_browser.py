@@ -6,18 +6,17 @@ printed; the pictures are for people to look at), and at 390 px no page may scro
 """
 
 import json
-import os
 import uuid
 
 import pytest
 from selenium.common.exceptions import TimeoutException
 
+from tests import chromium
 from tests.gateway.conftest import client
-from tests.gateway.test_docs_browser import CHROMEDRIVER, CHROMIUM
 from tests.gateway.ui_support import plant
 
 pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+    not chromium.installed(),
     reason="chromium and chromedriver are not installed (scripts/install-system-deps)",
 )
 WIDTHS = (1400, 390)
@@ -29,23 +28,7 @@ FITS = """return document.documentElement.scrollWidth <= innerWidth
 @pytest.fixture(scope="module")
 def browser():
     """Start one headless Chromium for the module, logging its network requests."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver = chromium.start(log_requests=True)
     driver.requested = set()
     yield driver
     driver.quit()
