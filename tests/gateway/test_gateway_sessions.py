@@ -1,12 +1,17 @@
 """Browser sessions through a real gateway: sign-in, the cookie, Bearer use, CSRF, revocation."""
 
+import json
 import re
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+import simple_websocket
 from click.testing import CliRunner
 
 from tests.support import raw_request, wait_until
+from unified_api_server.gateway.relay import RelayClient
 from unified_api_server.gateway.sessions import SessionTokens, load_secret
 from unified_api_server.tools.keys import keys as keys_cli
 from unified_api_server.tools.roles import roles as roles_cli
@@ -161,10 +166,18 @@ def test_revoked_keys_sessions_end_within_five_seconds(gateway, store):
     browser, _ = sign_in(gateway, key)
     token = browser.cookies["uas_session"]
     assert browser.get(gateway.url + "/api/db/overview").status_code == 200
-    assert (
-        CliRunner().invoke(keys_cli, ["revoke", "s-revoked", "--keys-db", store.path]).exit_code
-        == 0
+    stream = RelayClient.connect(  # the page's own socket: its cookie, its origin
+        f"ws://127.0.0.1:{gateway.port}/api/db/ws",
+        headers={"Cookie": f"uas_session={token}", "Origin": "http://127.0.0.1"},
     )
+    assert json.loads(stream.receive(timeout=5))["type"] == "subscribed"
+    revoked = CliRunner().invoke(keys_cli, ["revoke", "s-revoked", "--keys-db", store.path])
+    assert revoked.exit_code == 0
+    deadline = time.monotonic() + 5
+    with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+        while time.monotonic() < deadline:
+            stream.receive(timeout=max(0.01, deadline - time.monotonic()))
+    assert closed.value.reason == 1008
 
     def ended():
         statuses = {
@@ -180,6 +193,20 @@ def test_revoked_keys_sessions_end_within_five_seconds(gateway, store):
     assert answer["error"]["message"] == "session has ended: its API key has been revoked"
     signed_out = browser.get(gateway.url + "/ui/login").text
     assert "You are signed in" not in signed_out
+
+
+def test_an_expired_keys_sessions_end(gateway, store):
+    """A key that expires ends its sessions, though the session itself has time left."""
+    key = store.create("s-expiring", "read", datetime.now(UTC) + timedelta(seconds=4))
+    browser, _ = sign_in(gateway, key)
+    assert browser.get(gateway.url + "/api/db/overview").status_code == 200
+
+    def ended():
+        answer = browser.get(gateway.url + "/api/db/overview")
+        return answer.json() if answer.status_code == 401 else None
+
+    body = wait_until(ended, timeout=10, message="the expired key's session ending")
+    assert body["error"]["message"] == "session has ended: its API key has expired"
 
 
 def test_role_changes_apply_to_open_sessions(gateway, store):
