@@ -65,6 +65,8 @@ def test_an_ingest_needing_a_pending_table_is_a_503_naming_the_migration(pending
     _refused(pending.get(f"{BASE}/runs", query_string={"regression": "true"}), "002_analysis")
     _refused(pending.get(f"{BASE}/run/old"), "003_samples")
     _refused(pending.get(f"{BASE}/alerts"), "004_alerts")
+    job = {"models": ["bert-base-uncased"], "hardware": ["cpu"], "batch_sizes": [1]}
+    _refused(pending.post("/api/benchmark/run", json=job), "002_analysis")  # its runs' ingest
 
 
 def test_reads_that_need_no_pending_table_go_on_and_applying_ends_the_refusals(pending):
