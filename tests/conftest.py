@@ -23,3 +23,12 @@ def data_dir(tmp_path):
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """Return a real PostgreSQL server (tests/pg.py) for the whole session; stop it at the end."""
+    from tests import pg
+
+    with pg.running() as server:
+        yield server
