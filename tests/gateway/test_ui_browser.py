@@ -99,7 +99,13 @@ def test_sign_in_and_the_overview(gateway, keys, planted, browser, shots):
     _visit(browser, gateway, "/ui/", "#health")
     assert "t-rw" in _css(browser, ".who")[0].text
     assert planted.model in _css(browser, "#open-alerts")[0].text
-    assert _css(browser, "a.skip")[0].get_attribute("href").endswith("#main")
+    from selenium.webdriver.common.keys import Keys
+
+    _css(browser, "body")[0].send_keys(Keys.TAB)  # the keyboard's first stop: the skip link
+    focused = browser.execute_script("return document.activeElement")
+    assert focused.get_attribute("class") == "skip" and focused.is_displayed()
+    focused.send_keys(Keys.ENTER)
+    assert browser.execute_script("return document.activeElement.id") == "main"
     _photograph(browser, shots, "overview")
 
 
