@@ -1,6 +1,7 @@
 """Per-component scopes through a real gateway: forwards, views, the change streams."""
 
 import json
+import time
 
 import pytest
 import requests
@@ -8,6 +9,7 @@ import simple_websocket
 
 from tests.support import raw_request
 from unified_api_server.gateway.relay import RelayClient
+from unified_api_server.gateway.roles import RoleStore
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +153,17 @@ def test_sockets_of_unreadable_components_are_refused(gateway, scoped, path):
     assert refused.value.status_code == 403
     status, body = _call(gateway, scoped["tester"], "GET", path)
     assert status == 403 and body["error"]["details"]["missing_scope"].endswith(":read")
+
+
+def test_a_stream_closes_when_its_key_loses_a_component(gateway, store):
+    """Taking a component's read away closes a merged stream carrying it (1008, naming it)."""
+    RoleStore(store).create("c-streamers", "test:read,generator:read")
+    key = store.create("c-streamer", "", roles=["c-streamers"])
+    ws = _open(gateway, "/api/db/ws", {"X-API-Key": key})
+    assert json.loads(ws.receive(timeout=5))["components"] == ["test", "generator"]
+    RoleStore(store).set("c-streamers", "test:read")
+    deadline = time.monotonic() + 5
+    with pytest.raises(simple_websocket.ConnectionClosed) as closed:
+        while time.monotonic() < deadline:
+            ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+    assert closed.value.reason == 1008 and "generator:read" in closed.value.message

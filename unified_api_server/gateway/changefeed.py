@@ -275,6 +275,7 @@ def merged_stream(ws):
     hidden = hidden_components()  # a key reading only some components hears only theirs
     feeds = [feed_for(state.upstreams[name]) for name in NAMES if name not in hidden]
     watch = _watch(ws, state.store, request.environ.get("gateway.decision"))
+    watch.also = tuple(f"{feed.name}:read" for feed in feeds)  # losing one closes the stream
     stream(ws, feeds, request.args, merged=True, watch=watch, hidden=hidden)
 
 

@@ -55,6 +55,7 @@ class KeyWatch:
         self.token = token
         self.on_lost = on_lost
         self.scope = scope  # what the socket needed when it opened ("test:read", "*:read")
+        self.also = ()  # more scopes it must keep (the merged stream: each component it carries)
         self._stopped = threading.Event()
         self._thread = None
 
@@ -88,9 +89,10 @@ class KeyWatch:
         record, problem = self.store.authenticate(self.token)
         if record is None:
             return credential_problem(self.token, problem)
-        if self.scope is not None and not key_has_scope(record.effective, self.scope):
-            held = self.scope.removeprefix(ANY_COMPONENT + ":")
-            return f"API key {record.name!r} no longer holds the '{held}' scope"
+        for needed in (self.scope, *self.also):
+            if needed is not None and not key_has_scope(record.effective, needed):
+                held = needed.removeprefix(ANY_COMPONENT + ":")
+                return f"API key {record.name!r} no longer holds the '{held}' scope"
         return None
 
     def allows(self, scope):
