@@ -103,7 +103,8 @@ def test_compare_colours_changes_by_direction(gateway, planted, browser_rw):
     tests = _page(browser_rw, gateway, f"/ui/compare?component=test&baseline={a}&contender={b}")
     newly = tests.split("Newly failing</caption>")[1].split("</table>")[0]
     assert planted.failing_test in newly and 'class="regressed"' in newly
-    bad = _page(browser_rw, gateway, "/ui/compare?component=benchmark&baseline=nope&contender=x")
+    query = "component=benchmark&baseline=nope&contender=x"
+    bad = _page(browser_rw, gateway, f"/ui/compare?{query}", 404)
     assert "problem" in bad and "nope" in bad
 
 
@@ -199,6 +200,8 @@ def test_unknown_things_are_404_pages(gateway, browser_rw):
     assert "no component" in _page(browser_rw, gateway, "/ui/run/nothing/1", 404)
     assert "was not found" in _page(browser_rw, gateway, "/ui/run/test/no-such-run", 404)
     assert "runs no jobs" in _page(browser_rw, gateway, "/ui/jobs/nothing/1", 404)
+    assert "Unknown state" in _page(browser_rw, gateway, "/ui/alerts?state=bogus", 400)
+    assert "can be compared" in _page(browser_rw, gateway, "/ui/compare?component=x&a=1", 400)
 
 
 def test_assets_come_from_the_gateway(gateway):

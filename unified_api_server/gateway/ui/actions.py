@@ -33,7 +33,8 @@ def _alerts_page(problem=None, status=200):
     state = request.args.get("state") or "active,acknowledged,suppressed"
     kind = request.args.get("kind") or None
     if not set(state.split(",")) <= set(STATES) or (kind and kind not in KINDS):
-        state, kind, problem = "active,acknowledged,suppressed", None, "Unknown state or kind."
+        state, kind = "active,acknowledged,suppressed", None
+        problem, status = f"Unknown state or kind; the states are {', '.join(STATES)}.", 400
     model_name = request.args.get("model_name") or None
     calls = gather.alerts_calls(shown, state=state, kind=kind, model_name=model_name, limit=200)
     outcomes = gather.fetch(calls)

@@ -102,14 +102,17 @@ def _compare_query(args):
 def compare():
     """Compare two runs or batches, or one model on two devices or precisions, side by side."""
     component, query, problem = _compare_query(request.args)
-    answer = None
+    answer, status = None, 400 if problem else 200
     if query is not None:
         if not sessions.current().allows(component, "read"):
             return refuse(f"{component}:read", "Comparing these results")
         outcome = gather.fetch({"c": (component, gather.db(component, "compare", **query))})["c"]
         answer, problem = (outcome.body, None) if outcome.ok else (None, gather.problem(outcome))
+        if not outcome.ok:
+            status = outcome.status_code if outcome.status_code in (400, 404) else 502
     return render(
         "compare.html.j2",
+        status,
         title="Compare",
         component=component,
         form=request.args,
