@@ -8,7 +8,7 @@ are regressions to mark) and judges them with the very statement a bulk load run
 (``analysis.judge_sql``); fills a Test Suite database with ``--test-runs`` runs of 100 tests
 (``bench_test_analysis.fill``). Starts the real components (gunicorn) on those files and a
 gateway (one gevent worker, in-process cache), then times, one request at a time on a
-kept-alive connection, median of ``--repeat``:
+kept-alive connection, the five below in turn, median of ``--repeat``:
 
 - ``miss``: the chart computed (each request with another ``width``, so none is cached; the
   data is read and the figure built every time);
@@ -101,7 +101,7 @@ def cases():
     history = [("benchmark", "history", s) for s in every]
     return [
         ("benchmark-history, one configuration", "benchmark-history", ONE,
-         [("benchmark", "stats", ONE), ("benchmark", "history", series)]),
+         [("benchmark", "history", series)]),
         ("benchmark-history, 8 configurations", "benchmark-history", {"model_name": MODEL},
          [stats, *history]),
         ("test-pass-rate, per run", "test-pass-rate", {"model_name": "model-1"},
@@ -115,17 +115,6 @@ def cases():
         ("benchmark-latest", "benchmark-latest", {"model_name": MODEL},
          [("benchmark", "verdicts", {"model_name": MODEL})]),
     ]  # fmt: skip
-
-
-def median_ms(call, repeat):
-    """Return the median milliseconds of ``repeat`` calls of ``call(k)`` after one warm-up."""
-    call(-1)
-    times = []
-    for k in range(repeat):
-        started = time.perf_counter()
-        call(k)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
 
 
 def timed(session, url, params, expect_cache=None):
@@ -150,25 +139,26 @@ def measure(session, gateway, components, repeat):
 
 
 def measure_chart(session, url, args, reads, components, widths, repeat):
-    """Return ``([miss, hit, svg, png, reads] ms, points drawn)`` of one chart."""
+    """Return ``([miss, hit, svg, png, reads] ms, points drawn)`` of one chart: the five taken
+    in turn, ``repeat`` times after a warm-up, so that each median saw the same load."""
     points = timed(session, url, args).json()["points"]
-    miss = median_ms(lambda k: timed(session, url, {**args, "width": next(widths)}), repeat)
-    timed(session, url, args)
-    hit = median_ms(lambda k: timed(session, url, args, "hit"), repeat)
-    images = [
-        median_ms(
-            lambda k, f=fmt: timed(session, url, {**args, "format": f, "width": next(widths)}),
-            repeat,
-        )
-        for fmt in ("svg", "png")
-    ]
-    direct = median_ms(
-        lambda k: [
+    calls = [
+        lambda: timed(session, url, {**args, "width": next(widths)}),
+        lambda: timed(session, url, args, "hit"),
+        lambda: timed(session, url, {**args, "format": "svg", "width": next(widths)}),
+        lambda: timed(session, url, {**args, "format": "png", "width": next(widths)}),
+        lambda: [
             timed(session, f"{components[c].url}/api/{c}/db/{route}", a) for c, route, a in reads
         ],
-        repeat,
-    )
-    return [miss, hit, *images, direct], points
+    ]
+    times = [[] for _ in calls]
+    for round_ in range(repeat + 1):
+        for call, taken in zip(calls, times):
+            started = time.perf_counter()
+            call()
+            if round_:  # the first round warms up
+                taken.append(time.perf_counter() - started)
+    return [statistics.median(taken) * 1000 for taken in times], points
 
 
 def main():
