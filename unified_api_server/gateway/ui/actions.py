@@ -114,7 +114,8 @@ def _jobs_page(problem=None, status=200, form=None):
     shown, hidden = gather.readable(identity)
     running = [c for c in shown if c.jobs is not None]
     calls = {
-        c.name: (c.name, gather.db(c.name, c.entities, status="running", limit=10)) for c in running
+        c.name: (c.name, gather.db(c.name, c.entities, status__in="initializing,running", limit=10))
+        for c in running
     }
     outcomes = gather.fetch(calls)
     active = {c.name: gather.body_of(outcomes[c.name], c.entities) for c in running}

@@ -34,7 +34,8 @@
     changed = {};
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) {
-        if (r.redirected || !r.ok) throw new Error("HTTP " + r.status);
+        if (r.redirected) throw new Error("signed out; reload the page to sign in");
+        if (!r.ok) throw new Error("HTTP " + r.status);
         return r.text();
       })
       .then(function (html) {
