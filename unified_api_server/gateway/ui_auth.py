@@ -44,6 +44,7 @@ def _form(status=200, message=None):
         title="Sign in",
         message=message,
         next_path=safe_next(request.values.get("next")),
+        session_minutes=max(1, sessions.tokens().ttl // 60),
         identity=sessions.current(),
         csrf_token=sessions.csrf_token(),
         fragment=False,
