@@ -196,9 +196,11 @@ def test_a_fragment_is_the_content_alone(gateway, planted, browser_rw):
     assert "<html" not in html and 'id="bench-configs"' in html
 
 
-def test_unknown_things_are_404_pages(gateway, browser_rw):
+def test_unknown_things_are_404_pages(gateway, planted, browser_rw):
     assert "no component" in _page(browser_rw, gateway, "/ui/run/nothing/1", 404)
     assert "was not found" in _page(browser_rw, gateway, "/ui/run/test/no-such-run", 404)
+    smuggled = f"/ui/batch/test/{planted.test_batches[0]}%3Flimit%3D1"  # an id, not a query
+    assert "was not found" in _page(browser_rw, gateway, smuggled, 404)
     assert "runs no jobs" in _page(browser_rw, gateway, "/ui/jobs/nothing/1", 404)
     assert "Unknown state" in _page(browser_rw, gateway, "/ui/alerts?state=bogus", 400)
     assert "can be compared" in _page(browser_rw, gateway, "/ui/compare?component=x&a=1", 400)

@@ -71,7 +71,7 @@ def alert_action(component, alert_id, action):
     if action == "suppress":
         outcome = _suppress(c.name, alert_id, request.form, identity.name)
     else:
-        path = gather.db(c.name, f"alert/{alert_id}/{action}")
+        path = gather.db(c.name, f"alert/{gather.part(alert_id)}/{action}")
         outcome = gather.fetch({"a": (c.name, path, "POST", None)}, identity.name)["a"]
     if not outcome.ok:
         status = outcome.status_code if outcome.status_code in (400, 404, 409) else 502
@@ -84,7 +84,9 @@ def alert_action(component, alert_id, action):
 
 def _suppress(component, alert_id, form, key_name):
     """Suppress the alert's series for the chosen hours; return the call's outcome."""
-    found = gather.fetch({"a": (component, gather.db(component, f"alert/{alert_id}"))})["a"]
+    found = gather.fetch(
+        {"a": (component, gather.db(component, f"alert/{gather.part(alert_id)}"))}
+    )["a"]
     if not found.ok:
         return found
     try:
@@ -163,7 +165,8 @@ def job(component, job_id):
         return not_found(f"'{component}' runs no jobs.")
     if not sessions.current().allows(component, "read"):
         return refuse(f"{component}:read", "Watching this job")
-    outcome = gather.fetch({"s": (component, f"/api/{component}/status/{job_id}")})["s"]
+    status_path = f"/api/{component}/status/{gather.part(job_id)}"
+    outcome = gather.fetch({"s": (component, status_path)})["s"]
     if outcome.status_code == 404:
         return not_found(f"There is no {component} job {job_id}.")
     return render(

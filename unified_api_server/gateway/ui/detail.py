@@ -59,7 +59,7 @@ def batch(component, batch_id):
     c, page = _readable(component)
     if page:
         return page
-    path = gather.db(c.name, f"batch/{batch_id}", limit=MEMBERS)
+    path = gather.db(c.name, f"batch/{gather.part(batch_id)}", limit=MEMBERS)
     item, page = _one(c.name, path, f"{c.title} batch {batch_id}")
     if page:
         return page

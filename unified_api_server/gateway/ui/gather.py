@@ -9,7 +9,7 @@ generation of its component: a write moves that component's generation on, so an
 refresh after a write reads that component afresh and takes the others' answers from the cache.
 """
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from flask import current_app, request
@@ -170,6 +170,11 @@ def merged_alerts(outcomes, components):
     return merged
 
 
+def part(value):
+    """Return ``value`` escaped as one path segment: an id never adds segments or a query."""
+    return quote(str(value), safe="")
+
+
 def item_path(component, item_id):
     """Return the database path of one item of ``component`` (``run/{id}``, ``task/{id}``)."""
-    return db(component, f"{BY_NAME[component].entity}/{item_id}")
+    return db(component, f"{BY_NAME[component].entity}/{part(item_id)}")
