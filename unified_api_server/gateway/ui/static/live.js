@@ -18,6 +18,11 @@
     document.querySelectorAll("[data-live][id]").forEach(function (el) {
       var fresh = doc.getElementById(el.id);
       if (!fresh || fresh.innerHTML === el.innerHTML) return;
+      // A chart already drawn stays as it is (charts.js redraws it): no flash of "Loading".
+      fresh.querySelectorAll("[data-chart][id]").forEach(function (chart) {
+        var drawn = document.getElementById(chart.id);
+        if (drawn && el.contains(drawn)) chart.replaceWith(drawn);
+      });
       var focused = el.contains(document.activeElement) ? document.activeElement.id : null;
       el.replaceWith(fresh);
       if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
