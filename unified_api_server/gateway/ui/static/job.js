@@ -36,10 +36,10 @@
     var ws = new WebSocket(scheme + window.location.host + path);
     ws.onmessage = function (message) {
       var s = JSON.parse(message.data);
-      if (s.error && !s.status) {
+      if (s.type === "error") {
         var e = document.getElementById("job-error");
         e.hidden = false;
-        e.textContent = (s.error && s.error.message) || String(s.error);
+        e.textContent = s.message || String(s.error);
         finished = true;
         return;
       }

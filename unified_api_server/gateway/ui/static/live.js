@@ -9,6 +9,7 @@
   var filter = document.body.dataset.live || "";
   var delay = 500, busy = false, dirty = false, timer = null;
   var changed = {}; // the components whose events came since the last refresh: read afresh
+  var listenedBefore = false; // a subscription was made before: a new one follows a lost socket
 
   function say(text) {
     if (status && status.textContent !== text) status.textContent = text;
@@ -73,7 +74,6 @@
     var ws = new WebSocket(scheme + window.location.host + "/api/db/ws" + (filter ? "?" + filter : ""));
     ws.onopen = function () {
       delay = 500;
-      say("Live updates: on");
     };
     ws.onmessage = function (message) {
       var event;
@@ -82,9 +82,19 @@
       } catch (e) {
         return;
       }
-      if (event.type === "subscribed" || event.pong) return;
+      if (event.pong) return;
+      if (event.type === "subscribed") {
+        // Listening from now on; after a lost socket, catch up on what was missed meanwhile.
+        say("Live updates: on");
+        if (listenedBefore) {
+          changed["*"] = true;
+          schedule();
+        }
+        listenedBefore = true;
+        return;
+      }
       if (event.type === "error") {
-        say("Live updates: " + ((event.error && event.error.message) || "refused"));
+        say("Live updates: " + (event.message || event.error || "refused"));
         return;
       }
       changed[event.component || "*"] = true;
