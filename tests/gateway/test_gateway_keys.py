@@ -1,4 +1,5 @@
-"""The key store and ``keys`` command line (in-process; the store is a real SQLite file)."""
+"""The key store and ``keys`` command line (in-process; the store is a real SQLite file, then
+a real PostgreSQL database)."""
 
 import re
 import sqlite3
@@ -7,13 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
+from tests.gateway.keystores import BACKENDS, dump, flags, location
 from unified_api_server.gateway.keys import KeyStore, ensure_admin_key
 from unified_api_server.tools.keys import keys as keys_cli
 
 
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path):
+    """Return a fresh key store: a SQLite file, then a PostgreSQL schema."""
+    return location(request.param, tmp_path, request)
+
+
 @pytest.fixture()
-def db(tmp_path):
-    """Return a fresh key store path."""
+def sqlite_db(tmp_path):
+    """Return a fresh SQLite key store path (for the file's own older layouts)."""
     return str(tmp_path / "sub" / "keys.sqlite3")
 
 
@@ -25,9 +33,7 @@ def run(capsys, *argv):
 
 def test_create_prints_only_the_key(capsys, db):
     """``keys create`` prints the new key alone on stdout."""
-    status, out, err = run(
-        capsys, "create", "--name", "ci", "--scopes", "read,write", "--keys-db", db
-    )
+    status, out, err = run(capsys, "create", "--name", "ci", "--scopes", "read,write", *flags(db))
     assert status == 0
     assert re.fullmatch(r"uas_[A-Za-z0-9_-]{43}\n", out)
     assert "ci" in err
@@ -37,28 +43,27 @@ def test_create_prints_only_the_key(capsys, db):
 
 def test_keys_are_stored_only_as_hashes(capsys, db):
     """Neither the key nor a long part of it is in the store file."""
-    _, out, _ = run(capsys, "create", "--name", "h", "--keys-db", db)
+    _, out, _ = run(capsys, "create", "--name", "h", *flags(db))
     key = out.strip()
-    with sqlite3.connect(db) as connection:
-        dump = "\n".join(connection.iterdump())
-    assert key not in dump and key[4:20] not in dump
+    stored = dump(db)
+    assert "uas_" in stored and key not in stored and key[4:20] not in stored
 
 
 def test_list_shows_no_secrets(capsys, db):
     """``keys list`` names keys, scopes and state, never the secret."""
-    _, key, _ = run(capsys, "create", "--name", "listed", "--scopes", "admin", "--keys-db", db)
-    status, out, _ = run(capsys, "list", "--keys-db", db)
+    _, key, _ = run(capsys, "create", "--name", "listed", "--scopes", "admin", *flags(db))
+    status, out, _ = run(capsys, "list", *flags(db))
     assert status == 0 and "listed" in out and "admin" in out and "active" in out
     assert key.strip() not in out
-    status, out, _ = run(capsys, "list", "--json", "--keys-db", db)
+    status, out, _ = run(capsys, "list", "--json", *flags(db))
     assert status == 0 and key.strip() not in out and '"listed"' in out
 
 
 def test_revoke_and_errors(capsys, db):
     """Revoke works once a key exists; bad input exits 1 with a message on stderr."""
-    run(capsys, "create", "--name", "a", "--keys-db", db)
-    assert run(capsys, "revoke", "a", "--keys-db", db)[0] == 0
-    assert "revoked" in run(capsys, "list", "--keys-db", db)[1]
+    run(capsys, "create", "--name", "a", *flags(db))
+    assert run(capsys, "revoke", "a", *flags(db))[0] == 0
+    assert "revoked" in run(capsys, "list", *flags(db))[1]
     for argv in (
         ["revoke", "missing"],
         ["create", "--name", "a"],
@@ -71,29 +76,27 @@ def test_revoke_and_errors(capsys, db):
         ["set-rate", "missing", "--rate", "5"],
         ["set-rate", "a", "--rate", "nan"],
     ):
-        status, out, err = run(capsys, *argv, "--keys-db", db)
+        status, out, err = run(capsys, *argv, *flags(db))
         assert status == 1 and out == "" and err.startswith("Error:"), argv
 
 
 def test_a_keys_rate_is_set_at_creation_and_changeable(capsys, db):
     """``--rate``/``--burst`` at creation, ``set-rate`` later; ``list`` shows them."""
-    assert (
-        run(capsys, "create", "--name", "ci", "--rate", "5", "--burst", "20", "--keys-db", db)[0]
-        == 0
-    )
+    assert run(capsys, "create", "--name", "ci", "--rate", "5", "--burst", "20", *flags(db))[0] == 0
     record = KeyStore(db).list()[0]
     assert (record.rate, record.burst) == (5.0, 20)
-    assert "5/s x20" in run(capsys, "list", "--keys-db", db)[1]
-    assert run(capsys, "set-rate", "ci", "--rate", "0", "--keys-db", db)[0] == 0
+    assert "5/s x20" in run(capsys, "list", *flags(db))[1]
+    assert run(capsys, "set-rate", "ci", "--rate", "0", *flags(db))[0] == 0
     record = KeyStore(db).list()[0]
     assert (record.rate, record.burst) == (0.0, None)
-    assert "none" in run(capsys, "list", "--keys-db", db)[1]
+    assert "none" in run(capsys, "list", *flags(db))[1]
 
 
-def test_a_store_made_before_rates_gains_the_columns(db):
+def test_a_store_made_before_rates_gains_the_columns(sqlite_db):
     """A key store from before rate limits opens, and its keys get the gateway's defaults."""
     import os
 
+    db = sqlite_db
     os.makedirs(os.path.dirname(db))
     with sqlite3.connect(db) as connection:
         connection.execute(
@@ -111,7 +114,7 @@ def test_a_store_made_before_rates_gains_the_columns(db):
 
 def test_expiry_and_authentication(capsys, db):
     """Keys with a future expiry work; expired, revoked and unknown keys do not."""
-    _, out, _ = run(capsys, "create", "--name", "x", "--expires-in", "2", "--keys-db", db)
+    _, out, _ = run(capsys, "create", "--name", "x", "--expires-in", "2", *flags(db))
     store = KeyStore(db, cache_ttl=0)
     record, problem = store.authenticate(out.strip())
     assert problem is None and record.expires_at > datetime.now(UTC) + timedelta(days=1)

@@ -6,21 +6,22 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
+from tests.gateway.keystores import BACKENDS, flags, location
 from unified_api_server.gateway.keys import KeyStore, KeyStoreError
 from unified_api_server.gateway.roles import RoleStore
 from unified_api_server.tools.keys import keys as keys_cli
 from unified_api_server.tools.roles import roles as roles_cli
 
 
-@pytest.fixture()
-def db(tmp_path):
-    """Return a fresh key store path."""
-    return str(tmp_path / "keys.sqlite3")
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path):
+    """Return a fresh key store: a SQLite file, then a PostgreSQL schema."""
+    return location(request.param, tmp_path, request)
 
 
 def run(group, db, *argv):
     """Run a CLI group against ``db``; return the click result."""
-    return CliRunner().invoke(group, [*argv, "--keys-db", db])
+    return CliRunner().invoke(group, [*argv, *flags(db)])
 
 
 def test_built_in_roles_are_there_and_fixed(db):
@@ -79,8 +80,9 @@ def test_a_held_role_cannot_be_deleted(db):
     assert "uploader" not in {role.name for role in roles.list()}
 
 
-def test_an_old_store_gains_roles_in_place(db):
+def test_an_old_store_gains_roles_in_place(tmp_path):
     """A store made before roles keeps its keys working and gains the roles table and column."""
+    db = str(tmp_path / "keys.sqlite3")
     connection = sqlite3.connect(db)
     connection.execute(
         "CREATE TABLE api_keys (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"

@@ -11,7 +11,7 @@ from unified_api_server.core.errors import register_error_handlers
 from unified_api_server.core.web import requestlog
 from unified_api_server.core.web.http import OrjsonProvider
 from unified_api_server.gateway import alerts, changefeed, openapi, sessions, ui, viewcache
-from unified_api_server.gateway.keys import KeyStore
+from unified_api_server.gateway.keys import KeyStore, store_location
 from unified_api_server.gateway.proxy import GatewayMiddleware
 from unified_api_server.gateway.ratelimit import RateLimits, SocketSlots
 from unified_api_server.gateway.routing import metric_route
@@ -39,9 +39,9 @@ def create_app(config=None):
     settings = resolve(flags=config or {})
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
-    store = KeyStore(settings["keys_db"], cache_ttl=settings["key_cache_ttl"])
+    store = KeyStore(store_location(settings), cache_ttl=settings["key_cache_ttl"])
     sockets = SocketSlots(
-        settings["limits_db"],
+        settings["keys_url"] or settings["limits_db"],  # PostgreSQL: shared by every host
         {"job": settings["job_sockets_per_key"], "stream": settings["streams_per_key"]},
     )
     state = GatewayState(

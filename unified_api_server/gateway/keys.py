@@ -1,7 +1,9 @@
-"""API key store: SQLite in WAL mode, keys kept only as SHA-256 hashes.
+"""API key store: a SQLite file or a PostgreSQL database, keys kept only as SHA-256 hashes.
 
-SQLite (not DuckDB) because several gateway workers and several gateway instances open the same
-file at once; WAL lets readers and one writer proceed together. Each process caches lookups for
+SQLite (not DuckDB) by default because several gateway workers and several gateway instances on
+one host open the same file at once; WAL lets readers and one writer proceed together. Gateways
+on several hosts share one PostgreSQL database instead (``keys_url=postgresql://...``): the same
+code and SQL, :mod:`.sqlstore` hiding the difference. Each process caches lookups for
 ``cache_ttl`` seconds (default 2), so a revoked key stops working everywhere within that time
 plus one request, well inside the 5 seconds promised; a changed scope or role likewise. A key
 holds scopes of its own and roles (:mod:`.roles`); it may do the union of them. Signed session
@@ -12,10 +14,7 @@ per ``touch_interval`` seconds per key and process, so authentication stays a di
 
 import hashlib
 import logging
-import os
 import secrets
-import sqlite3
-import threading
 import time
 from datetime import UTC
 
@@ -23,6 +22,7 @@ from unified_api_server.gateway import roles
 from unified_api_server.gateway.keyrecord import KeyRecord, check_rate, record_of, utcnow
 from unified_api_server.gateway.roles import KeyStoreError, parse_scopes, split_names
 from unified_api_server.gateway.scopes import is_session_token
+from unified_api_server.gateway.sqlstore import open_database, redact
 
 __all__ = ["KeyRecord", "KeyStore", "KeyStoreError", "check_rate", "ensure_admin_key", "utcnow"]
 
@@ -58,17 +58,25 @@ def hash_key(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class KeyStore:
-    """Create, list, revoke and authenticate API keys kept in one SQLite file."""
+def store_location(settings):
+    """Return where ``settings`` keep the key store: ``keys_url`` when set, else ``keys_db``."""
+    return settings.get("keys_url") or settings["keys_db"]
 
-    def __init__(self, path, cache_ttl=2.0, touch_interval=5.0, cache_size=10000):
-        self.path = os.fspath(path)
+
+class KeyStore:
+    """Create, list, revoke and authenticate API keys kept in a SQLite file or PostgreSQL.
+
+    ``location`` is a file path or a ``postgresql://`` URL.
+    """
+
+    def __init__(self, location, cache_ttl=2.0, touch_interval=5.0, cache_size=10000):
+        self.db = open_database(location)
+        self.path = self.db.location
         self.cache_ttl = cache_ttl
         self.touch_interval = touch_interval
         self.cache_size = cache_size
         self._cache = {}  # key hash -> (record or None, fetched at)
         self._touched = {}  # key hash -> monotonic time of the last last_used_at write
-        self._lock = threading.Lock()
         self._ready = False
         self.sessions = None  # the gateway's session tokens (sessions.SessionTokens), if any
 
@@ -77,35 +85,25 @@ class KeyStore:
         """Return the current time as stored: ISO 8601, UTC."""
         return utcnow().isoformat()
 
+    def __str__(self):
+        return redact(self.path)
+
     def _connect(self):
-        """Open a connection; short-lived because lookups are cached and rare."""
+        """Return a context manager yielding a connection; the schema is made on first use."""
         if not self._ready:
             self._initialise()
-        connection = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-        connection.execute("PRAGMA busy_timeout = 5000")
-        return connection
+        return self.db.connection()
 
     def _initialise(self):
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        created = not os.path.exists(self.path)
-        connection = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-        try:
-            connection.execute("PRAGMA busy_timeout = 5000")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute(_SCHEMA)
-            present = {row[1] for row in connection.execute("PRAGMA table_info(api_keys)")}
+        # One initialiser at a time: gateways starting together must not race the DDL.
+        self.db.prepare()
+        with self.db.transaction("schema") as connection:
+            connection.execute(self.db.schema(_SCHEMA))
+            present = self.db.table_columns(connection, "api_keys")
             for column, kind in _ADDED:
                 if column not in present:
                     connection.execute(f"ALTER TABLE api_keys ADD COLUMN {column} {kind}")
-            roles.initialise(connection, self.now())
-        finally:
-            connection.close()
-        if created:
-            try:
-                os.chmod(self.path, 0o600)
-            except OSError:
-                pass
+            roles.initialise(connection, self.now(), self.db.schema)
         self._ready = True
 
     def create(self, name, scopes, expires_at=None, rate=None, burst=None, roles=()):
@@ -121,27 +119,25 @@ class KeyStore:
         if expires_at is not None and expires_at.tzinfo is None:
             raise KeyStoreError("expiry must carry a UTC offset")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        connection = self._connect()
         try:
-            connection.execute(
-                "INSERT INTO api_keys (name, key_hash, hint, scopes, created_at, expires_at, rate,"
-                " burst, roles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    hash_key(token),
-                    token[: len(TOKEN_PREFIX) + 4] + "...",
-                    ",".join(scopes),
-                    utcnow().isoformat(),
-                    expires_at.astimezone(UTC).isoformat() if expires_at else None,
-                    rate,
-                    burst,
-                    ",".join(role_names),
-                ),
-            )
-        except sqlite3.IntegrityError:
+            with self._connect() as connection:
+                connection.execute(
+                    "INSERT INTO api_keys (name, key_hash, hint, scopes, created_at, expires_at,"
+                    " rate, burst, roles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        hash_key(token),
+                        token[: len(TOKEN_PREFIX) + 4] + "...",
+                        ",".join(scopes),
+                        utcnow().isoformat(),
+                        expires_at.astimezone(UTC).isoformat() if expires_at else None,
+                        rate,
+                        burst,
+                        ",".join(role_names),
+                    ),
+                )
+        except self.db.integrity_errors:
             raise KeyStoreError(f"a key named {name!r} already exists") from None
-        finally:
-            connection.close()
         return token
 
     def _access(self, scopes, role_names):
@@ -149,11 +145,8 @@ class KeyStore:
         scopes, role_names = parse_scopes(scopes, allow_empty=True), split_names(role_names)
         if not scopes and not role_names:
             raise KeyStoreError("a key needs at least one scope or role")
-        connection = self._connect()
-        try:
+        with self._connect() as connection:
             roles.check_roles(connection, role_names)
-        finally:
-            connection.close()
         return scopes, role_names
 
     def set_access(self, name, scopes=None, role_names=None):
@@ -174,12 +167,9 @@ class KeyStore:
 
     def list(self):
         """Return every key's record (no secrets), oldest first."""
-        connection = self._connect()
-        try:
+        with self._connect() as connection:
             rows = connection.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY id").fetchall()
             return [record_of(row, connection) for row in rows]
-        finally:
-            connection.close()
 
     def revoke(self, name):
         """Revoke the key named ``name``; raise KeyStoreError when there is none."""
@@ -197,12 +187,9 @@ class KeyStore:
         )
 
     def _update(self, name, sql, params):
-        connection = self._connect()
-        try:
-            cursor = connection.execute(sql, params)
-        finally:
-            connection.close()
-        if cursor.rowcount == 0:
+        with self._connect() as connection:
+            changed = connection.execute(sql, params).rowcount
+        if changed == 0:
             raise KeyStoreError(f"no key named {name!r}")
 
     def delete(self, name):
@@ -211,11 +198,8 @@ class KeyStore:
 
     def ping(self):
         """Check that the store can be read; raise on failure."""
-        connection = self._connect()
-        try:
+        with self._connect() as connection:
             connection.execute("SELECT 1 FROM api_keys LIMIT 1").fetchall()
-        finally:
-            connection.close()
 
     def authenticate(self, token):
         """Return ``(record, None)`` for a usable key, else ``(None, "unknown"|"revoked"|...)``."""
@@ -246,14 +230,11 @@ class KeyStore:
         cached = self._cache.get(cache_key)
         if not fresh and cached is not None and now_mono - cached[1] < self.cache_ttl:
             return cached[0]
-        connection = self._connect()
-        try:
+        with self._connect() as connection:
             row = connection.execute(
                 f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = ?", (value,)
             ).fetchone()
             record = record_of(row, connection) if row else None
-        finally:
-            connection.close()
         if len(self._cache) >= self.cache_size:
             self._cache.clear()
         self._cache[cache_key] = (record, now_mono)
@@ -266,45 +247,33 @@ class KeyStore:
             return
         self._touched[name] = now_mono
         try:
-            connection = self._connect()
-            try:
+            with self._connect() as connection:
                 connection.execute(
                     "UPDATE api_keys SET last_used_at = ? WHERE name = ?",
                     (utcnow().isoformat(), name),
                 )
-            finally:
-                connection.close()
-        except sqlite3.Error as exc:  # a busy store must not fail the request
+        except self.db.errors as exc:  # a busy store must not fail the request
             log.warning("could not record key use: %s", exc)
 
     def ensure_admin_key(self, name="admin"):
         """Create an admin key when the store holds no key at all; return it, else None."""
-        connection = self._connect()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
+        if not self._ready:
+            self._initialise()
+        with self.db.transaction("first-key") as connection:
             if connection.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone():
-                connection.execute("ROLLBACK")
                 return None
-            now = utcnow()
             token = TOKEN_PREFIX + secrets.token_urlsafe(32)
             connection.execute(
                 "INSERT INTO api_keys (name, key_hash, hint, scopes, created_at)"
                 " VALUES (?, ?, ?, 'admin', ?)",
-                (name, hash_key(token), token[: len(TOKEN_PREFIX) + 4] + "...", now.isoformat()),
+                (name, hash_key(token), token[: len(TOKEN_PREFIX) + 4] + "...", self.now()),
             )
-            connection.execute("COMMIT")
             return token
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        finally:
-            connection.close()
 
 
-def ensure_admin_key(path):
-    """Create the first admin key in the store at ``path`` when the store is empty.
+def ensure_admin_key(location):
+    """Create the first admin key in the store at ``location`` (path or URL) when it is empty.
 
     Returns the new key (for the launcher to show once) or None when any key exists.
     """
-    return KeyStore(path).ensure_admin_key()
+    return KeyStore(location).ensure_admin_key()

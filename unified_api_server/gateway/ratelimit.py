@@ -10,12 +10,17 @@ Every answer to a keyed request carries
 is 429 with ``Retry-After``. A key with rate 0 is not limited.
 
 The counters live where every worker sees them: by default a SQLite file next to the key
-store (:class:`SQLiteStorage`, registered with `limits` as ``uas+sqlite://``), or any storage
-`limits` knows (``redis://host:6379``) for gateways on several machines.
+store (:class:`SQLiteStorage`, registered with `limits` as ``uas+sqlite://``); with a PostgreSQL
+key store (``keys_url``), in that database (``uas+postgresql://``), so every gateway on every
+host counts against the same limit; or any storage `limits` knows (``rate_limit_storage =
+redis://host:6379``). PostgreSQL is the default for several hosts because the key store already
+needs it: one fewer service to run and keep available, at about one small upsert per request.
 
 Sockets: :class:`SocketSlots` counts each key's open job sockets and change streams in the same
-SQLite file, so one key cannot take every slot a component has. A slot held by a worker that
-died is freed by the next acquire.
+database, so one key cannot take every slot a component has. A slot held by a worker that died
+is freed by the next acquire: in SQLite the holder is a process id of this host; in PostgreSQL it
+is the server process of the holder's connection, which ends when the holder's process (or host)
+does.
 """
 
 import logging
@@ -24,6 +29,7 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 
 from limits import RateLimitItemPerSecond
 from limits.errors import StorageError
@@ -31,9 +37,11 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from unified_api_server.core.metrics import rate_limited
+from unified_api_server.gateway.sqlstore import Postgres, is_postgres_url
 
 log = logging.getLogger(__name__)
 
+_SCHEMA_LOCK = 0x7561735F6C696D  # an advisory lock number: one process makes the tables
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, "
     "expires_at REAL NOT NULL)",
@@ -42,16 +50,91 @@ _SCHEMA = (
 )
 
 
+def open_counters(location):
+    """Return the counters' database: a SQLite file path or a PostgreSQL URL."""
+    return _Postgres(location) if is_postgres_url(location) else _SQLite(location)
+
+
+class _Postgres(Postgres):
+    """The PostgreSQL database of a key store, holding the counters too (made on first use)."""
+
+    def __init__(self, url):
+        super().__init__(url)
+        self._made = False
+
+    @contextmanager
+    def connection(self):
+        """Yield this process's connection, the counters' tables made on first use."""
+        with super().connection() as connection:
+            if not self._made:
+                connection.execute("SELECT pg_advisory_lock(?)", (_SCHEMA_LOCK,))
+                try:
+                    for statement in _SCHEMA:
+                        connection.execute(self.schema(statement))
+                finally:
+                    connection.execute("SELECT pg_advisory_unlock(?)", (_SCHEMA_LOCK,))
+                self._made = True
+            yield connection
+
+    def holder(self):
+        """Return what marks a slot as this process's: its connection's server process."""
+        return self.backend_pid()
+
+    @staticmethod
+    def free_dead(connection):
+        """Free the slots whose holder's connection is gone."""
+        connection.execute(
+            "DELETE FROM sockets WHERE pid NOT IN (SELECT pid FROM pg_stat_activity)"
+        )
+
+
 class _SQLite:
     """One connection per process to the shared file (WAL, no fsync: counters, not records)."""
+
+    errors = (sqlite3.Error,)
 
     def __init__(self, path):
         self.path = path
         self._connection = None
         self._pid = None
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
 
-    def __call__(self):
+    @contextmanager
+    def connection(self):
+        """Yield this process's connection, for one thread at a time."""
+        with self.lock:
+            yield self._open()
+
+    @contextmanager
+    def transaction(self, lock=None):
+        """Yield the connection inside a write transaction (the whole file is the lock)."""
+        with self.connection() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def holder():
+        """Return what marks a slot as this process's: its process id."""
+        return os.getpid()
+
+    @staticmethod
+    def free_dead(connection):
+        """Free the slots of processes of this host that have exited."""
+        for (pid,) in connection.execute("SELECT DISTINCT pid FROM sockets").fetchall():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                connection.execute("DELETE FROM sockets WHERE pid = ?", (pid,))
+            except PermissionError:
+                pass  # alive, another user's
+
+    def _open(self):
         """Return this process's connection, opened (and the schema made) on first use."""
         if self._connection is None or self._pid != os.getpid():
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
@@ -68,35 +151,35 @@ class _SQLite:
 
 
 class SQLiteStorage(Storage):
-    """A `limits` storage in a SQLite file: counters with an expiry, updated atomically."""
+    """A `limits` storage in SQL: counters with an expiry, updated atomically.
 
-    STORAGE_SCHEME = ["uas+sqlite"]
+    ``uas+sqlite:///path/limits.sqlite3`` or ``uas+postgresql://user@host/db`` (the key store's).
+    """
+
+    STORAGE_SCHEME = ["uas+sqlite", "uas+postgresql", "uas+postgres"]
 
     def __init__(self, uri, wrap_exceptions=False, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self.db = _SQLite(uri.split("://", 1)[1])
+        scheme, rest = uri.split("://", 1)
+        self.db = open_counters(rest if scheme == "uas+sqlite" else uri[len("uas+") :])
 
     @property
     def base_exceptions(self):
         """The errors `limits` treats as the storage failing."""
-        return sqlite3.Error
+        return self.db.errors
 
     def incr(self, key, expiry, amount=1):
         """Add ``amount`` to ``key``'s counter (a fresh window when it expired); return it."""
         now = time.time()
-        with self.db.lock:
-            return (
-                self.db()
-                .execute(
-                    "INSERT INTO counters (key, value, expires_at) VALUES (?1, ?2, ?3) "
-                    "ON CONFLICT (key) DO UPDATE SET "
-                    "value = CASE WHEN expires_at <= ?4 THEN ?2 ELSE value + ?2 END, "
-                    "expires_at = CASE WHEN expires_at <= ?4 THEN ?3 ELSE expires_at END "
-                    "RETURNING value",
-                    (key, amount, now + expiry, now),
-                )
-                .fetchone()[0]
-            )
+        with self.db.connection() as connection:
+            return connection.execute(
+                "INSERT INTO counters (key, value, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = CASE WHEN counters.expires_at <= ? "
+                "THEN excluded.value ELSE counters.value + excluded.value END, "
+                "expires_at = CASE WHEN counters.expires_at <= ? THEN excluded.expires_at "
+                "ELSE counters.expires_at END RETURNING value",
+                (key, amount, now + expiry, now, now),
+            ).fetchone()[0]
 
     def get(self, key):
         """Return ``key``'s counter in its current window (0 when none)."""
@@ -109,30 +192,26 @@ class SQLiteStorage(Storage):
         return row[1] if row else time.time()
 
     def _row(self, key):
-        with self.db.lock:
-            return (
-                self.db()
-                .execute(
-                    "SELECT value, expires_at FROM counters WHERE key = ? AND expires_at > ?",
-                    (key, time.time()),
-                )
-                .fetchone()
-            )
+        with self.db.connection() as connection:
+            return connection.execute(
+                "SELECT value, expires_at FROM counters WHERE key = ? AND expires_at > ?",
+                (key, time.time()),
+            ).fetchone()
 
     def check(self):
-        """Tell whether the file can be used."""
-        with self.db.lock:
-            return self.db().execute("SELECT 1").fetchone() == (1,)
+        """Tell whether the database can be used."""
+        with self.db.connection() as connection:
+            return tuple(connection.execute("SELECT 1").fetchone()) == (1,)
 
     def reset(self):
         """Forget every counter (and expired ones with them); return how many there were."""
-        with self.db.lock:
-            return self.db().execute("DELETE FROM counters").rowcount
+        with self.db.connection() as connection:
+            return connection.execute("DELETE FROM counters").rowcount
 
     def clear(self, key):
         """Forget ``key``'s counter."""
-        with self.db.lock:
-            self.db().execute("DELETE FROM counters WHERE key = ?", (key,))
+        with self.db.connection() as connection:
+            connection.execute("DELETE FROM counters WHERE key = ?", (key,))
 
 
 class RateLimits:
@@ -140,7 +219,12 @@ class RateLimits:
 
     def __init__(self, settings):
         uri = settings["rate_limit_storage"] or f"uas+sqlite://{settings['limits_db']}"
-        self.limiter = FixedWindowRateLimiter(storage_from_string(uri))
+        if not settings["rate_limit_storage"] and settings.get("keys_url"):
+            uri = "uas+" + settings["keys_url"]  # gateways on several hosts: one count
+        storage = storage_from_string(uri)
+        self.limiter = FixedWindowRateLimiter(storage)
+        base = storage.base_exceptions
+        self._failures = (StorageError, OSError, *(base if isinstance(base, tuple) else (base,)))
         self.default_rate = settings["default_rate"]
         self.default_burst = settings["default_burst"]
 
@@ -161,7 +245,7 @@ class RateLimits:
         try:
             allowed = self.limiter.hit(item, record.name)
             reset_at, remaining = self.limiter.get_window_stats(item, record.name)
-        except (StorageError, sqlite3.Error, OSError) as exc:  # never fail a request for it
+        except self._failures as exc:  # never fail a request for it
             log.warning("rate limit storage unavailable, request allowed: %s", exc)
             return None, []
         reset = max(1, math.ceil(reset_at - time.time()))
@@ -184,8 +268,8 @@ class RateLimits:
 class SocketSlots:
     """Counts each key's open sockets of one kind across workers; refuses past the limit."""
 
-    def __init__(self, path, limits):
-        self.db = _SQLite(path)
+    def __init__(self, location, limits):
+        self.db = open_counters(location)  # limits_db, or the PostgreSQL key store's URL
         self.limits = limits  # kind ("job", "stream") -> open sockets allowed per key
 
     def acquire(self, key_name, kind):
@@ -196,47 +280,29 @@ class SocketSlots:
         """
         try:
             slot = self._take(key_name, kind, self.limits[kind])
-        except (sqlite3.Error, OSError) as exc:
+        except (*self.db.errors, OSError) as exc:
             log.warning("socket slots unavailable, socket allowed: %s", exc)
             return lambda: None
         return None if slot is None else lambda: self._release(slot)
 
     def _take(self, key_name, kind, limit):
-        with self.db.lock:
-            connection = self.db()
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                self._free_dead(connection)
-                (held,) = connection.execute(
-                    "SELECT count(*) FROM sockets WHERE key_name = ? AND kind = ?",
-                    (key_name, kind),
-                ).fetchone()
-                slot = None
-                if held < limit:
-                    slot = connection.execute(
-                        "INSERT INTO sockets (key_name, kind, pid) VALUES (?, ?, ?) RETURNING id",
-                        (key_name, kind, os.getpid()),
-                    ).fetchone()[0]
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-        return slot
+        holder = self.db.holder()
+        with self.db.transaction("sockets") as connection:
+            self.db.free_dead(connection)
+            (held,) = connection.execute(
+                "SELECT count(*) FROM sockets WHERE key_name = ? AND kind = ?",
+                (key_name, kind),
+            ).fetchone()
+            if held >= limit:
+                return None
+            return connection.execute(
+                "INSERT INTO sockets (key_name, kind, pid) VALUES (?, ?, ?) RETURNING id",
+                (key_name, kind, holder),
+            ).fetchone()[0]
 
     def _release(self, slot):
         try:
-            with self.db.lock:
-                self.db().execute("DELETE FROM sockets WHERE id = ?", (slot,))
-        except (sqlite3.Error, OSError) as exc:  # freed when this worker's process is gone
+            with self.db.connection() as connection:
+                connection.execute("DELETE FROM sockets WHERE id = ?", (slot,))
+        except (*self.db.errors, OSError) as exc:  # freed when this worker's process is gone
             log.warning("could not free socket slot %s: %s", slot, exc)
-
-    @staticmethod
-    def _free_dead(connection):
-        for (pid,) in connection.execute("SELECT DISTINCT pid FROM sockets").fetchall():
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                connection.execute("DELETE FROM sockets WHERE pid = ?", (pid,))
-            except PermissionError:
-                pass  # alive, another user's

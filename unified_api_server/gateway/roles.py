@@ -8,7 +8,6 @@ cache's TTL (2 s by default), as a revocation does.
 """
 
 import re
-import sqlite3
 from dataclasses import dataclass
 
 from unified_api_server.gateway.scopes import ALL_SCOPES
@@ -80,9 +79,9 @@ def split_names(text):
     return tuple(dict.fromkeys(p.strip().lower() for p in parts if p.strip()))
 
 
-def initialise(connection, now):
-    """Create the roles table when missing and (re)write the built-in roles."""
-    connection.execute(_SCHEMA)
+def initialise(connection, now, schema=lambda text: text):
+    """Create the roles table when missing (``schema`` adapts its DDL) and (re)write built-ins."""
+    connection.execute(schema(_SCHEMA))
     for name, (scopes, description) in BUILT_IN.items():
         connection.execute(
             "INSERT INTO roles (name, scopes, description, built_in, updated_at)"
@@ -119,11 +118,8 @@ class RoleStore:
         self.key_store = key_store
 
     def _run(self, action):
-        connection = self.key_store._connect()
-        try:
+        with self.key_store._connect() as connection:
             return action(connection)
-        finally:
-            connection.close()
 
     def list(self):
         """Return every role, built-in ones first, then by name."""
@@ -159,7 +155,7 @@ class RoleStore:
                     " VALUES (?, ?, ?, 0, ?)",
                     (name, ",".join(scopes), description or "", now),
                 )
-            except sqlite3.IntegrityError:
+            except self.key_store.db.integrity_errors:
                 raise KeyStoreError(f"a role named {name!r} already exists") from None
 
         self._run(insert)

@@ -8,7 +8,8 @@ against the key's CURRENT record (cached ``key_cache_ttl`` seconds): a revoked, 
 key ends its sessions within seconds, and changed scopes or roles apply at once.
 
 The signing secret is the ``session_secret`` setting, or else a random one generated once into
-``KEYS_DB.session-secret`` (0600), so every worker and every gateway sharing a key store agree.
+``KEYS_DB.session-secret`` (0600), or with a PostgreSQL key store into its ``gateway_secrets``
+table (the first gateway's insert wins), so every worker and every gateway sharing a store agree.
 
 CSRF: a state-changing request authenticated by the cookie must carry the session's CSRF token
 (``X-CSRF-Token``, or the form field ``csrf_token`` on ``/ui`` forms), an HMAC of the session's
@@ -34,6 +35,7 @@ from flask import current_app, g, redirect, render_template, request
 from unified_api_server.gateway.identity import Identity, mark_cache_variant
 from unified_api_server.gateway.routing import READ_METHODS, is_socket_path
 from unified_api_server.gateway.scopes import SESSION_COOKIE, is_session_token
+from unified_api_server.gateway.sqlstore import open_database
 
 __all__ = ["SESSION_COOKIE", "Identity", "SessionTokens", "csrf_token", "current", "require"]
 
@@ -48,11 +50,17 @@ def secret_path(keys_db):
     return os.fspath(keys_db) + ".session-secret"
 
 
-def load_secret(keys_db, configured=""):
-    """Return the signing secret: ``configured``, else the store's file (made on first use)."""
+def load_secret(keys, configured=""):
+    """Return the signing secret: ``configured``, else the key store's own (made on first use).
+
+    ``keys`` is a :class:`~.keys.KeyStore` or its location (a file path or a PostgreSQL URL).
+    """
     if configured:
         return configured.encode("utf-8")
-    path = secret_path(keys_db)
+    db = keys.db if hasattr(keys, "db") else open_database(keys)
+    if db.kind == "postgresql":
+        return _database_secret(db)
+    path = secret_path(db.location)
     if not os.path.exists(path):
         # Written whole to a private file, then linked into place: a second process racing
         # this one either links first (and this one reads its secret) or reads this one's.
@@ -69,6 +77,22 @@ def load_secret(keys_db, configured=""):
             os.unlink(staged)
     with open(path, encoding="ascii") as handle:
         return handle.read().strip().encode("ascii")
+
+
+def _database_secret(db):
+    """Return the secret kept in the database ``db``, inserted once (the first insert wins)."""
+    with db.transaction("schema") as connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS gateway_secrets"
+            " (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        connection.execute(
+            "INSERT INTO gateway_secrets (name, value) VALUES ('session', ?)"
+            " ON CONFLICT (name) DO NOTHING",
+            (secrets.token_urlsafe(48),),
+        )
+        row = connection.execute("SELECT value FROM gateway_secrets WHERE name = 'session'")
+        return row.fetchone()[0].encode("ascii")
 
 
 class SessionTokens:
@@ -270,7 +294,7 @@ def init_app(app, store, settings):
     """Give ``store`` its session tokens; register sign-in, sign-out and the pages' CSRF check."""
     from unified_api_server.gateway import ui_auth  # its views use this module
 
-    secret = load_secret(settings["keys_db"], settings["session_secret"])
+    secret = load_secret(store, settings["session_secret"])
     store.sessions = SessionTokens(store, secret, settings["session_ttl"])
     app.jinja_env.autoescape = _autoescape
     app.before_request(check_page_csrf)

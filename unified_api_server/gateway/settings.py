@@ -43,6 +43,17 @@ UPLOAD_TIMEOUT = Setting(
     minimum=0.05,
 )
 
+# The key store: a SQLite file on one host, or PostgreSQL shared by gateways on several hosts.
+KEYS_DB = Setting("keys_db", str, data_path("keys.sqlite3"), "API key store (SQLite file)")
+KEYS_URL = Setting(
+    "keys_url",
+    str,
+    "",
+    "API key store in PostgreSQL (postgresql://USER:PASSWORD@HOST/DB), shared by gateways on "
+    "several hosts with their rate limits, socket slots and session secret; empty: keys_db",
+    secret=True,
+)
+
 GATEWAY = SettingsGroup(
     (
         Setting("host", str, "127.0.0.1", "address to listen on"),
@@ -54,7 +65,8 @@ GATEWAY = SettingsGroup(
             for c in COMPONENTS
         ),
         DATA_DIR,
-        Setting("keys_db", str, data_path("keys.sqlite3"), "API key store (SQLite file)"),
+        KEYS_DB,
+        KEYS_URL,
         INTERNAL_TOKEN,
         Setting("workers", int, 2, "gunicorn gevent worker processes", minimum=1, maximum=64),
         # A slow client costs a greenlet while its body arrives: room for many.
@@ -161,10 +173,19 @@ def validate(values):
             raise ConfigError(f"{name}: must not carry a query or fragment: {values[name]!r}")
     if values["cache_url"] and urlsplit(values["cache_url"]).scheme not in REDIS_SCHEMES:
         raise ConfigError("cache_url: expected redis://, rediss:// or unix:// (a Redis server)")
-    if not values["keys_db"]:
-        raise ConfigError("keys_db: a file path is required")
+    check_key_store(values)
     if values["session_secret"] and len(values["session_secret"]) < 32:
         raise ConfigError("session_secret: at least 32 characters (or empty: generated)")
+    return values
+
+
+def check_key_store(values):
+    """Check ``keys_db`` and ``keys_url``; raise ConfigError naming what is wrong."""
+    if not values["keys_db"]:
+        raise ConfigError("keys_db: a file path is required")
+    url = values.get("keys_url")
+    if url and urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ConfigError("keys_url: expected postgresql://USER@HOST[:PORT]/DATABASE (or empty)")
     return values
 
 

@@ -4,7 +4,8 @@ A key holds scopes (``read``, ``write``, ``admin``, or one component's: ``test:r
 ``benchmark:write``) and roles (``unified-api-server roles list``); it may do the union.
 
 The store is ``DATA_DIR/keys.sqlite3``, the file the gateway reads: ``--data-dir`` means what it
-means for ``run`` (``--keys-db`` names the file itself, as the gateway's setting does).
+means for ``run`` (``--keys-db`` names the file itself, as the gateway's setting does), or the
+PostgreSQL database gateways on several hosts share (``--keys-url postgresql://...``).
 ``create`` prints only the new key on stdout, so ``KEY=$(unified-api-server keys create ...)``
 works; everything else a command says goes to stderr.
 """
@@ -15,21 +16,23 @@ from datetime import datetime, timedelta
 
 import click
 
-from unified_api_server.core.settings import DATA_DIR, Setting, SettingsGroup, data_path
-from unified_api_server.gateway.keys import KeyStore, KeyStoreError, utcnow
+from unified_api_server.core.settings import DATA_DIR, ConfigError, SettingsGroup
+from unified_api_server.gateway.keys import KeyStore, KeyStoreError, store_location, utcnow
+from unified_api_server.gateway.settings import KEYS_DB, KEYS_URL, check_key_store
 
-# The gateway's own settings for its store (GATEWAY_DATA_DIR, GATEWAY_KEYS_DB), flags included.
-STORE = SettingsGroup(
-    (DATA_DIR, Setting("keys_db", str, data_path("keys.sqlite3"), "API key store (SQLite file)")),
-    env_prefix="GATEWAY_",
-)
+# The gateway's own settings for its store (GATEWAY_DATA_DIR, GATEWAY_KEYS_DB, GATEWAY_KEYS_URL).
+STORE = SettingsGroup((DATA_DIR, KEYS_DB, KEYS_URL), env_prefix="GATEWAY_")
 
 
 _store_options = STORE.options(config=False)
 
 
 def _open(flags):
-    return KeyStore(STORE.load(flags=flags)["keys_db"])
+    try:
+        settings = check_key_store(STORE.load(flags=flags))
+        return KeyStore(store_location(settings))
+    except (ConfigError, RuntimeError) as exc:  # a bad URL; psycopg missing
+        raise click.ClickException(str(exc)) from None
 
 
 def _run(action):
@@ -38,8 +41,17 @@ def _run(action):
         action()
     except KeyStoreError as exc:
         raise click.ClickException(str(exc)) from None
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, *_driver_errors()) as exc:
         raise click.ClickException(f"cannot use the key store: {exc}") from None
+
+
+def _driver_errors():
+    """Return PostgreSQL's errors when its client is installed (a postgresql:// store)."""
+    try:
+        import psycopg
+    except ImportError:
+        return ()
+    return (psycopg.Error,)
 
 
 def expiry_from(days=None, iso=None):
