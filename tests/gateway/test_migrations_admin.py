@@ -12,7 +12,9 @@ def test_applying_migrations_needs_the_admin_scope(gateway, keys, prefix):
         refused = client(gateway, keys[scope]).call("POST", route, params={"dry_run": "true"})
         assert refused.status_code == 403, refused.text
         assert refused.json()["error"]["code"] == "forbidden"
-        assert "'admin' scope" in refused.json()["error"]["message"]
+        error = refused.json()["error"]
+        assert "lacks the 'test:admin' scope" in error["message"]  # the component's admin, or admin
+        assert error["details"]["missing_scope"] == "test:admin"
     allowed = client(gateway, keys["admin"]).call("POST", route, params={"dry_run": "true"})
     assert allowed.status_code == 200, allowed.text
     assert allowed.json() == {"dry_run": True, "would_apply": [], "backup": None}
