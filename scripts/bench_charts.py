@@ -15,12 +15,15 @@ kept-alive connection, the five below in turn, median of ``--repeat``:
 - ``hit``: the same request again, answered from the cache;
 - ``svg`` / ``png``: the image computed (a miss, drawn by matplotlib);
 - ``reads``: the component reads the chart makes, asked of the component directly, one after
-  another (the chart makes them concurrently where there are several).
+  another (the chart makes them concurrently where there are several);
+- ``cpu``: the CPU time the gateway and the components used for a miss, an SVG and a PNG
+  (mean, ms): what the request costs whatever else the machine is doing.
 
 Target: a chart request at most 150 ms.
 """
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -120,7 +123,8 @@ def cases():
 def timed(session, url, params, expect_cache=None):
     """GET ``url``; fail loudly on an error (or an answer the cache did not give as expected)."""
     response = session.get(url, params=params)
-    response.raise_for_status()
+    if response.status_code != 200:
+        raise SystemExit(f"{url} {params}: {response.status_code} {response.text[:500]}")
     if expect_cache and response.headers.get("X-Cache") != expect_cache:
         raise SystemExit(f"{url}: X-Cache {response.headers.get('X-Cache')}, not {expect_cache}")
     return response
@@ -128,19 +132,40 @@ def timed(session, url, params, expect_cache=None):
 
 def measure(session, gateway, components, repeat):
     """Print one row per chart."""
-    print(f"{'chart':<38} {'miss':>7} {'hit':>6} {'svg':>7} {'png':>7} {'reads':>7}  ok")
+    services = [gateway, *components.values()]
+    print(f"{'chart':<38} {'miss':>7} {'hit':>6} {'svg':>7} {'png':>7} {'reads':>7}"
+          f"  {'cpu: miss':>9} {'svg':>5} {'png':>5}  ok")  # fmt: skip
     widths = iter(range(300, 3000))
     for label, chart, args, reads in cases():
         url = f"{gateway.url}/api/db/charts/{chart}"
-        row, points = measure_chart(session, url, args, reads, components, widths, repeat)
+        row, cpu, points = measure_chart(
+            session, url, args, reads, components, widths, repeat, services
+        )
         ok = "ok" if max(row[0], *row[2:4]) <= 150 else "MISSED"
-        figures = " ".join(f"{value:7.1f}" for value in row)
-        print(f"{label:<38} {figures}  {ok}  ({points} points)")
+        walls = " ".join(f"{value:7.1f}" for value in row)
+        cpus = f"{cpu[0]:9.0f} {cpu[2]:5.0f} {cpu[3]:5.0f}"
+        print(f"{label:<38} {walls}  {cpus}  {ok}  ({points} points)")
 
 
-def measure_chart(session, url, args, reads, components, widths, repeat):
-    """Return ``([miss, hit, svg, png, reads] ms, points drawn)`` of one chart: the five taken
-    in turn, ``repeat`` times after a warm-up, so that each median saw the same load."""
+def cpu_seconds(services):
+    """Return the CPU seconds the services' processes (masters and workers) have used."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for service in services:
+        for pid in (service.process.pid, *service.child_pids()):
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def measure_chart(session, url, args, reads, components, widths, repeat, services):
+    """Return ``([miss, hit, svg, png, reads] median ms, the same as mean CPU ms of every
+    service, points drawn)`` of one chart: the five taken in turn, ``repeat`` times after a
+    warm-up, so that each median saw the same load."""
     points = timed(session, url, args).json()["points"]
     calls = [
         lambda: timed(session, url, {**args, "width": next(widths)}),
@@ -152,13 +177,16 @@ def measure_chart(session, url, args, reads, components, widths, repeat):
         ],
     ]
     times = [[] for _ in calls]
+    cpu = [0.0 for _ in calls]
     for round_ in range(repeat + 1):
-        for call, taken in zip(calls, times):
-            started = time.perf_counter()
+        for index, call in enumerate(calls):
+            used, started = cpu_seconds(services), time.perf_counter()
             call()
             if round_:  # the first round warms up
-                taken.append(time.perf_counter() - started)
-    return [statistics.median(taken) * 1000 for taken in times], points
+                times[index].append(time.perf_counter() - started)
+                cpu[index] += cpu_seconds(services) - used
+    walls = [statistics.median(taken) * 1000 for taken in times]
+    return walls, [seconds / repeat * 1000 for seconds in cpu], points
 
 
 def main():
@@ -192,7 +220,7 @@ def main():
         print(f"{options.runs:,} benchmark runs, {options.test_runs:,} test runs x 100 tests; "
               f"median of {options.repeat}, ms")  # fmt: skip
         measure(session, gateway, components, options.repeat)
-    except requests.RequestException:
+    except (requests.RequestException, SystemExit):
         print(started[-1].log_tail(), file=sys.stderr)  # the gateway's last words
         raise
     finally:
