@@ -1,4 +1,7 @@
-"""Browser sessions through a real gateway: sign-in, the cookie, Bearer use, CSRF, revocation."""
+"""Browser sessions through a real gateway: sign-in, the cookie, Bearer use, CSRF, revocation.
+
+Every test runs twice: with the key store in a SQLite file, then in PostgreSQL (``keys_url``).
+"""
 
 import json
 import re
@@ -10,11 +13,34 @@ import requests
 import simple_websocket
 from click.testing import CliRunner
 
-from tests.support import raw_request, wait_until
+from tests.gateway.conftest import start_gateway
+from tests.gateway.keystores import BACKENDS, flags, fresh_url
+from tests.support import NAMES, raw_request, wait_until
+from unified_api_server.gateway.keys import KeyStore
 from unified_api_server.gateway.relay import RelayClient
 from unified_api_server.gateway.sessions import SessionTokens, load_secret
 from unified_api_server.tools.keys import keys as keys_cli
 from unified_api_server.tools.roles import roles as roles_cli
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(request, work_dir):
+    """Return this module's key store: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return KeyStore(work_dir / "sessions-keys.sqlite3")
+    return KeyStore(fresh_url(request.getfixturevalue("postgres")))
+
+
+@pytest.fixture(scope="module")
+def gateway(work_dir, components, store):
+    """Start a gateway (2 workers) on this module's key store."""
+    urls = {name: components[name].url for name in NAMES}
+    location = {"keys_url": store.path} if store.db.kind == "postgresql" else {}
+    keys_db = work_dir / "sessions-keys.sqlite3"
+    label = f"sessions-gateway-{store.db.kind}"
+    service = start_gateway(work_dir, urls, keys_db, label=label, view_budget=3, **location)
+    yield service
+    service.stop()
 
 
 @pytest.fixture(scope="module")
@@ -136,17 +162,17 @@ def test_page_forms_need_the_csrf_token(gateway, people):
     assert "uas_session" not in browser.cookies
 
 
-def test_expired_forged_and_replaced_sessions_are_refused(gateway, people, store, keys_db):
+def test_expired_forged_and_replaced_sessions_are_refused(gateway, people, store):
     """An expired token, one signed with another secret, or one of a deleted key: 401."""
     record = store.record_named("s-viewer", fresh=True)
-    expired, _ = SessionTokens(store, load_secret(keys_db), -10).issue(record)
+    expired, _ = SessionTokens(store, load_secret(store), -10).issue(record)
     answer = requests.get(gateway.url + "/api/db/overview", headers=bearer(expired))
     assert answer.status_code == 401 and "session has expired" in answer.json()["error"]["message"]
     forged, _ = SessionTokens(store, b"x" * 48, 3600).issue(record)
     answer = requests.get(gateway.url + "/api/db/overview", headers=bearer(forged))
     assert answer.status_code == 401 and "session is not valid" in answer.text
     store.create("s-replaced", "read")
-    replaced = SessionTokens(store, load_secret(keys_db), 60).issue(
+    replaced = SessionTokens(store, load_secret(store), 60).issue(
         store.record_named("s-replaced", fresh=True)
     )[0]
     store.delete("s-replaced")
@@ -171,7 +197,7 @@ def test_revoked_keys_sessions_end_within_five_seconds(gateway, store):
         headers={"Cookie": f"uas_session={token}", "Origin": "http://127.0.0.1"},
     )
     assert json.loads(stream.receive(timeout=5))["type"] == "subscribed"
-    revoked = CliRunner().invoke(keys_cli, ["revoke", "s-revoked", "--keys-db", store.path])
+    revoked = CliRunner().invoke(keys_cli, ["revoke", "s-revoked", *flags(store.path)])
     assert revoked.exit_code == 0
     deadline = time.monotonic() + 5
     with pytest.raises(simple_websocket.ConnectionClosed) as closed:
@@ -211,7 +237,7 @@ def test_an_expired_keys_sessions_end(gateway, store):
 
 def test_role_changes_apply_to_open_sessions(gateway, store):
     """A custom role changed with the CLI changes what its keys' sessions may do within 5 s."""
-    run = lambda group, *argv: CliRunner().invoke(group, [*argv, "--keys-db", store.path])  # noqa: E731
+    run = lambda group, *argv: CliRunner().invoke(group, [*argv, *flags(store.path)])  # noqa: E731
     assert run(roles_cli, "create", "s-testers", "--scopes", "test:read").exit_code == 0
     created = run(keys_cli, "create", "--name", "s-role-key", "--role", "s-testers")
     assert created.exit_code == 0, created.output
