@@ -165,11 +165,20 @@ class Alerts:
         """Raise again the open suppressed alerts (of series ``keys``, or all) that no
         suppression in force matches any more."""
         where = "" if keys is None else " AND a.series_key IN (SELECT unnest(?::VARCHAR[]))"
+        # Selected, then updated (DuckLake has no RETURNING on an UPDATE); the write lock
+        # keeps the two in step.
         released = cur.execute(
-            "UPDATE alerts a SET state = 'active', suppressed = FALSE, raised_at = now() "
-            f"WHERE a.state = 'suppressed' AND NOT EXISTS ({_HELD}){where} RETURNING alert_id",
+            f"SELECT alert_id FROM alerts a WHERE a.state = 'suppressed' AND NOT EXISTS "
+            f"({_HELD}){where} ORDER BY alert_id",
             [] if keys is None else [keys],
         ).fetchall()
+        if not released:
+            return
+        cur.execute(
+            "UPDATE alerts SET state = 'active', suppressed = FALSE, raised_at = now() "
+            "WHERE alert_id IN (SELECT unnest(?::VARCHAR[]))",
+            [[alert_id for (alert_id,) in released]],
+        )
         for (alert_id,) in released:
             self._event(cur, alert_id, "raised")
 
@@ -190,7 +199,9 @@ class Alerts:
 
     def _event(self, cur, alert_id, action):
         self._local.pending = True
-        cur.execute("INSERT INTO alert_events (alert_id, action) VALUES (?, ?)", [alert_id, action])
+        self.db.insert_numbered(
+            cur, "alert_events", "seq", {"alert_id": alert_id, "action": action}
+        )
 
     # -- people's actions ------------------------------------------------------------------------
     def transition(self, alert_id, action, by):
@@ -248,11 +259,9 @@ class Alerts:
         """Record one webhook delivery attempt."""
 
         def work(cur):
-            cur.execute(
-                "INSERT INTO alert_deliveries (alert_id, action, webhook, url, attempt, "
-                "status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [alert_id, action, webhook, url, attempt, status_code, error],
-            )
+            row = {"alert_id": alert_id, "action": action, "webhook": webhook, "url": url}
+            row.update(attempt=attempt, status_code=status_code, error=error)
+            self.db.insert_numbered(cur, "alert_deliveries", "delivery_id", row)
 
         self.db.run_write(work)
 

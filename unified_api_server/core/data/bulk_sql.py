@@ -185,9 +185,16 @@ def _check(target, cursor, names):
         )
 
 
+def empty_lists(component):
+    """Return the list columns of ``component``'s items that hold [] rather than NULL (the
+    write path gives it: DuckLake has no default for a list)."""
+    return tuple(c.name for c in component.columns if c.kind == "str_list" and not c.nullable)
+
+
 def _targets(target, cursor, names):
     """Return the target columns and the SELECT expressions that fill them."""
     kinds = {c.name: c.kind for c in target.columns}
+    lists = empty_lists(target.component) if target.kind == "items" else ()
     defaults = dict(
         cursor.execute(
             "SELECT column_name, column_default FROM duckdb_columns() "
@@ -204,8 +211,14 @@ def _targets(target, cursor, names):
             expression = f"coalesce({name}, uuidv7()::VARCHAR)"
         elif name in defaults:
             expression = f"coalesce({expression}, {defaults[name]})"
+        elif name in lists:
+            expression = f"coalesce({expression}, []::VARCHAR[])"
         columns.append(name)
         expressions.append(expression)
+    for name in lists:
+        if name not in columns:
+            columns.append(name)
+            expressions.append("[]::VARCHAR[]")
     if (
         target.kind == "items"
         and "duration" not in columns
@@ -218,14 +231,20 @@ def _targets(target, cursor, names):
     return columns, expressions
 
 
-def insert_staged(target, cursor, names):
-    """Check and insert the staged rows inside the caller's transaction; return the count."""
+def insert_staged(target, cursor, names, first_id=None):
+    """Check and insert the staged rows inside the caller's transaction; return the count.
+
+    ``first_id`` numbers child rows from there where the table has no sequence (DuckLake).
+    """
     _check(target, cursor, names)
     if target.kind == "items" and target.id_column not in names:  # made at staging
         names = [target.id_column, *names]
     columns, expressions = _targets(target, cursor, names)
-    # Child rows take ids from their sequence in this order, the order reads give back.
+    # Child rows take ids in this order, the order reads give back.
     order = " ORDER BY _row" if target.kind == "child" else ""
+    if first_id is not None and target.kind == "child":
+        columns.insert(0, "id")
+        expressions.insert(0, f"{int(first_id)} + row_number() OVER (ORDER BY _row) - 1")
     return cursor.execute(
         f"INSERT INTO {target.table} ({', '.join(columns)}) "
         f"SELECT {', '.join(expressions)} FROM incoming{order}"

@@ -154,6 +154,9 @@ class ChangeFeed:
         self._subscribers = []
         self._lock = threading.Lock()
         self._sequence = 0
+        # Called with each event's JSON text: the storage sends it to the component's other
+        # processes (DuckLake replicas), whose feeds :meth:`receive` it. None: one process.
+        self.forward = None
 
     def subscribe(self, event_filter=None):
         """Return a new :class:`Subscription` receiving events that pass ``event_filter``."""
@@ -194,7 +197,7 @@ class ChangeFeed:
             self._sequence += 1
             sequence = self._sequence
             subscribers = self._subscribers
-        if not subscribers:
+        if not subscribers and self.forward is None:
             return None
         event = Event(
             {
@@ -208,12 +211,24 @@ class ChangeFeed:
         )
         for subscription in subscribers:
             subscription.offer(event)
+        if self.forward is not None:
+            self.forward(event.text)
         return event
+
+    def receive(self, text):
+        """Offer an event another process of the component published (its JSON text) to this
+        process's listeners, and move the count on: cached answers here are stale now too."""
+        with self._lock:
+            self._sequence += 1
+            subscribers = self._subscribers
+        event = Event.from_text(text)
+        for subscription in subscribers:
+            subscription.offer(event)
 
     def publish_bulk(self, summary):
         """Publish one event for a bulk load: its count and (up to 100 each) distinct
         ``model_names``, ``statuses`` and ``batch_ids``."""
-        if not self._subscribers:
+        if not self._subscribers and self.forward is None:
             with self._lock:
                 self._sequence += 1  # no listener, but cached answers must still move on
             return None

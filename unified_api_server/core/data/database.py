@@ -5,7 +5,7 @@ import os
 import re
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
 
 import duckdb
@@ -13,6 +13,7 @@ import duckdb
 from unified_api_server.core.data import migrate
 from unified_api_server.core.data.ddl import expand_includes
 from unified_api_server.core.data.migrate import MigrationError
+from unified_api_server.core.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,52 @@ def _open(path, threads, memory_limit):
     return connection
 
 
+class EmbeddedStorage:
+    """``storage = duckdb``: one DuckDB file that one process opens (see :mod:`.lake` for the
+    other kind). Its constraints and sequences keep ids unique; nothing crosses processes."""
+
+    file_backed = True  # copied to backups/ before migrations
+
+    def __init__(self, path, lock_wait=0.0):
+        self.path = path
+        self.lock_wait = lock_wait
+
+    def connect(self, threads, memory_limit):
+        """Open the file with this project's per-process settings."""
+        return open_connection(
+            self.path, threads=threads, memory_limit=memory_limit, lock_wait=self.lock_wait
+        )
+
+    def ddl(self, sql):
+        """Return a migration's SQL unchanged."""
+        return sql
+
+    def write_lock(self):
+        """No lock beyond the process's own: no other process opens the file."""
+        return nullcontext()
+
+    def new_ids(self, cursor, table, column, count):
+        """Return None: the column's sequence numbers new rows."""
+        return None
+
+    def preflight(self):
+        """Fail now, clearly, when another process holds the file (after ``lock_wait``)."""
+        open_connection(self.path, threads=1, lock_wait=self.lock_wait).close()
+
+    def share_changes(self, feed):
+        """Nothing to share: every writer of the file is this process."""
+
+    def start_maintenance(self, maintain):
+        """Nothing to maintain on a schedule."""
+
+    def maintain(self, cursor):
+        """Nothing to compact: DuckDB manages its own file."""
+        return False
+
+    def close(self):
+        """Nothing held beyond the connection."""
+
+
 class Database:
     """Owns the process's DuckDB connection; hands out cursors and the single write path."""
 
@@ -94,8 +141,11 @@ class Database:
         lock_wait=0.0,
         auto_migrate=True,
         watch=None,
+        storage=None,
     ):
-        self.path = path
+        # Where the tables live: a DuckDB file (default) or DuckLake (core/data/lake.py).
+        self.storage = storage or EmbeddedStorage(path, lock_wait)
+        self.path = self.storage.path
         self._migrations = list(migrations)
         self._auto_migrate = auto_migrate
         # Called with every cursor handed out: bounds a request's queries (core.web.limits).
@@ -114,15 +164,11 @@ class Database:
         if self._connection is None:
             with self._open_lock:
                 if self._connection is None:
-                    connection = open_connection(
-                        self.path,
-                        threads=self._threads,
-                        memory_limit=self._memory_limit,
-                        lock_wait=self._lock_wait,
-                    )
+                    connection = self.storage.connect(self._threads, self._memory_limit)
                     self._migrate(connection)
                     self._connection = connection
                     self.closed = False
+                    self.storage.start_maintenance(self.maintain)
         return self._connection
 
     def cursor(self):
@@ -139,7 +185,7 @@ class Database:
         ``cursor`` (kept open afterwards) runs the transaction on a session that already holds
         something the write needs, such as a bulk load's staged rows in a temporary table.
         """
-        with self._write_lock:
+        with self._write_lock, self.storage.write_lock():
             if cursor is not None and self._watch is not None:
                 self._watch(cursor)  # a request out of time starts no write
             session = cursor or self.cursor()
@@ -161,10 +207,48 @@ class Database:
             try:
                 with self.write(cursor) as session:
                     return work(session)
-            except duckdb.TransactionException:
+            except duckdb.TransactionException as exc:
                 if attempt == self.WRITE_RETRIES - 1:
-                    raise
+                    log.warning("write gave up after %d conflicts: %s", self.WRITE_RETRIES, exc)
+                    raise ApiError(
+                        503,
+                        f"the write conflicted with concurrent writes {self.WRITE_RETRIES} times "
+                        "and nothing of it was stored; try again",
+                        headers={"Retry-After": "1"},
+                        code="write_conflict",
+                    ) from None
                 time.sleep(0.01 * (attempt + 1))
+
+    def new_ids(self, cursor, table, column, count):
+        """Return the first of ``count`` new ids for ``column`` of ``table`` (inside a write),
+        or None where the column's own sequence numbers new rows."""
+        return self.storage.new_ids(cursor, table, column, count)
+
+    def insert_numbered(self, cursor, table, column, row):
+        """Insert ``row`` (column -> value) into ``table``, whose ``column`` its sequence
+        numbers, or the storage where there is none."""
+        first = self.new_ids(cursor, table, column, 1)
+        if first is not None:
+            row = {column: first, **row}
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(['?'] * len(row))})",
+            list(row.values()),
+        )
+
+    def share_changes(self, feed):
+        """Let ``feed`` hear of the writes of every process of this database, not only ours."""
+        self.storage.share_changes(feed)
+
+    def maintain(self):
+        """Compact the storage (DuckLake: on a schedule), writes held back meanwhile."""
+        if self.closed:
+            return
+        with self._write_lock, self.storage.write_lock():
+            cursor = self.connection.cursor()
+            try:
+                self.storage.maintain(cursor)
+            finally:
+                cursor.close()
 
     def ping(self):
         """Run a trivial query: raise when the database does not answer."""
@@ -180,6 +264,7 @@ class Database:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        self.storage.close()
 
     def applied_migrations(self):
         """Return the migrations recorded in the database, oldest first."""
@@ -209,17 +294,17 @@ class Database:
         tells what would be applied. A disagreement between files and database, or a
         migration that fails, raises :class:`MigrationError` and changes nothing.
         """
-        with self._write_lock:
+        with self._write_lock, self.storage.write_lock():
             cursor = self.connection.cursor()  # not watched: a request's time limit never cuts it
             try:
                 pending = migrate.plan(cursor, self._migrations, self.path)
                 if dry_run or not pending:
                     return pending, None
                 copy = None
-                if backup and self.path != ":memory:":
+                if backup and self.storage.file_backed and self.path != ":memory:":
                     copy = migrate.backup(cursor, self.path)
                 try:
-                    migrate.apply(cursor, pending, self.path)
+                    migrate.apply(cursor, pending, self.path, self.storage.ddl)
                 except MigrationError as exc:
                     exc.backup = copy
                     raise
@@ -228,11 +313,14 @@ class Database:
                 cursor.close()
 
     def _migrate(self, connection):
-        connection.execute(migrate.TABLE)
-        if self._auto_migrate:
-            # A fresh install just works; the file is not backed up before its first use.
-            cursor = connection.cursor()
-            try:
-                migrate.apply(cursor, migrate.plan(cursor, self._migrations, self.path), self.path)
-            finally:
-                cursor.close()
+        # Under the storage's lock: replicas starting at once apply each migration once.
+        with self.storage.write_lock():
+            connection.execute(self.storage.ddl(migrate.TABLE))
+            if self._auto_migrate:
+                # A fresh install just works; the file is not backed up before its first use.
+                cursor = connection.cursor()
+                try:
+                    pending = migrate.plan(cursor, self._migrations, self.path)
+                    migrate.apply(cursor, pending, self.path, self.storage.ddl)
+                finally:
+                    cursor.close()

@@ -179,3 +179,25 @@ def expand_includes(sql):
             raise IncludeError(f"@include {name}: {exc}") from None
 
     return _INCLUDE.sub(render, sql)
+
+
+# DuckLake (storage = ducklake) has no constraints, sequences, indexes or list defaults: the
+# same migrations apply there with these taken out. Ids stay unique through the write path
+# (core/data/lake.py: every write holds the catalog's write lock; child rows get their ids
+# from it) and an item's hardware list defaults to [] in the write path too.
+_LAKE_DROPPED = (
+    re.compile(r"^\s*CREATE\s+SEQUENCE\b[^;]*;[ \t]*\n?", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\b[^;]*;[ \t]*\n?", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"\s+PRIMARY\s+KEY\b", re.IGNORECASE),
+    re.compile(r"\s+UNIQUE\b(?!\s*\()", re.IGNORECASE),
+    re.compile(r"\s+DEFAULT\s+nextval\('[^']*'\)", re.IGNORECASE),
+    re.compile(r"\s+DEFAULT\s+\[\s*\]", re.IGNORECASE),
+)
+
+
+def for_ducklake(sql):
+    """Return a migration's SQL as DuckLake takes it: no keys, sequences, indexes or list
+    defaults (its recorded checksum stays that of the file's SQL)."""
+    for pattern in _LAKE_DROPPED:
+        sql = pattern.sub("", sql)
+    return sql

@@ -107,14 +107,18 @@ def plan(cursor, migrations, path):
     return pending
 
 
-def apply(cursor, pending, path):
-    """Apply ``pending`` in one transaction: all of them or, when one fails, none."""
+def apply(cursor, pending, path, translate=None):
+    """Apply ``pending`` in one transaction: all of them or, when one fails, none.
+
+    ``translate`` rewrites each migration's SQL for the storage (DuckLake takes no keys); the
+    checksum recorded is that of the file's SQL, so both storages agree on the status.
+    """
     cursor.begin()
     try:
         for version, name, sql in pending:
             log.info("applying migration %s to %s", label(version, name), path)
             try:
-                cursor.execute(sql)
+                cursor.execute(translate(sql) if translate else sql)
             except Exception as exc:
                 stem = label(version, name)
                 raise MigrationError(

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import orjson
 
 from unified_api_server.core.component import FINISHED_STATUSES
-from unified_api_server.core.data.bulk_sql import insert_staged, stage, summary
+from unified_api_server.core.data.bulk_sql import empty_lists, insert_staged, stage, summary
 from unified_api_server.core.data.bulk_tables import bulk_table
+from unified_api_server.core.data.child_rows import insert_children
 from unified_api_server.core.data.written import Written, ids_written
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.metrics import rows_ingested
@@ -30,6 +31,8 @@ class Writes:
         self.changes = changes  # a ChangeFeed told of every committed write, or None
         self.alerts = alerts  # a core.data.alerts.Alerts judging every write, or None
         self.id = component.id_column
+        # Lists a row may not leave NULL: [] when not given (DuckLake has no list defaults).
+        self.empty_lists = empty_lists(component)
 
     def _publish(self, action, **fields):
         if self.changes is not None:
@@ -113,6 +116,8 @@ class Writes:
             return item_id, False
         self._check_batch(cur, data.get("batch_id"))
         values = {k: v for k, v in data.items() if v is not None}
+        for name in self.empty_lists:
+            values.setdefault(name, [])
         if "duration" not in values and values.get("completed_at") and values.get("started_at"):
             values["duration"] = (values["completed_at"] - values["started_at"]).total_seconds()
         names = [self.id, "content_hash", *values]
@@ -141,29 +146,7 @@ class Writes:
             raise ApiError(409, f"batch {batch_id!r} does not exist; create it first")
 
     def _insert_children(self, cur, child, item_id, rows):
-        if not rows:
-            return
-        if child.shape == "tags":
-            cur.execute(
-                f"DELETE FROM {child.table} WHERE {self.id} = ? AND name IN "
-                f"({', '.join(['?'] * len(rows))})",
-                [item_id, *[r["name"] for r in rows]],
-            )
-        names = child.names
-        kinds = {c.name: c.kind for c in child.columns}
-        # One multi-row INSERT per call: executemany is 10x slower in DuckDB.
-        placeholders = ", ".join(["(" + ", ".join(["?"] * (len(names) + 1)) + ")"] * len(rows))
-        params = []
-        for row in rows:
-            params.append(item_id)
-            for name in names:
-                value = row.get(name)
-                json_value = kinds[name] == "json" and value is not None
-                params.append(orjson.dumps(value).decode() if json_value else value)
-        cur.execute(
-            f"INSERT INTO {child.table} ({self.id}, {', '.join(names)}) VALUES {placeholders}",
-            params,
-        )
+        insert_children(self.db, cur, child, self.id, item_id, rows)
 
     def patch(self, item_id, changes):
         """Apply ``changes`` to one item and return it; a finished status cannot change (409)."""
@@ -208,11 +191,11 @@ class Writes:
         """Append rows to one child table of an existing item; return the item."""
 
         def work(cur):
+            # (a count, not RETURNING: DuckLake has no RETURNING on an UPDATE)
             touched = cur.execute(
-                f"UPDATE {self.c.table} SET updated_at = now() WHERE {self.id} = ? RETURNING 1",
-                [item_id],
-            ).fetchone()
-            if touched is None:
+                f"UPDATE {self.c.table} SET updated_at = now() WHERE {self.id} = ?", [item_id]
+            ).fetchone()[0]
+            if not touched:
                 raise ApiError(404, f"{self.c.entity} {item_id!r} not found")
             self._insert_children(cur, self.c.child_by_key[key], item_id, rows)
             self._after_write(cur, ids_written([item_id], key=key))
@@ -259,7 +242,10 @@ class Writes:
         target = target or bulk_table(self.c)
 
         def work(cur):
-            stored = insert_staged(target, cur, names)
+            first = None
+            if target.kind == "child":  # no sequence (DuckLake): ids from the storage
+                first = self.db.new_ids(cur, target.table, "id", None)
+            stored = insert_staged(target, cur, names, first)
             if target.kind != "batches":
                 key = target.name if target.kind == "child" else None
                 # Items are unique in an upload (checked): DISTINCT only for children, whose

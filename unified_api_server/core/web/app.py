@@ -11,14 +11,10 @@ import duckdb
 from flask import Blueprint, Flask, current_app, jsonify
 
 from unified_api_server.core import cache, metrics, webhooks
-from unified_api_server.core.data import alert_rules
+from unified_api_server.core.data import alert_rules, storage
 from unified_api_server.core.data.changes import ChangeFeed
-from unified_api_server.core.data.database import (
-    Database,
-    DatabaseLockedError,
-    load_migrations,
-    open_connection,
-)
+from unified_api_server.core.data.database import Database, DatabaseLockedError, load_migrations
+from unified_api_server.core.data.lake_catalog import LakeError
 from unified_api_server.core.data.reads import Reads
 from unified_api_server.core.data.writes import Writes
 from unified_api_server.core.errors import error_response, register_error_handlers
@@ -33,6 +29,7 @@ from unified_api_server.core.settings import (
     LOG_LEVEL,
     MAX_BODY_MB,
     METRICS_DIR,
+    ConfigError,
     Setting,
     SettingsGroup,
     data_path,
@@ -64,6 +61,7 @@ def component_settings(component):
         ),
         Setting("port", int, component.default_port, "port to listen on", minimum=1, maximum=65535),
         Setting("db_path", str, data_path(f"{component.name}.duckdb"), "DuckDB database file"),
+        *storage.settings(component),
         INTERNAL_TOKEN,
         LOG_LEVEL,
         LOG_FORMAT,
@@ -134,6 +132,7 @@ def open_database(component, settings):
         lock_wait=settings["lock_wait"],
         auto_migrate=settings["auto_migrate"],
         watch=limits.watch,
+        storage=storage.make_storage(settings),
     )
 
 
@@ -146,6 +145,7 @@ def create_app(component, config=None):
     database = open_database(component, settings)
     database.ping()  # open now: a locked or broken file fails the worker at boot
     changes = ChangeFeed(component)
+    database.share_changes(changes)  # the other replicas' writes too, where there are any
     reads = Reads(component)
     alerts = alert_rules.component_alerts(component, database, changes, settings)
     alerts.prime()
@@ -223,8 +223,9 @@ def serve_component(component, settings):
     """Run ``component`` under gunicorn with one gthread worker (one process per DuckDB file)."""
     component_settings(component).log(log, component.title, settings)
     loopback_only(settings, component.title)
-    # A file still held fails here, clearly (after lock_wait), not in a worker gunicorn restarts.
-    open_connection(settings["db_path"], threads=1, lock_wait=settings["lock_wait"]).close()
+    # A file still held (after lock_wait) or a catalog out of reach fails here, clearly, not in
+    # a worker gunicorn restarts.
+    storage.make_storage(settings).preflight()
     serve(
         lambda: create_app(component, settings),
         host=settings["host"],
@@ -250,7 +251,7 @@ def component_command(component):
         configure_logging(settings["log_level"], fmt=settings["log_format"])
         try:
             serve_component(component, settings)
-        except DatabaseLockedError as exc:
+        except (DatabaseLockedError, LakeError, ConfigError) as exc:
             raise click.ClickException(str(exc)) from None
         except (duckdb.Error, OSError) as exc:  # a file that is no database, a folder denied
             raise click.ClickException(
