@@ -246,9 +246,10 @@ class ResponseCache:
             usable = False
         if found is not None:
             self.stats.count(name, "hit")
-            etag, _, body = found.partition(b"\n")
-            response = Response(body, mimetype="application/json")
-            response.set_etag(etag.decode())
+            head, _, body = found.partition(b"\n")
+            etag, _, mimetype = head.decode().partition(" ")
+            response = Response(body, mimetype=mimetype or "application/json")
+            response.set_etag(etag)
             return _finish(response, "hit")
         response = current_app.make_response(view())
         outcome = "miss" if usable else "bypass"
@@ -257,15 +258,18 @@ class ResponseCache:
             body = response.get_data()
             etag = body_etag(body)
             response.set_etag(etag)
+            # An entry is "ETAG\nBODY", or "ETAG MIMETYPE\nBODY" for what is not JSON (a chart's
+            # image): an ETag is hex, so the first space ends it.
+            mimetype = "" if response.mimetype == "application/json" else f" {response.mimetype}"
             try:
-                self.store.put(key, etag.encode() + b"\n" + body)
+                self.store.put(key, f"{etag}{mimetype}".encode() + b"\n" + body)
             except CacheUnavailable:
                 pass
         return _finish(response, outcome)
 
 
 def cached(name, keep=None):
-    """Decorate a view returning JSON: answer from the app's response cache when it holds it.
+    """Decorate a view (JSON, or an image): answer from the app's response cache when it holds it.
 
     ``keep(response)`` says whether an answer may be cached (a partial one may not).
     """

@@ -10,7 +10,7 @@ from unified_api_server.core import metrics
 from unified_api_server.core.errors import register_error_handlers
 from unified_api_server.core.web import requestlog
 from unified_api_server.core.web.http import OrjsonProvider
-from unified_api_server.gateway import alerts, changefeed, openapi, sessions, ui, viewcache
+from unified_api_server.gateway import alerts, changefeed, charts, openapi, sessions, ui, viewcache
 from unified_api_server.gateway.keys import KeyStore, store_location
 from unified_api_server.gateway.proxy import GatewayMiddleware
 from unified_api_server.gateway.ratelimit import RateLimits, SocketSlots
@@ -55,6 +55,7 @@ def create_app(config=None):
     app.extensions["gateway"] = state
     app.register_blueprint(bp)
     app.register_blueprint(alerts.bp)
+    app.register_blueprint(charts.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(ui.bp)
     sessions.init_app(app, store, settings)  # sign-in, session tokens, the pages' CSRF check

@@ -54,9 +54,8 @@ def _run(call):
     message = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         message = body["error"].get("message")
-    return Outcome(
-        False, status, _ms(started), f"HTTP {status}" + (f": {message}" if message else "")
-    )
+    error = f"HTTP {status}" + (f": {message}" if message else "")
+    return Outcome(False, status, _ms(started), error, body)  # the body: a chart passes a 4xx on
 
 
 def _ms(started):
