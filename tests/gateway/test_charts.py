@@ -172,7 +172,19 @@ def test_the_svg_has_the_title_the_axes_and_one_marker_per_regression(chart_gate
     regression = groups[f"trace-{names.index('regressions')}"]
     assert len([u for u in regression.iter(f"{SVG}use")]) == 1
     line = groups[f"trace-{names.index('cpu · bs 1 · fp32')}"]
-    assert len(list(line.iter(f"{SVG}path"))) >= 1
+    assert len(list(line.iter(f"{SVG}use"))) == len(planted["cpu"])  # a marker on each point
+
+
+def test_the_compare_svg_has_one_bar_per_change(chart_gateway, keys, planted):
+    api = client(chart_gateway, keys["read"])
+    before, after = planted["pair"]
+    response = _chart(api, "compare", baseline=before, contender=after, format="svg")
+    root = ET.fromstring(response.content)
+    texts = {" ".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")}
+    assert {"latency_ms_mean", "throughput", "memory_mb", "worse", "better", "unchanged"} <= texts
+    assert "change of the contender against the baseline (%)" in texts
+    bars = [g.get("id") for g in root.iter(f"{SVG}g") if "-bar-" in (g.get("id") or "")]
+    assert sorted(bars) == ["trace-0-bar-0", "trace-1-bar-0", "trace-2-bar-0"]
 
 
 def test_the_png_is_a_png_of_the_size_asked(chart_gateway, keys, planted):

@@ -5,7 +5,8 @@ title, both axes' titles, the legend), so an image in a pull request shows what 
 matplotlib is imported on the first image only (about a second), never at the gateway's start,
 and only its object-oriented API is used (a ``Figure`` per request, an Agg canvas): pyplot's
 global state is not thread-safe. Each trace's artists carry its name as their SVG ``id``
-(``trace-0``, ``trace-1``, ...), so an SVG can be read back by what it draws.
+(``trace-0``, ``trace-1``, ...; a bar ``trace-0-bar-0``, ...), so an SVG can be read back by what
+it draws.
 """
 
 import io
@@ -82,8 +83,8 @@ def _bars(axes, trace, gid, positions, horizontal):
     colour = trace.get("marker", {}).get("color")
     draw = axes.barh if horizontal else axes.bar
     container = draw(spots, values, 0.8, color=colour, label=trace["name"])
-    for patch in container.patches:
-        patch.set_gid(gid)
+    for number, patch in enumerate(container.patches):
+        patch.set_gid(f"{gid}-bar-{number}")
 
 
 def _categories(figure, axis):
