@@ -75,6 +75,7 @@ class Setting:
     choices: tuple | None = None
     flag: str | None = None
     env: str | None = None  # one variable for every process, instead of PREFIX_NAME
+    multiple: bool = False  # a list setting whose flag repeats (--replicas a=2 --replicas b=2)
 
     @property
     def flag_name(self):
@@ -119,6 +120,11 @@ class Setting:
         kind = {int: int, float: float}.get(self.type, str)
         if self.choices and self.type is str:
             kind = click.Choice(self.choices, case_sensitive=False)
+        if self.multiple:  # each use is one item; none given stays None
+            given = lambda _context, _param, value: list(value) or None  # noqa: E731
+            return click.option(
+                self.flag_name, self.name, multiple=True, callback=given, help=help_text
+            )
         return click.option(self.flag_name, self.name, type=kind, default=None, help=help_text)
 
     def _default_text(self):

@@ -7,6 +7,14 @@ and ``--gateway-port`` are generated like every other flag. The original configu
 one object per service (``{"test_api": {"port": 8000, "args": [...]}, ...}``), is read into
 those same settings, so it keeps working; its ``module`` keys name the old system's modules
 and are ignored with a warning.
+
+Scale-out (docs/scale-out.md): ``--gateways N`` runs N gateways and ``--replicas COMPONENT=N``
+(repeatable) N processes of a component, each a program of its own on its own port: gateway
+``i`` (1..N) on ``gateway_port + 10 * (i - 1)``, replica ``i`` of a component on
+``PORT + 10 * i``, while the component's own port is where nginx balances over its replicas
+(the gateway's ``--COMPONENT-url`` points there, so the gateway needs no list of replicas).
+Both need nginx in front, which balances, and replicas need ``storage = ducklake`` (one DuckDB
+file allows one process).
 """
 
 import logging
@@ -22,8 +30,8 @@ from unified_api_server.core.settings import (
     SettingsGroup,
     read_json_object,
 )
-from unified_api_server.gateway.settings import READ_TIMEOUT, UPLOAD_TIMEOUT
-from unified_api_server.registry import COMPONENTS
+from unified_api_server.gateway.settings import KEYS_URL, READ_TIMEOUT, UPLOAD_TIMEOUT
+from unified_api_server.registry import BY_NAME, COMPONENTS, NAMES
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,25 @@ def _settings():
         Setting("gateway_workers", int, 2, "gateway worker processes", minimum=1, flag="--workers")
     )
     settings += _service_settings("nginx", "nginx front end", 8088, enabled=False, args=False)
+    settings += [
+        KEYS_URL,
+        Setting(
+            "gateways",
+            int,
+            1,
+            "gateway processes, each on its own port (gateway_port + 10 x i); nginx balances",
+            minimum=1,
+            maximum=32,
+        ),
+        Setting(
+            "replicas",
+            list,
+            [],
+            "COMPONENT=N: N processes of a component (storage = ducklake only), on ports "
+            "PORT + 10 x i, nginx balancing on the component's port (repeatable)",
+            multiple=True,
+        ),
+    ]
     return settings
 
 
@@ -146,21 +173,103 @@ def plan_from(values, cwd=None):
     if db_path:
         raise ConfigError("gateway_args: --db-path applies to components only")
     plan["gateway"]["workers"] = values["gateway_workers"]
+    plan["keys_url"] = values["keys_url"]
+    _plan_instances(plan, values)
     _check_conflicts(plan)
     return plan
 
 
+def parse_replicas(items):
+    """Return ``{component: N}`` from ``["benchmark=2", ...]``, or raise ConfigError."""
+    counts = {}
+    for item in items:
+        name, _, number = str(item).partition("=")
+        name = name.strip()
+        if name not in BY_NAME or not number.strip().isdigit() or not 1 <= int(number) <= 32:
+            raise ConfigError(
+                f"replicas: expected COMPONENT=N with COMPONENT one of {', '.join(NAMES)} and "
+                f"N from 1 to 32, got {item!r}"
+            )
+        counts[name] = int(number)
+    return counts
+
+
+def component_storage(component, extra_args, environ=None):
+    """Return the storage a component's process will use (its flag, its variable, or duckdb).
+
+    That is ``--storage`` in its args, else its environment's ``BENCHMARK_API_STORAGE`` (which
+    supervisord passes on), else the default.
+    """
+    for index, arg in enumerate(extra_args):
+        if arg == "--storage" and index + 1 < len(extra_args):
+            return extra_args[index + 1]
+        if arg.startswith("--storage="):
+            return arg.split("=", 1)[1]
+    environ = os.environ if environ is None else environ
+    return environ.get(f"{component.env_prefix}STORAGE", "duckdb")
+
+
+def _plan_instances(plan, values):
+    """Give each service its ``instances``: ``[(program, port)]``, one per process to run."""
+    counts = parse_replicas(values["replicas"])
+    for component in COMPONENTS:
+        service = plan[component.service]
+        count = service["replicas"] = counts.get(component.name, 1)
+        if count > 1 and component_storage(component, service["extra_args"]) != "ducklake":
+            raise ConfigError(
+                f"replicas: {component.name}={count} needs storage = ducklake (one DuckDB file "
+                f"allows one process); give {component.service} --storage ducklake and a "
+                f"--catalog-url ({component.service}_args, or {component.env_prefix}STORAGE): "
+                "see docs/scale-out.md"
+            )
+        service["instances"] = (
+            [(f"{component.service}-{i}", service["port"] + 10 * i) for i in range(1, count + 1)]
+            if count > 1
+            else [(component.service, service["port"])]
+        )
+    gateway, count = plan["gateway"], values["gateways"]
+    gateway["instances"] = (
+        [(f"gateway-{i}", gateway["port"] + 10 * (i - 1)) for i in range(1, count + 1)]
+        if count > 1
+        else [("gateway", gateway["port"])]
+    )
+    plan["nginx"]["instances"] = [("nginx", plan["nginx"]["port"])]
+    scaled = count > 1 or any(n > 1 for n in counts.values())
+    if scaled and not plan["nginx"]["enabled"]:
+        raise ConfigError(
+            "--gateways and --replicas above 1 need nginx in front (--nginx PORT): it balances "
+            "the traffic over the processes"
+        )
+
+
+def programs(plan):
+    """Return ``[(program, service, port)]``: every process of every enabled service."""
+    return [
+        (program, name, port)
+        for name in SERVICES
+        if plan[name]["enabled"]
+        for program, port in plan[name]["instances"]
+    ]
+
+
+def balanced_components(plan):
+    """Return the enabled components with several replicas (nginx balances on their port)."""
+    return [c for c in COMPONENTS if plan[c.service]["enabled"] and plan[c.service]["replicas"] > 1]
+
+
 def _check_conflicts(plan):
     ports, paths = {}, {}
+    balancers = [(f"{c.service} (nginx)", c.service, plan[c.service]["port"])
+                 for c in balanced_components(plan)]  # fmt: skip
+    for program, service, port in programs(plan) + balancers:
+        label = f"{service}_port {port}" if program == service else f"{program} port {port}"
+        if port in ports:
+            raise ConfigError(f"{label} is also the port of {ports[port]}")
+        ports[port] = program
     for name in SERVICES:
         service = plan[name]
         if not service["enabled"]:
             continue
-        if service["port"] in ports:
-            raise ConfigError(
-                f"{name}_port {service['port']} is also the port of {ports[service['port']]}"
-            )
-        ports[service["port"]] = name
         if "db_path" in service and service["db_path"] in paths:
             raise ConfigError(
                 f"{name}: database {service['db_path']} is also used by "
@@ -218,6 +327,8 @@ def redacted_summary(plan):
             parts.append(f"{name}=disabled")
             continue
         text = f"{name}={service['host']}:{service['port']}"
+        if len(service["instances"]) > 1:
+            text += " processes on " + ",".join(str(port) for _, port in service["instances"])
         if "db_path" in service:
             text += f" db={service['db_path']}"
         if service.get("extra_args"):

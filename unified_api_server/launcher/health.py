@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from unified_api_server.launcher.config import SERVICES, service_url
+from unified_api_server.launcher.config import client_host, programs
 from unified_api_server.launcher.processes import LaunchError, tail
 from unified_api_server.registry import COMPONENTS
 
@@ -21,8 +21,11 @@ _GIVEN_UP = ("FATAL", "EXITED", "STOPPED")  # supervisord states a program does 
 
 
 def health_urls(plan):
-    """Return ``{program: health URL}`` for every enabled service."""
-    return {name: service_url(plan[name]) + "/health" for name in SERVICES if plan[name]["enabled"]}
+    """Return ``{program: health URL}`` for every process of every enabled service."""
+    return {
+        program: f"http://{client_host(plan[service]['host'])}:{port}/health"
+        for program, service, port in programs(plan)
+    }
 
 
 def down_components(response):
@@ -51,7 +54,7 @@ def check_health(plan, name, url, session):
         return False, f"no answer from {url} ({type(exc).__name__})"
     if response.status_code == 200:
         return True, "ok"
-    if name in ("gateway", "nginx") and response.status_code == 503:
+    if name.split("-")[0] in ("gateway", "nginx") and response.status_code == 503:
         down = down_components(response)
         disabled = {c.name for c in COMPONENTS if not plan[c.service]["enabled"]}
         if down is not None and down and down <= disabled:

@@ -11,7 +11,12 @@ import shlex
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from unified_api_server.launcher.config import LAUNCHER, client_host, plan_from
+from unified_api_server.launcher.config import (
+    LAUNCHER,
+    balanced_components,
+    client_host,
+    plan_from,
+)
 from unified_api_server.registry import COMPONENTS
 
 # Where the deployed files put things (ops edit these in deploy/*.conf).
@@ -61,8 +66,13 @@ _TEMPLATES = Environment(
 )
 
 
-def _address(service):
-    return f"{client_host(service['host'])}:{service['port']}"
+def _address(service, port=None):
+    return f"{client_host(service['host'])}:{port or service['port']}"
+
+
+def _servers(service):
+    """Return the addresses of every process of ``service`` (what nginx balances over)."""
+    return [_address(service, port) for _, port in service["instances"]]
 
 
 def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE, token_include=None):
@@ -80,7 +90,7 @@ def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE, to
         note=note,
         user_directive=user_directive,
         listen=listen,
-        gateway_address=_address(plan["gateway"]),
+        gateway_servers=_servers(plan["gateway"]),
         names=[c.name for c in COMPONENTS],
         errors=NGINX_ERRORS,
         log_format=plan["log_format"],
@@ -88,7 +98,10 @@ def render_nginx(plan, listen=None, user_directive=None, note=GENERATED_NOTE, to
         read_timeout=f"{plan['read_timeout']:g}",
         upload_timeout=f"{plan['upload_timeout']:g}",
         token_include=token_include or DEPLOY["token_include"],
-        upstreams=[(c.name, _address(plan[c.service])) for c in COMPONENTS],
+        upstreams=[(c.name, _servers(plan[c.service])) for c in COMPONENTS],
+        # Components with replicas: nginx listens on the component's own address and balances,
+        # so the gateway reaches "the component" at the one URL it was given.
+        balancers=[(c.name, _address(plan[c.service])) for c in balanced_components(plan)],
     )
 
 
@@ -100,22 +113,29 @@ def service_commands(plan, python, nginx_paths=None):
     run = [python, "-m", "unified_api_server"]
     for component in COMPONENTS:
         service = plan[component.service]
-        if service["enabled"]:
-            commands[component.service] = [
+        if not service["enabled"]:
+            continue
+        for program, port in service["instances"]:
+            commands[program] = [
                 *run, "component", component.name,
-                "--host", service["host"], "--port", str(service["port"]),
+                "--host", service["host"], "--port", str(port),
                 "--db-path", service["db_path"], *logs, *body,
                 *service["extra_args"],
             ]  # fmt: skip
     gateway = plan["gateway"]
     if gateway["enabled"]:
-        argv = [*run, "gateway", "--host", gateway["host"], "--port", str(gateway["port"])]
+        argv = []
         for component in COMPONENTS:
             argv += [f"--{component.name}-url", f"http://{_address(plan[component.service])}"]
         argv += ["--keys-db", plan["keys_db"], "--workers", str(gateway["workers"])]
+        if plan.get("keys_url"):
+            argv += ["--keys-url", plan["keys_url"]]
         argv += ["--read-timeout", f"{plan['read_timeout']:g}"]
         argv += ["--upload-timeout", f"{plan['upload_timeout']:g}"]
-        commands["gateway"] = [*argv, *logs, *body, *gateway["extra_args"]]
+        for program, port in gateway["instances"]:
+            address = ["--host", gateway["host"], "--port", str(port)]
+            commands[program] = [*run, "gateway", *address, *argv, *logs, *body]
+            commands[program] += gateway["extra_args"]
     if plan["nginx"]["enabled"] and nginx_paths:
         prefix, conf = nginx_paths
         commands["nginx"] = [
@@ -127,10 +147,12 @@ def service_commands(plan, python, nginx_paths=None):
 
 def _program(name, argv, program_user):
     by_name = {c.service: c for c in COMPONENTS}
-    if name in by_name:
-        comment = f"{by_name[name].title} component."
+    service = name.split("-")[0]  # a replica's program is SERVICE-N
+    if service in by_name:
+        replica = f" (replica {name.split('-')[1]})" if "-" in name else ""
+        comment = f"{by_name[service].title} component{replica}."
         priority = 100
-    elif name == "gateway":
+    elif service == "gateway":
         comment = "Gateway: cross-component views, key checks (nginx's auth_request), forwarding."
         priority = 200
     else:

@@ -20,8 +20,10 @@ from unified_api_server.core.logs import configure_logging
 from unified_api_server.core.web.guard import is_loopback
 from unified_api_server.launcher.config import (
     LAUNCHER,
-    SERVICES,
+    balanced_components,
+    client_host,
     plan_from,
+    programs,
     redacted_summary,
     service_url,
     with_shorthands,
@@ -38,9 +40,8 @@ LOG_FILE = "unified_api_server.log"
 
 def _print_ready(plan, suite, key):
     lines = ["", "Unified API Server is ready:"]
-    for name in SERVICES:
-        if plan[name]["enabled"]:
-            lines.append(f"  {name:<14} {service_url(plan[name])}")
+    for program, service, port in programs(plan):
+        lines.append(f"  {program:<16} http://{client_host(plan[service]['host'])}:{port}")
     entry = "nginx" if plan["nginx"]["enabled"] else "gateway"
     example_key = key or "YOUR_KEY"
     lines.append(
@@ -58,9 +59,11 @@ def _first_key(plan):
     """Create the first admin key when the key store is empty; return it (or None)."""
     from unified_api_server.gateway.keys import ensure_admin_key
 
-    key = ensure_admin_key(plan["keys_db"])
+    store = plan.get("keys_url") or plan["keys_db"]
+    key = ensure_admin_key(store)
     if key:
-        log.info("created the first API key 'admin' (scope admin) in %s", plan["keys_db"])
+        where = "PostgreSQL (keys_url)" if plan.get("keys_url") else plan["keys_db"]
+        log.info("created the first API key 'admin' (scope admin) in %s", where)
         print(
             "\nCreated the first API key (name 'admin', scope admin). It is shown only this once;"
             f" keep it:\n\n    {key}\n\nMore keys: unified-api-server keys create --name NAME "
@@ -87,13 +90,13 @@ def _warn_exposed(plan):
 
 def _preflight(plan):
     """Fail early, naming the service, when a port is taken or nginx is missing."""
-    for name in SERVICES:
-        service = plan[name]
-        if not service["enabled"]:
-            continue
-        problem = port_problem(service["host"], service["port"])
+    balancers = [(f"nginx for {c.service}", c.service, plan[c.service]["port"])
+                 for c in balanced_components(plan)]  # fmt: skip
+    for program, name, port in programs(plan) + balancers:
+        host = plan[name]["host"]
+        problem = port_problem(host, port)
         if problem:
-            raise LaunchError(f"{name}: port {service['port']} on {service['host']} {problem}")
+            raise LaunchError(f"{program}: port {port} on {host} {problem}")
     if plan["nginx"]["enabled"] and shutil.which("nginx") is None:
         raise LaunchError("--nginx needs nginx; install it (scripts/install-system-deps)")
 
