@@ -1,21 +1,18 @@
 """``--gateways N`` and ``--replicas COMPONENT=N``: the plan, the rendered files, and a real
 suite of two gateways on a PostgreSQL key store behind nginx (and, where the lake extra is
-installed, two replicas of a component on DuckLake)."""
+installed, two replicas of a component on DuckLake: tests/lake/test_launcher_replicas.py)."""
 
-import json
-import os
 import shutil
-import signal
 import subprocess
 
 import pytest
 import requests
 
 from tests.gateway.keystores import fresh_url
-from tests.support import LauncherProcess, free_port, wait_gone, wait_until
+from tests.launcher.scale_support import spaced_port, spread_over, start_scaled, stop
+from tests.support import free_port
 from unified_api_server.core.settings import ConfigError
 from unified_api_server.launcher.config import LAUNCHER, plan_from
-from unified_api_server.launcher.processes import port_problem
 from unified_api_server.launcher.render import render_nginx, service_commands
 
 NGINX = pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
@@ -83,54 +80,6 @@ def test_the_scaled_nginx_conf_passes_nginx_t(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def spaced_port(count, step=10):
-    """Return a port P with P, P + step, ... (``count`` of them) all free."""
-    for _ in range(50):
-        port = free_port()
-        if port + step * count < 65000 and all(
-            port_problem("127.0.0.1", port + step * i) is None for i in range(count)
-        ):
-            return port
-    raise RuntimeError("no free spaced ports")
-
-
-def served_by(log_path, marker):
-    """Tell whether a program's log holds a request carrying ``marker`` (its request id)."""
-    with open(log_path, encoding="utf-8", errors="replace") as handle:
-        return marker in handle.read()
-
-
-def start_scaled(tmp_path, config, extra):
-    """Start the launcher with ``config`` and flags ``extra``; return it once ready."""
-    path = tmp_path / "suite.json"
-    path.write_text(json.dumps(config))
-    data_dir = tmp_path / "data"
-    args = ["--config", str(path), "--data-dir", str(data_dir), "--start-timeout", "90", *extra]
-    return LauncherProcess(args, tmp_path, tmp_path / "launcher.stderr").wait_ready()
-
-
-def stop(launcher, data_dir):
-    """Stop the launcher; check nothing is left."""
-    launcher.process.send_signal(signal.SIGTERM)
-    assert launcher.process.wait(60) == 0
-    assert wait_gone(str(data_dir)) == {}
-
-
-def spread_over(url, key, logs):
-    """Send requests through nginx until every program's log in ``logs`` has served one."""
-    seen = set()
-
-    def everyone():
-        request_id = f"spread-{len(seen)}-{os.urandom(4).hex()}"
-        headers = {"X-API-Key": key, "X-Request-ID": request_id}
-        answer = requests.get(url, headers=headers, timeout=10)
-        assert answer.status_code == 200, answer.text
-        seen.update(name for name, path in logs.items() if served_by(path, request_id))
-        return seen == set(logs)
-
-    wait_until(everyone, timeout=20, interval=0.05, message=f"requests reaching {sorted(logs)}")
-
-
 @NGINX
 def test_two_gateways_on_postgres_keys_serve_behind_nginx(tmp_path, postgres):
     """--gateways 2 with keys_url: both answer with the first key, nginx spreads over both."""
@@ -155,45 +104,5 @@ def test_two_gateways_on_postgres_keys_serve_behind_nginx(tmp_path, postgres):
         run_dir = tmp_path / "data" / "run"
         logs = {name: run_dir / f"{name}.log" for name in ("gateway-1", "gateway-2")}
         spread_over(f"http://127.0.0.1:{nginx_port}/api/db/overview", key, logs)
-    finally:
-        stop(launcher, tmp_path / "data")
-
-
-def _lake_missing():
-    try:
-        from tests.lake.conftest import MISSING
-    except ImportError as exc:
-        return f"the ducklake storage is not here ({exc})"
-    return MISSING
-
-
-@NGINX
-@pytest.mark.skipif(_lake_missing() is not None, reason=str(_lake_missing()))
-def test_two_replicas_of_a_component_serve_behind_nginx(tmp_path, postgres):
-    """--replicas benchmark=2 on DuckLake: nginx spreads the gateway's forwards over both."""
-    benchmark_port, nginx_port = spaced_port(3), free_port()
-    catalog = postgres.create_database(f"scale_lake_{os.getpid()}")
-    lake = ["--storage", "ducklake", "--catalog-url", catalog]
-    lake += ["--data-path", str(tmp_path / "benchmark-lake"), "--compact-interval", "0"]
-    config = {
-        "generator_api": {"enabled": False},
-        "test_api": {"enabled": False},
-        "benchmark_api": {"port": benchmark_port, "args": lake},
-        "gateway": {"port": free_port()},
-    }
-    flags = ["--replicas", "benchmark=2", "--nginx", str(nginx_port)]
-    launcher = start_scaled(tmp_path, config, flags)
-    try:
-        key = launcher.admin_key()
-        run_dir = tmp_path / "data" / "run"
-        logs = {name: run_dir / f"{name}.log" for name in ("benchmark_api-1", "benchmark_api-2")}
-        # Through nginx's pass-through and through the gateway's own forward (its view).
-        spread_over(f"http://127.0.0.1:{nginx_port}/api/db/benchmark/runs?limit=1", key, logs)
-        gateway = f"http://127.0.0.1:{config['gateway']['port']}/api/db/benchmark/runs?limit=1"
-        answer = requests.get(gateway, headers={"X-API-Key": key}, timeout=10)
-        assert answer.status_code == 200, answer.text  # the gateway's forward, via the balancer
-        for name in logs:  # each replica answers its own health check too
-            port = benchmark_port + 10 * int(name[-1])
-            assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
     finally:
         stop(launcher, tmp_path / "data")
