@@ -59,7 +59,7 @@ class Lake:
         """Start ``count`` more replicas of the component (their own ports and logs)."""
         started = []
         for _ in range(count):
-            folder = self.folder / f"replica-{len(self.replicas) + 1}"
+            folder = self.folder / f"{self.name}-replica-{len(self.replicas) + 1}"
             folder.mkdir()
             replica = ServiceProcess.component(
                 self.name, folder, extra_args=[*self.args(), *extra_args]

@@ -199,9 +199,10 @@ class Alerts:
 
     def _event(self, cur, alert_id, action):
         self._local.pending = True
-        self.db.insert_numbered(
-            cur, "alert_events", "seq", {"alert_id": alert_id, "action": action}
-        )
+        row = {"alert_id": alert_id, "action": action}
+        seq = self.db.insert_numbered(cur, "alert_events", "seq", row)
+        if seq is not None:  # shared by replicas: this process publishes what it recorded
+            self._local.recorded = [*getattr(self._local, "recorded", ()), (seq, alert_id, action)]
 
     # -- people's actions ------------------------------------------------------------------------
     def transition(self, alert_id, action, by):
@@ -285,19 +286,26 @@ class Alerts:
         if not getattr(self._local, "pending", False):
             return
         self._local.pending = False
+        recorded, self._local.recorded = getattr(self._local, "recorded", None), None
         with self._flush_lock:
             if self._published is None:
                 self.prime()
+            where, params = "e.seq > ?", [self._published]
+            if recorded:  # (a rolled-back attempt's numbers may be another's now: match all)
+                where, params = "e.seq IN (SELECT unnest(?::BIGINT[]))", [[r[0] for r in recorded]]
             cursor = self.db.cursor()
             try:
                 rows = cursor.execute(
-                    f"SELECT e.seq, e.action, {', '.join('a.' + c for c in COLUMNS)} "
-                    "FROM alert_events e JOIN alerts a USING (alert_id) WHERE e.seq > ? "
+                    f"SELECT e.seq, e.action, e.alert_id, {', '.join('a.' + c for c in COLUMNS)} "
+                    f"FROM alert_events e JOIN alerts a USING (alert_id) WHERE {where} "
                     "ORDER BY e.seq",
-                    [self._published],
+                    params,
                 ).fetchall()
             finally:
                 cursor.close()
+            if recorded:
+                rows = [r for r in rows if (r[0], r[2], r[1]) in set(recorded)]
+            rows = [(seq, action, *rest) for seq, action, _, *rest in rows]
             for row in rows:
                 self._published = row[0]
                 self._announce(row[1], alert_row(row[2:]))
