@@ -6,6 +6,7 @@ import shlex
 import struct
 import uuid
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -195,6 +196,27 @@ def test_the_png_is_a_png_of_the_size_asked(chart_gateway, keys, planted):
     data = response.content
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     assert struct.unpack(">II", data[16:24]) == (640, 360)
+
+
+def test_images_drawn_at_once_all_come_back_whole(chart_gateway, keys, planted):
+    """Drawings run on the worker's thread pool one at a time; the answers stay whole."""
+    args = {"model_name": planted["model"], "hardware": "cpu"}
+    asks = [{**args, "format": fmt, "width": 500 + n} for n, fmt in enumerate(["svg", "png"] * 3)]
+
+    def ask(params):
+        return client(chart_gateway, keys["read"]).call(
+            "GET", f"{CHARTS}/benchmark-history", params=params
+        )
+
+    with ThreadPoolExecutor(len(asks)) as pool:
+        answers = list(pool.map(ask, asks))
+    for params, answer in zip(asks, answers):
+        assert answer.status_code == 200, answer.text
+        if params["format"] == "png":
+            assert struct.unpack(">II", answer.content[16:24]) == (params["width"], 500)
+        else:
+            drawn = ET.fromstring(answer.content).get("width")  # in points: 72 to 100 pixels
+            assert float(drawn.removesuffix("pt")) == pytest.approx(params["width"] * 0.72)
 
 
 def test_pass_rate_is_each_runs_share_of_passing_tests(chart_gateway, keys, planted):

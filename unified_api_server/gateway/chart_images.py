@@ -13,16 +13,22 @@ import io
 import threading
 from datetime import datetime
 
+import gevent
+from gevent import monkey
+
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
 DPI = 100
 # plotly's marker symbols and matplotlib's.
 _SYMBOLS = {"circle": "o", "triangle-up": "^", "triangle-down": "v", "square": "s", "x": "x"}
 _loaded = {}
 _lock = threading.Lock()
+_drawing = threading.Lock()  # a gevent lock where the worker is patched (before the app loads)
 
 
 def _matplotlib():
     """Import matplotlib once, lazily; SVG text stays text and SVG ids stay the same."""
+    if _loaded:  # loaded: no lock to take (a drawing thread must not wait on a greenlet's lock)
+        return _loaded
     with _lock:
         if not _loaded:
             import matplotlib
@@ -155,6 +161,20 @@ def _arrange(canvas_figure, axes, figure, width, height):
 
 def _is_horizontal(figure):
     return any(t.get("orientation") == "h" for t in figure["data"] if t["type"] == "bar")
+
+
+def draw(figure, fmt, width, height):
+    """Return :func:`render`'s image, drawn without stalling the gateway's other requests.
+
+    Under gevent (the gateway's worker) drawing, a few hundred ms of CPU, would hold every
+    other request and socket of the worker: it runs on the hub's thread pool while this
+    greenlet waits, one drawing at a time (matplotlib's font caches are shared).
+    """
+    _matplotlib()  # imported here, on the greenlet, before any thread draws
+    with _drawing:
+        if monkey.is_module_patched("threading"):
+            return gevent.get_hub().threadpool.apply(render, (figure, fmt, width, height))
+        return render(figure, fmt, width, height)
 
 
 def render(figure, fmt, width, height):

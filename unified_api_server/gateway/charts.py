@@ -19,7 +19,7 @@ from unified_api_server.core import cache
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.web.args import filter_names, known_term, parse_int, parse_query
 from unified_api_server.gateway import figures
-from unified_api_server.gateway.chart_images import FORMATS, render
+from unified_api_server.gateway.chart_images import FORMATS, draw
 from unified_api_server.gateway.fanout import fan_out
 from unified_api_server.gateway.identity import request_identity
 from unified_api_server.registry import BY_NAME
@@ -335,4 +335,4 @@ def _answer(chart):
         return jsonify({"chart": chart.name, **body})
     width = options["width"] or SIZES["width"][0]
     height = options["height"] or figure["layout"].get("height") or SIZES["height"][0]
-    return Response(render(figure, fmt, width, height), mimetype=FORMATS[fmt])
+    return Response(draw(figure, fmt, width, height), mimetype=FORMATS[fmt])
