@@ -120,3 +120,29 @@ def test_socket_slots_are_counted_across_both_gateways(pair, store):
     finally:
         for client in opened:
             client.close()
+
+
+def test_a_key_store_that_goes_away_answers_503_naming_it(tmp_path, components):
+    """PostgreSQL stopping under a gateway: keyed requests get 503 saying why, never a 500."""
+    from tests import pg
+
+    server = pg.PostgresServer().start()
+    gateway = None
+    try:
+        url = server.create_database("going")
+        key = KeyStore(url).create("short-lived", "read")
+        urls = {name: components[name].url for name in NAMES}
+        gateway = start_gateway(
+            tmp_path, urls, tmp_path / "keys.sqlite3", label="gone", keys_url=url, key_cache_ttl=0
+        )
+        assert status(gateway, key) == 200
+        server.stop()
+        answer = requests.get(gateway.url + OVERVIEW, headers={"X-API-Key": key}, timeout=10)
+        assert answer.status_code == 503
+        assert "key store is unavailable" in answer.json()["error"]["message"]
+        health = requests.get(gateway.url + "/health", timeout=10)
+        assert health.status_code == 503 and health.json()["key_store"]["ok"] is False
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        server.stop()

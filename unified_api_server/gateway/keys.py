@@ -18,13 +18,22 @@ import secrets
 import time
 from datetime import UTC
 
+from unified_api_server.core.errors import ApiError
 from unified_api_server.gateway import roles
 from unified_api_server.gateway.keyrecord import KeyRecord, check_rate, record_of, utcnow
 from unified_api_server.gateway.roles import KeyStoreError, parse_scopes, split_names
 from unified_api_server.gateway.scopes import is_session_token
 from unified_api_server.gateway.sqlstore import open_database, redact
 
-__all__ = ["KeyRecord", "KeyStore", "KeyStoreError", "check_rate", "ensure_admin_key", "utcnow"]
+__all__ = [
+    "KeyRecord",
+    "KeyStore",
+    "KeyStoreError",
+    "KeyStoreUnavailable",
+    "check_rate",
+    "ensure_admin_key",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,17 @@ _COLUMNS = (
     "name, hint, scopes, created_at, expires_at, revoked_at, last_used_at, rate, burst, roles,"
     " substr(key_hash, 1, 16)"
 )
+
+
+class KeyStoreUnavailable(ApiError):
+    """The key store cannot be read now (PostgreSQL down, the file locked): answer 503."""
+
+    def __init__(self):
+        super().__init__(
+            503,
+            "the API key store is unavailable, so no key can be checked; try again shortly",
+            code="key_store_unavailable",
+        )
 
 
 def hash_key(token):
@@ -230,11 +250,15 @@ class KeyStore:
         cached = self._cache.get(cache_key)
         if not fresh and cached is not None and now_mono - cached[1] < self.cache_ttl:
             return cached[0]
-        with self._connect() as connection:
-            row = connection.execute(
-                f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = ?", (value,)
-            ).fetchone()
-            record = record_of(row, connection) if row else None
+        try:
+            with self._connect() as connection:
+                row = connection.execute(
+                    f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = ?", (value,)
+                ).fetchone()
+                record = record_of(row, connection) if row else None
+        except self.db.errors as exc:
+            log.warning("key store %s unavailable: %s", self, exc)
+            raise KeyStoreUnavailable() from None
         if len(self._cache) >= self.cache_size:
             self._cache.clear()
         self._cache[cache_key] = (record, now_mono)

@@ -19,6 +19,7 @@ from unified_api_server.core.web.requestlog import request_id_from
 from unified_api_server.gateway.answers import deny, json_error
 from unified_api_server.gateway.authcheck import auth_check
 from unified_api_server.gateway.bodies import BodyError, read_body, stop_reading
+from unified_api_server.gateway.keys import KeyStoreUnavailable
 from unified_api_server.gateway.relay import relay_websocket
 from unified_api_server.gateway.routing import (
     adopt_query_key,
@@ -171,9 +172,14 @@ class GatewayMiddleware:
         environ["gateway.request_id"] = request_id
         target = request_target(environ)
         headers = EnvironHeaders(environ)
-        if "auth/check" in target and normalize_target(target).path == "/auth/check":
-            return auth_check(self, environ, start_response, headers, request_id)
-        decision = decide(environ.get("REQUEST_METHOD", "GET"), target, headers, self.state.store)
+        try:
+            if "auth/check" in target and normalize_target(target).path == "/auth/check":
+                return auth_check(self, environ, start_response, headers, request_id)
+            decision = decide(
+                environ.get("REQUEST_METHOD", "GET"), target, headers, self.state.store
+            )
+        except KeyStoreUnavailable as exc:  # PostgreSQL down: say so, never a 500
+            return json_error(start_response, 503, exc.message, request_id)
         if decision.key is not None:
             environ["uas.key_name"] = decision.key.name  # for the request's log line
         if decision.status != 200:
