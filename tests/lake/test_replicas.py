@@ -67,7 +67,7 @@ def test_two_replicas_ingest_concurrently_without_loss_or_repeats(lake):
     first, second = lake.start(2)
     acknowledged, errors = [], []
     work = [
-        threading.Thread(target=_create_many, args=(r.url, f"r{n}-{t}", 25, acknowledged, errors))
+        threading.Thread(target=_create_many, args=(r.url, f"r{n}-{t}", 12, acknowledged, errors))
         for n, r in enumerate((first, second))
         for t in range(2)
     ]
@@ -80,10 +80,10 @@ def test_two_replicas_ingest_concurrently_without_loss_or_repeats(lake):
         thread.start()
     for thread in work:
         thread.join(300)
-    assert not errors and len(acknowledged) == 100 and bulk_stored == [500, 500]
+    assert not errors and len(acknowledged) == 48 and bulk_stored == [500, 500]
     for replica in (first, second):
         stats = replica.get("/api/test/db/models/stats").json()
-        assert stats["summary"]["total_runs"] == 1100, stats
+        assert stats["summary"]["total_runs"] == 1048, stats
     ((runs, distinct_runs),) = _lake_counts(
         lake, "SELECT count(*), count(DISTINCT run_id) FROM test_runs"
     )
@@ -92,8 +92,8 @@ def test_two_replicas_ingest_concurrently_without_loss_or_repeats(lake):
         "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE run_id NOT IN "
         "(SELECT run_id FROM test_runs)) FROM test_run_metrics",
     )
-    assert (runs, distinct_runs) == (1100, 1100)
-    assert (rows, distinct_ids, orphans) == (300, 300, 0)
+    assert (runs, distinct_runs) == (1048, 1048)
+    assert (rows, distinct_ids, orphans) == (144, 144, 0)
     one = second.get(f"/api/test/db/run/{acknowledged[0]}").json()  # written by either
     assert [m for m in one["metrics"]] == ["m0", "m1", "m2"]
 
@@ -101,7 +101,7 @@ def test_two_replicas_ingest_concurrently_without_loss_or_repeats(lake):
 def test_one_client_id_sent_to_both_replicas_is_stored_once(lake):
     """The same new id with different bodies on two replicas at once: one 201, one 409."""
     first, second = lake.start(2)
-    for attempt in range(5):
+    for attempt in range(3):
         run_id = f"same-{attempt}"
         answers = []
         threads = [
@@ -118,7 +118,7 @@ def test_one_client_id_sent_to_both_replicas_is_stored_once(lake):
             thread.join(60)
         assert sorted(answers) == [201, 409]
     ((count,),) = _lake_counts(lake, "SELECT count(*) FROM test_runs WHERE run_id LIKE 'same-%'")
-    assert count == 5
+    assert count == 3
 
 
 def test_kill_9_of_a_replica_mid_ingest_loses_no_acknowledged_row(lake):
@@ -127,12 +127,12 @@ def test_kill_9_of_a_replica_mid_ingest_loses_no_acknowledged_row(lake):
     doomed, survivor = lake.start(2)
     acknowledged, errors = [], []
     writers = [
-        threading.Thread(target=_create_many, args=(r.url, f"k{n}", 60, acknowledged, errors))
+        threading.Thread(target=_create_many, args=(r.url, f"k{n}", 30, acknowledged, errors))
         for n, r in enumerate((doomed, survivor))
     ]
     for thread in writers:
         thread.start()
-    wait_until(lambda: len(acknowledged) >= 20, 120, message="20 acknowledged runs")
+    wait_until(lambda: len(acknowledged) >= 10, 120, message="10 acknowledged runs")
     doomed.signal(signal.SIGKILL)
     for thread in writers:
         thread.join(300)
@@ -172,3 +172,36 @@ def test_a_write_on_one_replica_reaches_the_change_stream_of_another(lake):
     assert (events[0]["action"], events[0]["id"]) == ("created", created["run_id"])
     assert events[1]["action"] == "bulk_created" and events[1]["count"] == 10
     assert events[1]["model_names"] == ["crossing-bulk"]
+
+
+def test_an_alert_raised_on_one_replica_is_announced_once_on_each(lake):
+    """Failed runs written through replica A raise one alert: a listener on A and one on B
+    each hear of it once, and B lists it."""
+    writer, other = lake.start(2)
+    streams = [
+        websocket.create_connection(f"ws://127.0.0.1:{r.port}/api/test/ws", timeout=20)
+        for r in (writer, other)
+    ]
+    try:
+        for stream in streams:
+            assert json.loads(stream.recv())["type"] == "subscribed"
+        for _ in range(6):
+            body = {**_run("failing", metrics=0), "status": "failed"}
+            assert requests.post(writer.url + ITEMS, json=body, timeout=60).status_code == 201
+        marker = requests.post(writer.url + ITEMS, json=_run("marker"), timeout=60).json()
+        heard = []
+        for stream in streams:
+            alerts = []
+            while True:  # every event up to the marker's creation, which came last
+                event = json.loads(stream.recv())
+                if event["type"] == "alert":
+                    alerts.append((event["action"], event["alert"]["kind"]))
+                if event.get("id") == marker["run_id"]:
+                    break
+            heard.append(alerts)
+    finally:
+        for stream in streams:
+            stream.close()
+    assert heard[0] == heard[1] == [("raised", "job_failure_rate")]
+    listed = other.get("/api/test/db/alerts").json()
+    assert [a["kind"] for a in listed["alerts"]] == ["job_failure_rate"]

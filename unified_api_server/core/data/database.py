@@ -226,7 +226,7 @@ class Database:
 
     def insert_numbered(self, cursor, table, column, row):
         """Insert ``row`` (column -> value) into ``table``, whose ``column`` its sequence
-        numbers, or the storage where there is none."""
+        numbers, or the storage where there is none; return that number (None: the sequence's)."""
         first = self.new_ids(cursor, table, column, 1)
         if first is not None:
             row = {column: first, **row}
@@ -234,6 +234,7 @@ class Database:
             f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(['?'] * len(row))})",
             list(row.values()),
         )
+        return first
 
     def share_changes(self, feed):
         """Let ``feed`` hear of the writes of every process of this database, not only ours."""
