@@ -30,3 +30,15 @@ def run_launcher(tmp_path):
         return result.returncode, result.stdout, result.stderr
 
     return run
+
+
+def nginx_check(text, folder):
+    """Write nginx.conf ``text`` into ``folder`` and return ``nginx -t``'s CompletedProcess."""
+    conf = folder / "nginx.conf"
+    conf.write_text(text)
+    return subprocess.run(
+        ["nginx", "-t", "-p", f"{folder}/", "-c", str(conf), "-e", str(folder / "error.log")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

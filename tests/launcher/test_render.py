@@ -3,7 +3,6 @@
 import getpass
 import os
 import shutil
-import subprocess
 
 import pytest
 from supervisor.options import ServerOptions
@@ -11,7 +10,7 @@ from supervisor.options import ServerOptions
 from unified_api_server.launcher.config import load
 from unified_api_server.launcher.render import render_deploy_files, render_nginx
 
-from .conftest import ROOT
+from .conftest import ROOT, nginx_check
 
 
 @pytest.mark.parametrize("name", ["nginx.conf", "supervisord.conf"])
@@ -64,12 +63,5 @@ def test_launcher_and_deploy_nginx_differ_only_in_filled_values():
 )
 def test_launcher_nginx_conf_passes_nginx_t(tmp_path):
     plan = load(flags={"nginx_enabled": True, "nginx_port": 18088}, environ={})
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(render_nginx(plan))
-    result = subprocess.run(
-        ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", str(tmp_path / "error.log")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = nginx_check(render_nginx(plan), tmp_path)
     assert result.returncode == 0, result.stderr

@@ -3,12 +3,12 @@ suite of two gateways on a PostgreSQL key store behind nginx (and, where the lak
 installed, two replicas of a component on DuckLake: tests/lake/test_launcher_replicas.py)."""
 
 import shutil
-import subprocess
 
 import pytest
 import requests
 
 from tests.gateway.keystores import fresh_url
+from tests.launcher.conftest import nginx_check
 from tests.launcher.scale_support import spaced_port, spread_over, start_scaled, stop
 from tests.support import free_port
 from unified_api_server.core.settings import ConfigError
@@ -69,14 +69,7 @@ def test_the_scaled_nginx_conf_passes_nginx_t(tmp_path):
     scaled = plan(tmp_path, gateways=3, replicas=["test=2"], test_api_args=LAKE_ARGS)
     token = tmp_path / "token.conf"
     token.write_text('default "x";\n')
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(render_nginx(scaled, token_include=str(token)))
-    result = subprocess.run(
-        ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", str(tmp_path / "e.log")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = nginx_check(render_nginx(scaled, token_include=str(token)), tmp_path)
     assert result.returncode == 0, result.stderr
 
 

@@ -37,7 +37,7 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from unified_api_server.core.metrics import rate_limited
-from unified_api_server.gateway.sqlstore import Postgres, is_postgres_url
+from unified_api_server.gateway.sqlstore import Postgres, immediate, is_postgres_url
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +108,8 @@ class _SQLite:
     @contextmanager
     def transaction(self, lock=None):
         """Yield the connection inside a write transaction (the whole file is the lock)."""
-        with self.connection() as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+        with self.connection() as connection, immediate(connection):
+            yield connection
 
     @staticmethod
     def holder():

@@ -47,6 +47,19 @@ def open_database(location):
     return Postgres(location) if is_postgres_url(location) else SQLite(location)
 
 
+@contextmanager
+def immediate(connection):
+    """Run the block in a SQLite write transaction (``BEGIN IMMEDIATE``) on ``connection``."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
 class SQLite:
     """A SQLite file in WAL mode, shared by the processes of one host."""
 
@@ -89,15 +102,8 @@ class SQLite:
     @contextmanager
     def transaction(self, lock=None):
         """Yield a connection inside a write transaction no other writer can interleave."""
-        with self.connection() as connection:
-            connection.execute("BEGIN IMMEDIATE")  # the whole file: ``lock`` needs no name
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+        with self.connection() as connection, immediate(connection):  # ``lock``: the file
+            yield connection
 
     def table_columns(self, connection, table):
         """Return the names of ``table``'s columns."""
