@@ -10,7 +10,7 @@ import requests
 from tests.gateway.keystores import fresh_url
 from tests.launcher.conftest import nginx_check
 from tests.launcher.scale_support import spaced_port, spread_over, start_scaled, stop
-from tests.support import free_port
+from tests.support import free_port, processes_mentioning
 from unified_api_server.core.settings import ConfigError
 from unified_api_server.launcher.config import LAUNCHER, plan_from
 from unified_api_server.launcher.render import render_nginx, service_commands
@@ -83,10 +83,13 @@ def test_two_gateways_on_postgres_keys_serve_behind_nginx(tmp_path, postgres):
         "test_api": {"port": free_port()},
         "gateway": {"port": gateway_port},
     }
-    keys = ["--keys-url", fresh_url(postgres), "--gateways", "2", "--nginx", str(nginx_port)]
+    url = fresh_url(postgres)
+    keys = ["--keys-url", url, "--gateways", "2", "--nginx", str(nginx_port)]
     launcher = start_scaled(tmp_path, config, keys)
     try:
         key = launcher.admin_key()
+        # The URL may hold a password: it reaches the gateways in their environment, not argv.
+        assert set(processes_mentioning(url)) <= {launcher.process.pid}
         for port in (gateway_port, gateway_port + 10):
             answer = requests.get(
                 f"http://127.0.0.1:{port}/api/db/test/runs?limit=1",

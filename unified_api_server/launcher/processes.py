@@ -102,11 +102,18 @@ class Suite:
             directory=os.getcwd(),
             conf_path=self.conf_path,
             note="Rendered by unified-api-server for this run; edit the launcher's config instead.",
-            env={"PYTHONPATH": python_path.replace("%", "%%"), "UAS_INTERNAL_TOKEN": token},
+            env=self._environment(python_path, token),
             socket_path=self.socket_path,
         )
         with open(self.conf_path, "w", encoding="utf-8") as handle:
             handle.write(text)
+
+    def _environment(self, python_path, token):
+        """Return the programs' environment: secrets go here, never on a command line (ps)."""
+        env = {"PYTHONPATH": python_path, "UAS_INTERNAL_TOKEN": token}
+        if self.plan.get("keys_url"):
+            env["GATEWAY_KEYS_URL"] = self.plan["keys_url"]
+        return {name: value.replace("%", "%%") for name, value in env.items()}
 
     def _prepare_nginx(self, token):
         """Write nginx's configuration and its copy of the credential; return its paths."""

@@ -128,8 +128,6 @@ def service_commands(plan, python, nginx_paths=None):
         for component in COMPONENTS:
             argv += [f"--{component.name}-url", f"http://{_address(plan[component.service])}"]
         argv += ["--keys-db", plan["keys_db"], "--workers", str(gateway["workers"])]
-        if plan.get("keys_url"):
-            argv += ["--keys-url", plan["keys_url"]]
         argv += ["--read-timeout", f"{plan['read_timeout']:g}"]
         argv += ["--upload-timeout", f"{plan['upload_timeout']:g}"]
         for program, port in gateway["instances"]:

@@ -63,11 +63,13 @@ def _first_key(plan):
     key = ensure_admin_key(store)
     if key:
         where = "PostgreSQL (keys_url)" if plan.get("keys_url") else plan["keys_db"]
+        # The URL may hold a password: name the variable, never print it.
+        where_flag = "--keys-url URL" if plan.get("keys_url") else f"--data-dir {plan['data_dir']}"
         log.info("created the first API key 'admin' (scope admin) in %s", where)
         print(
             "\nCreated the first API key (name 'admin', scope admin). It is shown only this once;"
             f" keep it:\n\n    {key}\n\nMore keys: unified-api-server keys create --name NAME "
-            f"--scopes read --data-dir {plan['data_dir']}\n",
+            f"--scopes read {where_flag}\n",
             flush=True,
         )
     return key
