@@ -143,3 +143,14 @@ def test_the_data_dir_names_the_store_in_every_command(tmp_path):
     result = CliRunner().invoke(keys_cli, ["create", "--name", "b"], env=env)
     assert result.exit_code == 0
     assert [r.name for r in KeyStore(folder / "keys.sqlite3").list()] == ["a", "b"]
+
+
+def test_a_bad_or_unreachable_keys_url_is_named(capsys, tmp_path):
+    """``--keys-url`` must be PostgreSQL's, and a server that does not answer is said so."""
+    from tests.support import dead_url
+
+    status, _, err = run(capsys, "list", "--keys-url", "mysql://u@127.0.0.1/keys")
+    assert status == 1 and "keys_url: expected postgresql://" in err
+    port = dead_url().rsplit(":", 1)[1]
+    status, _, err = run(capsys, "list", "--keys-url", f"postgresql://u@127.0.0.1:{port}/keys")
+    assert status == 1 and "cannot use the key store: connection failed" in err
