@@ -117,6 +117,6 @@ def test_a_server_that_fails_is_a_warning_and_never_changes_the_exit_status(
     )  # fmt: skip
     assert result.returncode == own.returncode == (0 if selection.startswith("not") else 1)
     assert f"WARNING: test run not stored at {url}" in result.stdout
-    expected = "cannot reach" if where == "unreachable" else "403 forbidden: API key lacks"
+    expected = "cannot reach" if where == "unreachable" else "lacks the 'test:write' scope"
     assert expected in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
