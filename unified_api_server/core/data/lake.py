@@ -136,7 +136,10 @@ class LakeStorage:
         """Fail now, clearly, when the catalog or the extensions are out of reach."""
         for package, _ in EXTENSIONS:
             extension_file(package)
-        self.catalog.ping()
+        try:
+            self.catalog.ping()
+        finally:
+            self.catalog.close()  # the serving process opens its own sessions
 
     # -- the change feed and maintenance ----------------------------------------------------------
     def share_changes(self, feed):
