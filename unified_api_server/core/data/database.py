@@ -84,6 +84,11 @@ class EmbeddedStorage:
     other kind). Its constraints and sequences keep ids unique; nothing crosses processes."""
 
     file_backed = True  # copied to backups/ before migrations
+    owner = None  # the one process of the file
+
+    def orphaned(self, owner):
+        """Return True: no other process shares the file, so no other owner is alive."""
+        return True
 
     def __init__(self, path, lock_wait=0.0):
         self.path = path
@@ -235,6 +240,15 @@ class Database:
             list(row.values()),
         )
         return first
+
+    @property
+    def owner(self):
+        """Return this process's name among those sharing the tables (None: it is alone)."""
+        return self.storage.owner
+
+    def orphaned(self, owner):
+        """Tell whether work recorded under ``owner`` has no live process left to finish it."""
+        return owner is None or self.storage.orphaned(owner)
 
     def share_changes(self, feed):
         """Let ``feed`` hear of the writes of every process of this database, not only ours."""

@@ -117,11 +117,21 @@ class LakeStorage:
             )
         connection = duckdb.connect(attach, config=config)
         connection.execute("SET GLOBAL TimeZone = 'UTC'")
+        self.catalog.hold_owner(self.origin)  # alive while this process is
         return connection
 
     def ddl(self, sql):
         """Return a migration's SQL as DuckLake takes it."""
         return for_ducklake(sql)
+
+    @property
+    def owner(self):
+        """Return this process's name among the replicas (its jobs are tagged with it)."""
+        return self.origin
+
+    def orphaned(self, owner):
+        """Tell whether the process ``owner`` is gone (its catalog session ended)."""
+        return owner != self.origin and not self.catalog.owner_alive(owner)
 
     def write_lock(self):
         """Hold the catalog's write lock (every process of the component) for one write."""

@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 # Advisory lock keys: locks are per database, and each component has its own catalog database.
 WRITE_LOCK = 0x55415357  # "UASW": one write transaction at a time, across every process
 COMPACT_LOCK = 0x55415343  # "UASC": one compaction at a time
+OWNER_LOCKS = 0x55415350  # "UASP", with a process's name: held while that process lives
 CHANNEL = "uas_changes"
 PAYLOAD_LIMIT = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 
@@ -107,6 +108,19 @@ class Catalog:
                 self._run("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
             except psycopg.OperationalError:  # the session is gone, and its lock with it
                 log.warning("lost the catalog session while holding its write lock")
+
+    def hold_owner(self, owner):
+        """Hold ``owner``'s liveness lock for as long as this process's session lives."""
+        self._run("SELECT pg_advisory_lock(%s::int, hashtext(%s))", (OWNER_LOCKS, owner))
+
+    def owner_alive(self, owner):
+        """Tell whether a live session holds ``owner``'s liveness lock."""
+        taken = self._run(
+            "SELECT pg_try_advisory_lock(%s::int, hashtext(%s))", (OWNER_LOCKS, owner)
+        )
+        if taken[0][0]:
+            self._run("SELECT pg_advisory_unlock(%s::int, hashtext(%s))", (OWNER_LOCKS, owner))
+        return not taken[0][0]
 
     def try_lock_compaction(self):
         """Take the compaction lock if free; return whether it was taken."""

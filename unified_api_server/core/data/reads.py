@@ -221,3 +221,16 @@ class Reads:
             [*tag, *statuses],
         ).fetchall()
         return [row[0] for row in rows]
+
+    def tag_values(self, cursor, name, ids):
+        """Return ``{id: value}`` of tag ``name`` of the items ``ids`` (those that have it)."""
+        if not ids:
+            return {}
+        tags = self.c.child_by_key["tags"].table
+        return dict(
+            cursor.execute(
+                f"SELECT {self.id}, value FROM {tags} WHERE name = ? AND {self.id} IN "
+                "(SELECT unnest(?::VARCHAR[]))",
+                [name, list(ids)],
+            ).fetchall()
+        )

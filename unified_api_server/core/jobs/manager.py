@@ -24,6 +24,7 @@ from unified_api_server.core.settings import Setting
 
 log = logging.getLogger(__name__)
 
+OWNER_TAG = "executor_owner"  # which process runs a job, where several share the tables
 RESTARTED = "component restarted while the job was running"
 STOPPED = "component stopped while the job was running"
 
@@ -74,6 +75,7 @@ class JobManager:
                 ).start()
         now = datetime.now(UTC)
         rows = []
+        owner = [] if self.db.owner is None else [{"name": OWNER_TAG, "value": self.db.owner}]
         for spec in specs:
             row = {
                 **spec.row,
@@ -85,6 +87,7 @@ class JobManager:
                 "tags": [
                     *spec.row.get("tags", ()),
                     dict(zip(("name", "value"), EXECUTOR_TAG)),
+                    *owner,
                 ],
             }
             if group_id:
@@ -171,8 +174,11 @@ class JobManager:
         cursor = self.db.cursor()
         try:
             stale = self.reads.ids_tagged(cursor, EXECUTOR_TAG, ACTIVE_STATUSES)
+            owners = self.reads.tag_values(cursor, OWNER_TAG, stale)
         finally:
             cursor.close()
+        # Replicas on one DuckLake: another live process's jobs are its own, not left over.
+        stale = [item_id for item_id in stale if self.db.orphaned(owners.get(item_id))]
         for item_id in stale:
             try:
                 self.writes.patch(
