@@ -12,20 +12,16 @@ Targets: CSV and NDJSON at least 0.5, Parquet at least 0.8.
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-import duckdb
 import requests
 from werkzeug.datastructures import MultiDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_query import fill, paired
+from bench_query import fill, paired, served_beside_duckdb
 
-from tests.support import ServiceProcess
 from unified_api_server.core.data.export import export_query
 from unified_api_server.core.web.args import parse_query
 from unified_api_server.registry import BY_NAME
@@ -56,42 +52,41 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args()
     component = BY_NAME[options.component]
-    folder = Path(tempfile.mkdtemp(prefix="bench-export-"))
-    served = folder / f"{component.name}.duckdb"
-    fill(served, component, options.rows)
-    shutil.copy(served, folder / "direct.duckdb")
-    direct = duckdb.connect(str(folder / "direct.duckdb"), read_only=True)
-    service = ServiceProcess.component(component.name, folder).wait_ready()
+    fill_file = lambda path: fill(path, component, options.rows)  # noqa: E731
+    with served_beside_duckdb(component.name, "bench-export-", fill_file) as (
+        service,
+        direct,
+        folder,
+    ):
+        print(f"{options.rows:,} rows of {component.name}; median of {options.repeat}")
+        measure(component, options.repeat, service, direct, folder / "copy.out")
+
+
+def measure(component, repeat, service, direct, target):
+    """Time each format's export beside DuckDB's COPY of the same rows; print one line each."""
     session = requests.Session()
     url = f"{service.url}/api/{component.name}/db/export"
     sql, params, _ = export_query(component, parse_query(component, MultiDict(), "export"), None)
-    target = folder / "copy.out"
-    print(f"{options.rows:,} rows of {component.name}; median of {options.repeat}")
     heading = ("format", "api ms", "COPY ms", "api MB", "COPY MB", "ratio")
     print(f"{heading[0]:<8} " + " ".join(f"{h:>8}" for h in heading[1:5]) + " ratio target")
-    try:
-        for fmt, copy_options, goal in FORMATS:
-            sizes = {}
+    for fmt, copy_options, goal in FORMATS:
+        sizes = {}
 
-            def api(fmt=fmt, sizes=sizes):
-                sizes["api"] = download(session, url, fmt)
+        def api(fmt=fmt, sizes=sizes):
+            sizes["api"] = download(session, url, fmt)
 
-            def copy(copy_options=copy_options, sizes=sizes):
-                direct.execute(f"COPY ({sql}) TO '{target}' ({copy_options})", params)
-                sizes["copy"] = target.stat().st_size
+        def copy(copy_options=copy_options, sizes=sizes):
+            direct.execute(f"COPY ({sql}) TO '{target}' ({copy_options})", params)
+            sizes["copy"] = target.stat().st_size
 
-            api_s, copy_s = paired(api, copy, options.repeat)
-            ratio = copy_s / api_s
-            print(
-                f"{fmt:<8} {api_s * 1e3:8.0f} {copy_s * 1e3:8.0f} {sizes['api'] / 1e6:8.1f} "
-                f"{sizes['copy'] / 1e6:8.1f} {ratio:6.2f} {goal:.1f} "
-                f"{'ok' if ratio >= goal else 'MISSED'}",
-                flush=True,
-            )
-    finally:
-        service.stop()
-        direct.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        api_s, copy_s = paired(api, copy, repeat)
+        ratio = copy_s / api_s
+        print(
+            f"{fmt:<8} {api_s * 1e3:8.0f} {copy_s * 1e3:8.0f} {sizes['api'] / 1e6:8.1f} "
+            f"{sizes['copy'] / 1e6:8.1f} {ratio:6.2f} {goal:.1f} "
+            f"{'ok' if ratio >= goal else 'MISSED'}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

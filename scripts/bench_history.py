@@ -12,9 +12,7 @@ batches. Targets: history <= 100 ms and <= 1.5x the SQL run directly; compare <=
 """
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -23,9 +21,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_query import fill, paired
+from bench_query import fill, paired, served_beside_duckdb
 
-from tests.support import ServiceProcess
 from unified_api_server.components.benchmark.history import history
 from unified_api_server.components.benchmark.series import SeriesKey
 from unified_api_server.registry import BY_NAME
@@ -72,16 +69,17 @@ def main():
     parser.add_argument("--repeat", type=int, default=7)
     options = parser.parse_args()
     component = BY_NAME["benchmark"]
-    folder = Path(tempfile.mkdtemp(prefix="bench-history-"))
-    served = folder / "benchmark.duckdb"
-    fill(served, component, options.rows)
-    plant(served, options.rows, options.series, options.batch)
-    shutil.copy(served, folder / "direct.duckdb")
-    direct = duckdb.connect(str(folder / "direct.duckdb"), read_only=True)
-    direct.execute("SET threads = 2")
-    service = ServiceProcess.component("benchmark", folder).wait_ready()
-    session = requests.Session()
-    base = f"{service.url}/api/benchmark/db"
+
+    def fill_file(path):
+        fill(path, component, options.rows)
+        plant(path, options.rows, options.series, options.batch)
+
+    with served_beside_duckdb("benchmark", "bench-history-", fill_file) as (service, direct, _):
+        measure(options, requests.Session(), f"{service.url}/api/benchmark/db", direct)
+
+
+def measure(options, session, base, direct):
+    """Time history beside its SQL, then compare; print one line each."""
     args = {
         "model_name": KEY.model_name,
         "hardware": KEY.hardware,
@@ -90,32 +88,27 @@ def main():
         "metric": KEY.metric,
         "points": options.points,
     }
-    try:
-        shown = session.get(f"{base}/history", params=args).json()
-        print(f"{options.rows:,} runs; series of {shown['count']:,} points shown as "
-              f"{len(shown['points'])}; median of {options.repeat}, ms")  # fmt: skip
-        api_s, direct_s = paired(
-            lambda: session.get(f"{base}/history", params=args).raise_for_status(),
-            lambda: history(direct, KEY, window=20, z=3.0, points=options.points),
-            options.repeat,
-        )
-        ok = api_s <= 0.100 and api_s <= 1.5 * direct_s
-        verdict = "ok" if ok else "MISSED"
-        print(f"history   api {api_s * 1e3:7.1f}  duckdb {direct_s * 1e3:7.1f}  "
-              f"ratio {api_s / direct_s:4.2f}  {verdict} (100 ms, 1.5x)")  # fmt: skip
-        pair = {"baseline": "bench-before", "contender": "bench-after"}
-        compared = session.get(f"{base}/compare", params=pair).json()
-        compare_s, _ = paired(
-            lambda: session.get(f"{base}/compare", params=pair).raise_for_status(),
-            lambda: None,
-            options.repeat,
-        )
-        print(f"compare   api {compare_s * 1e3:7.1f}  ({compared['counts']['pairs']} pairs)  "
-              f"{'ok' if compare_s <= 0.150 else 'MISSED'} (150 ms)")  # fmt: skip
-    finally:
-        service.stop()
-        direct.close()
-        shutil.rmtree(folder, ignore_errors=True)
+    shown = session.get(f"{base}/history", params=args).json()
+    print(f"{options.rows:,} runs; series of {shown['count']:,} points shown as "
+          f"{len(shown['points'])}; median of {options.repeat}, ms")  # fmt: skip
+    api_s, direct_s = paired(
+        lambda: session.get(f"{base}/history", params=args).raise_for_status(),
+        lambda: history(direct, KEY, window=20, z=3.0, points=options.points),
+        options.repeat,
+    )
+    ok = api_s <= 0.100 and api_s <= 1.5 * direct_s
+    verdict = "ok" if ok else "MISSED"
+    print(f"history   api {api_s * 1e3:7.1f}  duckdb {direct_s * 1e3:7.1f}  "
+          f"ratio {api_s / direct_s:4.2f}  {verdict} (100 ms, 1.5x)")  # fmt: skip
+    pair = {"baseline": "bench-before", "contender": "bench-after"}
+    compared = session.get(f"{base}/compare", params=pair).json()
+    compare_s, _ = paired(
+        lambda: session.get(f"{base}/compare", params=pair).raise_for_status(),
+        lambda: None,
+        options.repeat,
+    )
+    print(f"compare   api {compare_s * 1e3:7.1f}  ({compared['counts']['pairs']} pairs)  "
+          f"{'ok' if compare_s <= 0.150 else 'MISSED'} (150 ms)")  # fmt: skip
 
 
 if __name__ == "__main__":

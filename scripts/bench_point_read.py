@@ -18,21 +18,17 @@ work on the machine moves the figures less than it moves latencies.
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_query import KeepAlive
+from bench_query import KeepAlive, served_beside_duckdb
 
-from tests.support import ServiceProcess
 from unified_api_server.core import metrics
 from unified_api_server.core.web.app import create_app
 from unified_api_server.registry import BY_NAME
@@ -134,24 +130,19 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     options = parser.parse_args()
     component = BY_NAME[options.component]
-    folder = Path(tempfile.mkdtemp(prefix="bench-point-"))
-    served = folder / f"{component.name}.duckdb"
-    ids, statements = load(component, served, options.items, with_children=200)
-    shutil.copy(served, folder / "direct.duckdb")
-    direct = duckdb.connect(str(folder / "direct.duckdb"), read_only=True)
-    direct.execute("SET TimeZone = 'UTC'")
-    service = ServiceProcess.component(component.name, folder).wait_ready()
-    api = KeepAlive(f"{service.url}/api/{component.name}/db/{component.entity}")
-    try:
+    loaded = {}
+
+    def fill_file(path):
+        loaded["ids"], loaded["statements"] = load(component, path, options.items, 200)
+
+    with served_beside_duckdb(component.name, "bench-point-", fill_file) as (service, direct, _):
+        ids, statements = loaded["ids"], loaded["statements"]
+        api = KeepAlive(f"{service.url}/api/{component.name}/db/{component.entity}")
         api_cpu(service, api, ids, 200), direct_cpu(direct, statements, ids, 200)  # warm
         api_s, direct_s = [], []
         for _ in range(options.rounds):
             api_s.append(api_cpu(service, api, ids, options.reads))
             direct_s.append(direct_cpu(direct, statements, ids, options.reads))
-    finally:
-        service.stop()
-        direct.close()
-        shutil.rmtree(folder, ignore_errors=True)
     api_ms, direct_ms = statistics.median(api_s) * 1e3, statistics.median(direct_s) * 1e3
     print(f"{component.name}: {len(statements)} statements a read, median of {options.rounds}")
     print(f"  API {api_ms:.3f} ms CPU a read, its statements {direct_ms:.3f} ms")

@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -71,6 +72,32 @@ def fill(path, component, rows):
         connection.execute(
             f"INSERT INTO {component.table} ({names}) SELECT {values} FROM range(?) r(i)", [rows]
         )
+
+
+@contextmanager
+def served_beside_duckdb(name, prefix, fill_file):
+    """Fill a fresh file with ``fill_file(path)``, copy it, serve one copy with the real
+    component ``name`` (gunicorn) and open the other read-only in DuckDB, with the service's
+    own settings (2 threads, UTC). Yield ``(service, direct, folder)``; both end, and the
+    folder goes, afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        served = folder / f"{name}.duckdb"
+        fill_file(served)
+        shutil.copy(served, folder / "direct.duckdb")
+        direct = duckdb.connect(str(folder / "direct.duckdb"), read_only=True)
+        direct.execute("SET threads = 2")  # as the service's duckdb_threads
+        direct.execute("SET TimeZone = 'UTC'")
+        try:
+            service = ServiceProcess.component(name, folder).wait_ready()
+            try:
+                yield service, direct, folder
+            finally:
+                service.stop()
+        finally:
+            direct.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def cases(component):
@@ -152,16 +179,11 @@ def main():
     options = parser.parse_args()
     component = BY_NAME[options.component]
     reads = Reads(component)
-    folder = Path(tempfile.mkdtemp(prefix="bench-query-"))
-    served = folder / f"{component.name}.duckdb"
-    fill(served, component, options.rows)
-    shutil.copy(served, folder / "direct.duckdb")
-    direct = duckdb.connect(str(folder / "direct.duckdb"), read_only=True)
-    service = ServiceProcess.component(component.name, folder).wait_ready()
-    api = KeepAlive(f"{service.url}/api/{component.name}/db/{component.entities}")
-    print(f"{options.rows:,} rows of {component.name}; median of {options.repeat}, ms")
-    print(f"{'query':<28} {'api':>8} {'duckdb':>8} {'ratio':>6} {'target':>8}")
-    try:
+    fill_file = lambda path: fill(path, component, options.rows)  # noqa: E731
+    with served_beside_duckdb(component.name, "bench-query-", fill_file) as (service, direct, _):
+        api = KeepAlive(f"{service.url}/api/{component.name}/db/{component.entities}")
+        print(f"{options.rows:,} rows of {component.name}; median of {options.repeat}, ms")
+        print(f"{'query':<28} {'api':>8} {'duckdb':>8} {'ratio':>6} {'target':>8}")
         chosen = [
             c for c in cases(component) if not options.only or c[0] in options.only.split(",")
         ]
@@ -184,10 +206,6 @@ def main():
             options.repeat,
         )
         print(f"total=true adds {(total - plain) * 1e3:.1f} ms (cap {TOTAL_CAP:,}; target 20 ms)")
-    finally:
-        service.stop()
-        direct.close()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

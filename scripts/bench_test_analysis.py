@@ -11,9 +11,7 @@ same SQL (built by the same code) run directly, alternately, and prints the medi
 """
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -23,9 +21,8 @@ from werkzeug.datastructures import MultiDict
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_query import paired
+from bench_query import paired, served_beside_duckdb
 
-from tests.support import ServiceProcess
 from unified_api_server.components.test import analysis
 from unified_api_server.core.data.database import Database, load_migrations
 from unified_api_server.core.web.args import parse_query
@@ -103,18 +100,12 @@ def main():
     parser.add_argument("--tests", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=7)
     options = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="bench-test-analysis-"))
-    served = folder / "test.duckdb"
-    fill(served, options.runs, options.tests)
-    shutil.copy(served, folder / "direct.duckdb")
-    direct = duckdb.connect(str(folder / "direct.duckdb"), read_only=True)
-    direct.execute("SET threads = 2")  # as the service's duckdb_threads
-    service = ServiceProcess.component("test", folder).wait_ready()
-    session = requests.Session()
-    base = f"{service.url}/api/test/db"
-    print(f"{options.runs:,} runs x {options.tests} tests; median of {options.repeat}, ms")
-    print(f"{'analysis':<36} {'rows':>5} {'api':>8} {'duckdb':>8} {'ratio':>6}")
-    try:
+    fill_file = lambda path: fill(path, options.runs, options.tests)  # noqa: E731
+    with served_beside_duckdb("test", "bench-test-analysis-", fill_file) as (service, direct, _):
+        session = requests.Session()
+        base = f"{service.url}/api/test/db"
+        print(f"{options.runs:,} runs x {options.tests} tests; median of {options.repeat}, ms")
+        print(f"{'analysis':<36} {'rows':>5} {'api':>8} {'duckdb':>8} {'ratio':>6}")
         for label, route, args, sql, params in cases(options.runs):
             api_s, direct_s = paired(
                 lambda r=route, a=args: session.get(f"{base}/{r}", params=a).raise_for_status(),
@@ -126,10 +117,6 @@ def main():
                 f"{label:<36} {rows:5} {api_s * 1e3:8.1f} {direct_s * 1e3:8.1f} "
                 f"{api_s / direct_s:6.2f}"
             )
-    finally:
-        service.stop()
-        direct.close()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
