@@ -145,11 +145,17 @@ class Upstream:
             release_conn=False,
         )
 
-    def get_json(self, path_qs, budget, method="GET", payload=None, request_id=None):
-        """Fetch JSON within ``budget`` s; return ``(status, body)`` or raise UpstreamError."""
+    def get_json(self, path_qs, budget, method="GET", payload=None, request_id=None, key_name=None):
+        """Fetch JSON within ``budget`` s; return ``(status, body)`` or raise UpstreamError.
+
+        ``key_name`` makes the call on that key's behalf: the component records it (who
+        acknowledged an alert, whose request a log line is).
+        """
         headers = {"Accept": "application/json"}
         if request_id:
             headers["X-Request-ID"] = request_id
+        if key_name:
+            headers["X-API-Key-Name"] = key_name
         body = None
         if payload is not None:
             body = json.dumps(payload).encode("utf-8")

@@ -16,7 +16,6 @@ from flask import current_app, request
 
 from unified_api_server.core.cache import CacheUnavailable, body_etag
 from unified_api_server.gateway.fanout import Outcome, fan_out
-from unified_api_server.gateway.upstream import UpstreamError
 from unified_api_server.gateway.views import extract_list
 from unified_api_server.registry import BY_NAME, COMPONENTS, NAMES
 
@@ -102,28 +101,9 @@ def _fan_out(calls, key_name=None):
 
     def call(component, path_qs, method="GET", payload=None):
         upstream = upstreams[component]
-        if key_name is None:
-            return lambda: upstream.get_json(path_qs, limit, method, payload, request_id)
-        return lambda: _named_call(upstream, path_qs, limit, method, payload, key_name)
+        return lambda: upstream.get_json(path_qs, limit, method, payload, request_id, key_name)
 
     return fan_out({key: call(*spec) for key, spec in calls.items()}, limit)
-
-
-def _named_call(upstream, path_qs, limit, method, payload, key_name):
-    """Make a write on behalf of ``key_name``: the component records who acknowledged."""
-    headers = {"Accept": "application/json", "X-API-Key-Name": key_name}
-    body = None
-    if payload is not None:
-        body, headers["Content-Type"] = orjson.dumps(payload), "application/json"
-    response = upstream.open(method, path_qs, headers, body, limit)
-    try:
-        data = response.data
-    finally:
-        response.release_conn()
-    try:
-        return response.status, orjson.loads(data) if data else None
-    except orjson.JSONDecodeError:
-        raise UpstreamError(upstream.name, 502, "answered with invalid JSON") from None
 
 
 def readable(identity):
