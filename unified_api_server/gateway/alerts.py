@@ -13,10 +13,10 @@ from flask import Blueprint, jsonify, request
 from unified_api_server.core.data.alert_queries import KINDS, STATES
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.web.args import parse_limit, parse_time
-from unified_api_server.gateway.fanout import fan_out
+from unified_api_server.gateway.fanout import component_call, fan_out
 from unified_api_server.gateway.filters import hidden_outcomes
 from unified_api_server.gateway.identity import hidden_components
-from unified_api_server.gateway.views import NAMES, _get, _now, _state, extract_list
+from unified_api_server.gateway.views import NAMES, _now, _state, extract_list
 
 bp = Blueprint("gateway_alerts", __name__)
 PARAMS = ("state", "kind", "model_name", "since", "until", "limit")
@@ -50,7 +50,7 @@ def alerts():
     budget = _state().settings["view_budget"]
     hidden = hidden_components()
     calls = {
-        name: _get(name, f"/api/{name}/db/alerts?{query}", budget)
+        name: component_call(name, f"/api/{name}/db/alerts?{query}", budget)
         for name in NAMES
         if name not in hidden
     }

@@ -20,7 +20,7 @@ from unified_api_server.core.errors import ApiError
 from unified_api_server.core.web.args import filter_names, known_term, parse_int, parse_query
 from unified_api_server.gateway import figures
 from unified_api_server.gateway.chart_images import FORMATS, draw
-from unified_api_server.gateway.fanout import fan_out
+from unified_api_server.gateway.fanout import component_call, fan_out
 from unified_api_server.gateway.identity import request_identity
 from unified_api_server.registry import BY_NAME
 
@@ -53,13 +53,8 @@ def _state():
 def _fetch(component, paths):
     """Return ``{key: body}`` of GETs of ``component`` (concurrently); a failure is an error:
     the component's own 400 or 404 passed on, else 502, 503 or 504 naming it."""
-    upstream = _state().upstreams[component]
     budget = _state().settings["view_budget"]
-    request_id = request.environ.get("gateway.request_id")
-    calls = {
-        key: (lambda path=path: upstream.get_json(path, budget, "GET", None, request_id))
-        for key, path in paths.items()
-    }
+    calls = {key: component_call(component, path, budget) for key, path in paths.items()}
     outcomes = fan_out(calls, budget)
     for outcome in outcomes.values():
         if outcome.ok:

@@ -10,6 +10,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 
 import gevent
+from flask import current_app, request
 from gevent import monkey
 
 from unified_api_server.gateway.upstream import UpstreamError
@@ -60,6 +61,17 @@ def _run(call):
 
 def _ms(started):
     return (time.perf_counter() - started) * 1000
+
+
+def component_call(component, path_qs, budget, method="GET", payload=None, key_name=None):
+    """Return a zero-argument call fetching JSON from ``component`` (for :func:`fan_out`).
+
+    ``key_name`` makes it on that key's behalf. The request id is read now: greenlets do not
+    see Flask's request context.
+    """
+    upstream = current_app.extensions["gateway"].upstreams[component]
+    request_id = request.environ.get("gateway.request_id")
+    return lambda: upstream.get_json(path_qs, budget, method, payload, request_id, key_name)
 
 
 def fan_out(calls, budget):

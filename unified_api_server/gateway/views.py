@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import RAISE, Schema, fields, validate
 
 from unified_api_server.core.errors import ApiError
-from unified_api_server.gateway.fanout import fan_out, merge_status
+from unified_api_server.gateway.fanout import component_call, fan_out, merge_status
 from unified_api_server.gateway.filters import split_filters
 from unified_api_server.gateway.viewcache import cached_view
 from unified_api_server.registry import BY_NAME, COMPONENTS
@@ -62,17 +62,6 @@ def _state():
 
 def _now():
     return datetime.now(UTC).isoformat()
-
-
-def _request_id():
-    return request.environ.get("gateway.request_id")
-
-
-def _get(component, path_qs, budget, method="GET", payload=None):
-    """Return a zero-argument call fetching JSON from ``component`` (for fan_out)."""
-    upstream = _state().upstreams[component]
-    request_id = _request_id()  # greenlets do not see Flask's request context: copy it now
-    return lambda: upstream.get_json(path_qs, budget, method, payload, request_id)
 
 
 def extract_list(body, *keys):
@@ -144,7 +133,7 @@ def health():
     """Report the gateway's and each component's health: 200 when all are up, else 503."""
     state = _state()
     budget = state.settings["health_timeout"]
-    outcomes = fan_out({name: _get(name, "/health", budget) for name in NAMES}, budget)
+    outcomes = fan_out({name: component_call(name, "/health", budget) for name in NAMES}, budget)
     key_store = {"ok": True, "error": None}
     try:
         state.store.ping()
@@ -169,7 +158,7 @@ def overview():
     filters = split_filters(request.args)
     budget = _state().settings["view_budget"]
     calls = {
-        name: _get(name, f"/api/{name}/db/models/stats?{urlencode(query)}", budget)
+        name: component_call(name, f"/api/{name}/db/models/stats?{urlencode(query)}", budget)
         for name, query in filters.applied.items()
     }
     outcomes = {**fan_out(calls, budget), **filters.skipped_outcomes()}
@@ -196,11 +185,13 @@ def model(model_name):
             continue
         base, query = f"/api/{c.name}/db", [("model_name", model_name), *filters.applied[c.name]]
         name_qs, recent_qs = urlencode(query), urlencode([*query, ("limit", options["limit"])])
-        calls[f"{c.name}.stats"] = _get(c.name, f"{base}/models/stats?{name_qs}", budget)
-        calls[f"{c.name}.recent"] = _get(c.name, f"{base}/{c.entities}?{recent_qs}", budget)
+        calls[f"{c.name}.stats"] = component_call(c.name, f"{base}/models/stats?{name_qs}", budget)
+        calls[f"{c.name}.recent"] = component_call(
+            c.name, f"{base}/{c.entities}?{recent_qs}", budget
+        )
         if c.model_summary:
             route = c.model_summary[0]
-            calls[f"{c.name}.summary"] = _get(c.name, f"{base}/{route}?{name_qs}", budget)
+            calls[f"{c.name}.summary"] = component_call(c.name, f"{base}/{route}?{name_qs}", budget)
     outcomes = fan_out(calls, budget)
     for name, skipped in filters.skipped_outcomes().items():
         parts = ["stats", "recent", "summary"]
@@ -236,10 +227,10 @@ def _alert_calls(c, model_name, budget):
     """Return the model view's calls for ``c``'s open alerts and its model sections (verdicts)."""
     base = f"/api/{c.name}/db"
     open_qs = urlencode({"model_name": model_name, "state": "active,acknowledged", "limit": 100})
-    calls = {f"{c.name}.alerts": _get(c.name, f"{base}/alerts?{open_qs}", budget)}
+    calls = {f"{c.name}.alerts": component_call(c.name, f"{base}/alerts?{open_qs}", budget)}
     for route, _, key in c.model_sections:
         named = urlencode({"model_name": model_name})
-        calls[f"{c.name}.{key}"] = _get(c.name, f"{base}/{route}?{named}", budget)
+        calls[f"{c.name}.{key}"] = component_call(c.name, f"{base}/{route}?{named}", budget)
     return calls
 
 
@@ -282,7 +273,9 @@ def search():
     budget = _state().settings["view_budget"]
     payload = {"query": query["query"], "limit": query["limit"]}
     calls = {
-        name: _get(name, f"/api/{name}/db/search?{urlencode(pairs)}", budget, "POST", payload)
+        name: component_call(
+            name, f"/api/{name}/db/search?{urlencode(pairs)}", budget, "POST", payload
+        )
         for name, pairs in filters.applied.items()
     }
     outcomes = {**fan_out(calls, budget), **filters.skipped_outcomes()}

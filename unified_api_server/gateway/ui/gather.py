@@ -15,7 +15,7 @@ import orjson
 from flask import current_app, request
 
 from unified_api_server.core.cache import CacheUnavailable, body_etag
-from unified_api_server.gateway.fanout import Outcome, fan_out
+from unified_api_server.gateway.fanout import Outcome, component_call, fan_out
 from unified_api_server.gateway.views import extract_list
 from unified_api_server.registry import BY_NAME, COMPONENTS, NAMES
 
@@ -96,14 +96,14 @@ def _fan_out(calls, key_name=None):
     """Make ``calls`` at once, on ``key_name``'s behalf when given."""
     if not calls:
         return {}
-    upstreams, limit = _state().upstreams, budget()
-    request_id = request.environ.get("gateway.request_id")
-
-    def call(component, path_qs, method="GET", payload=None):
-        upstream = upstreams[component]
-        return lambda: upstream.get_json(path_qs, limit, method, payload, request_id, key_name)
-
-    return fan_out({key: call(*spec) for key, spec in calls.items()}, limit)
+    limit = budget()
+    return fan_out(
+        {
+            key: component_call(spec[0], spec[1], limit, *spec[2:], key_name=key_name)
+            for key, spec in calls.items()
+        },
+        limit,
+    )
 
 
 def readable(identity):
