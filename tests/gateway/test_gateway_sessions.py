@@ -162,6 +162,33 @@ def test_page_forms_need_the_csrf_token(gateway, people):
     assert "uas_session" not in browser.cookies
 
 
+def test_signing_out_ends_the_token_itself(gateway, people):
+    """A copy of the cookie's token stops working after sign-out, in every worker within 5 s,
+    and a script's Bearer token signs itself out (204); other sessions of the key go on."""
+    browser, _ = sign_in(gateway, people["tester"])
+    copied = browser.cookies["uas_session"]
+    script, _ = sign_in(gateway, people["tester"])
+    script_token = script.cookies["uas_session"]
+    kept, _ = sign_in(gateway, people["tester"])
+    overview = gateway.url + "/api/db/overview"
+    assert requests.get(overview, headers=bearer(copied)).status_code == 200
+    token = csrf_of(gateway, browser)
+    browser.post(gateway.url + "/ui/logout", data={"csrf_token": token}, allow_redirects=False)
+    ended = requests.post(gateway.url + "/ui/logout", headers=bearer(script_token))
+    assert ended.status_code == 204
+
+    def refused(token):
+        answers = [requests.get(overview, headers=bearer(token)) for _ in range(4)]  # workers
+        return all(
+            answer.status_code == 401
+            and answer.json()["error"]["message"] == "session has ended: it was signed out"
+            for answer in answers
+        )
+
+    wait_until(lambda: refused(copied) and refused(script_token), timeout=5, message="ended")
+    assert kept.get(overview).status_code == 200
+
+
 def test_expired_forged_and_replaced_sessions_are_refused(gateway, people, store):
     """An expired token, one signed with another secret, or one of a deleted key: 401."""
     record = store.record_named("s-viewer", fresh=True)

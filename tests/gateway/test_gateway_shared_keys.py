@@ -90,6 +90,25 @@ def test_a_session_signed_in_on_one_gateway_works_on_the_other(pair, store):
     assert [answer.status_code for answer in answers] == [200, 200]
 
 
+def test_signing_out_on_one_gateway_ends_the_session_on_the_other(pair, store):
+    """A Bearer token signed out on one gateway is refused by the other within 5 s."""
+    key = store.create("shared-signed-out", "read")
+    signed_in = requests.post(
+        pair[0].url + "/ui/login", data={"api_key": key}, allow_redirects=False, timeout=10
+    )
+    bearer = {"Authorization": f"Bearer {signed_in.cookies['uas_session']}"}
+    assert requests.get(pair[1].url + OVERVIEW, headers=bearer, timeout=10).status_code == 200
+    assert requests.post(pair[0].url + "/ui/logout", headers=bearer, timeout=10).status_code == 204
+
+    def refused_by_the_other():
+        answers = [
+            requests.get(pair[1].url + OVERVIEW, headers=bearer, timeout=10) for _ in range(4)
+        ]
+        return all(answer.status_code == 401 for answer in answers)
+
+    wait_until(refused_by_the_other, timeout=5, message="the other gateway ending the session")
+
+
 def test_a_keys_rate_limit_is_counted_across_both_gateways(pair, store):
     """A burst of 2 spent on the first gateway leaves nothing on the second: one counter."""
     key = store.create("shared-limited", "read", rate=0.5, burst=2)  # 2 per 4 s window

@@ -5,7 +5,8 @@ SameSite=Strict cookie. The same token works as ``Authorization: Bearer <token>`
 API. Its claims name the key (``sub``, and ``kid``: the start of the key's hash, so a later key of
 the same name is not this one), its roles, ``iat``, ``exp`` and ``jti``; but every use is checked
 against the key's CURRENT record (cached ``key_cache_ttl`` seconds): a revoked, expired or deleted
-key ends its sessions within seconds, and changed scopes or roles apply at once.
+key ends its sessions within seconds, and changed scopes or roles apply at once. Signing out
+ends the token itself, on every gateway sharing the key store (:mod:`.session_ends`).
 
 The signing secret is the ``session_secret`` setting, or else a random one generated once into
 ``KEYS_DB.session-secret`` (0600), or with a PostgreSQL key store into its ``gateway_secrets``
@@ -35,6 +36,7 @@ from flask import current_app, g, redirect, render_template, request
 from unified_api_server.gateway.identity import Identity, mark_cache_variant
 from unified_api_server.gateway.routing import READ_METHODS, is_socket_path
 from unified_api_server.gateway.scopes import SESSION_COOKIE, is_session_token
+from unified_api_server.gateway.session_ends import EndedSessions
 from unified_api_server.gateway.sqlstore import open_database
 
 __all__ = ["SESSION_COOKIE", "Identity", "SessionTokens", "csrf_token", "current", "require"]
@@ -104,6 +106,7 @@ class SessionTokens:
         self.ttl = int(ttl)
         self.cache_size = cache_size
         self._verified = {}  # token -> its claims, once its signature was checked
+        self.ended = EndedSessions(store.db, store.cache_ttl)
 
     def issue(self, record):
         """Return ``(token, claims)``: a new session of the key ``record``."""
@@ -143,6 +146,8 @@ class SessionTokens:
             return None, "has expired (sign in again)"
         except jwt.InvalidTokenError:
             return None, "is not valid"
+        if self.ended.is_ended(claims["jti"]):
+            return None, "has ended: it was signed out"
         record = self.store.record_named(claims["sub"])
         if record is None or record.key_id != claims["kid"]:
             return None, "has ended: its API key no longer exists"

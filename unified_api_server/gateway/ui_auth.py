@@ -4,11 +4,13 @@ The cookie holds the session token (:mod:`.sessions`): HttpOnly (page scripts ca
 SameSite=Strict (no other site's page can send it), Secure when the request came over https
 (directly or as ``X-Forwarded-Proto: https``), and lasting ``session_ttl`` seconds. After signing
 in the browser goes to ``next`` when that is a dashboard path, else to ``/ui/``: never elsewhere.
+Signing out (``POST /ui/logout``) ends the token itself, not only the cookie.
 """
 
 import re
 from urllib.parse import urlsplit
 
+import jwt
 from flask import Blueprint, redirect, render_template, request
 
 from unified_api_server.gateway import sessions
@@ -87,9 +89,31 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """End the browser's session: clear the cookie and go back to the sign-in form."""
+    """End the session: the cookie's token (and a Bearer token sent instead) stops working on
+    every gateway, the cookie is cleared and the browser goes back to the sign-in form; a
+    script signing out its Bearer token gets 204."""
+    bearer = _bearer_token()
+    for token in (request.cookies.get(SESSION_COOKIE), bearer):
+        if token and is_session_token(token):
+            _end(token)
+    if bearer and SESSION_COOKIE not in request.cookies:
+        return "", 204, {"Cache-Control": "no-store"}
     response = redirect("/ui/login", 303)
     response.delete_cookie(
         SESSION_COOKIE, path="/", secure=_is_https(), httponly=True, samesite="Strict"
     )
     return response
+
+
+def _bearer_token():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _end(token):
+    """End the session ``token`` when it is a valid one (an expired or forged one: nothing)."""
+    try:
+        claims = sessions.tokens().claims(token)
+    except jwt.InvalidTokenError:
+        return
+    sessions.tokens().ended.end(claims)
