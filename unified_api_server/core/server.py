@@ -1,10 +1,13 @@
 """Run a Flask app factory under gunicorn, configured in code (each worker builds its app)."""
 
+import atexit
 import ctypes
 import json
+import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 
 from gunicorn import glogging
@@ -49,6 +52,26 @@ def die_with_master(server, worker):
         return
     if os.getppid() != server.pid:  # the master died before the line above ran
         os._exit(1)
+
+
+def end_worker(server, worker):
+    """gunicorn ``worker_exit``: end a worker that served, after its exit handlers, at once.
+
+    DuckDB 1.5 (the lake extra's) aborts a forked process at exit ("terminate called without
+    an active exception", SIGABRT) when the master imported it before the fork; its C++
+    teardown, not the worker's, fails. So a worker that booted runs its own exit handlers
+    (jobs marked failed, the database closed), flushes its logs and ends with status 0 there.
+    A worker that never booted takes gunicorn's path: its status tells the master why.
+    """
+    if not getattr(worker, "booted", False) or "duckdb" not in sys.modules:
+        return
+    if int(sys.modules["duckdb"].__version__.split(".")[0]) >= 2:
+        return
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class SharedFormatLogger(glogging.Logger):
@@ -138,6 +161,7 @@ def serve(
         # DuckDB allows one process per file: build the app after fork, never in the master.
         "preload_app": False,
         "post_fork": die_with_master,
+        "worker_exit": end_worker,
         # Every gunicorn shares one control socket in $HOME by default; a second one replaces it.
         "control_socket_disable": True,
         "timeout": timeout,
