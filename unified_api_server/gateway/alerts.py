@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify, request
 
 from unified_api_server.core.data.alert_queries import KINDS, STATES
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.args import parse_limit, parse_time
+from unified_api_server.core.web.args import parse_limit, parse_time, refuse_unknown
 from unified_api_server.gateway.fanout import component_call, fan_out
 from unified_api_server.gateway.filters import hidden_outcomes
 from unified_api_server.gateway.identity import hidden_components
@@ -26,11 +26,7 @@ _CHOICES = {"state": STATES, "kind": KINDS}
 
 def _check(args):
     """Raise a 400 for an unknown parameter or a malformed value, before any call."""
-    unknown = sorted(set(args) - set(PARAMS) - {"api_key"})
-    if unknown:
-        raise ApiError(
-            400, f"unknown query parameter(s): {', '.join(unknown)}", {"allowed": PARAMS}
-        )
+    refuse_unknown(set(args) - set(PARAMS) - {"api_key"}, PARAMS)
     for name, allowed in _CHOICES.items():
         for value in (v for raw in args.getlist(name) for v in raw.split(",") if v):
             if value not in allowed:

@@ -16,6 +16,7 @@ from unified_api_server.core.web.args import (
     known_term,
     parameters,
     parse_query,
+    refuse_unknown,
 )
 from unified_api_server.gateway.fanout import Outcome
 from unified_api_server.gateway.identity import hidden_components
@@ -54,11 +55,11 @@ def split_filters(args, *, options=(), fixed=()):
     for name in terms:
         if name.partition("__")[0] in fixed:
             raise ApiError(400, f"{name}: set by the path of this view, not the query string")
-    unknown = sorted(n for n in terms if not any(known_term(c, n) for c in COMPONENTS))
-    if unknown:
-        every = sorted({n for c in COMPONENTS for n in filter_names(c)})
-        details = {"allowed": [*every, *options], "operators": list(OPERATORS)}
-        raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}", details)
+    refuse_unknown(
+        [n for n in terms if not any(known_term(c, n) for c in COMPONENTS)],
+        [*sorted({n for c in COMPONENTS for n in filter_names(c)}), *options],
+        operators=list(OPERATORS),
+    )
     applied, skipped, hidden = {}, {}, hidden_components()
     for c in COMPONENTS:
         if c.name in hidden:

@@ -21,11 +21,11 @@ from unified_api_server.core.jobs.child import PROJECT_ROOT
 from unified_api_server.core.jobs.executor import Jobs, JobSpec, Plan, Submission
 from unified_api_server.core.jobs.hardware import hardware_list
 from unified_api_server.core.settings import Setting
-from unified_api_server.core.web.args import parse_limit, parse_query
+from unified_api_server.core.web.args import only, parse_limit, parse_query
 from unified_api_server.core.web.resources import cursor
 
 DEFAULT_MODELS = ["bert-base-uncased"]
-_QUERY_ARGS = {"model", "hardware", "batch_size", "precision", "limit", "cursor"}
+_QUERY_ARGS = ("model", "hardware", "batch_size", "precision", "limit", "cursor")
 
 
 class RunSchema(Schema):
@@ -160,9 +160,7 @@ class BenchmarkJobs(Jobs):
         @bp.get("/query")
         def query():
             """Return stored runs filtered by model, hardware and batch size, newest first."""
-            unknown = sorted(set(request.args) - _QUERY_ARGS)
-            if unknown:
-                raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+            only(request.args, _QUERY_ARGS)
             args = MultiDict(
                 (("model_name" if k == "model" else k), v)
                 for k, v in request.args.items(multi=True)

@@ -6,7 +6,7 @@ from flask import jsonify, request
 from unified_api_server.components.benchmark.alerts import latest_verdicts
 from unified_api_server.core.component import DbRoutes
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.args import parse_int
+from unified_api_server.core.web.args import only, parse_int
 from unified_api_server.core.web.args import query_parameter as query
 from unified_api_server.core.web.openapi_ops import error_responses, obj, ok
 from unified_api_server.core.web.resources import cursor
@@ -36,9 +36,7 @@ _VERDICT = obj(
 def _register(bp, component):
     def verdicts():
         """Return the latest verdict of each series of one model."""
-        unknown = sorted(set(request.args) - {"model_name", "limit"})
-        if unknown:
-            raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+        only(request.args, ["model_name", "limit"])
         model_name = request.args.get("model_name")
         if not model_name:
             raise ApiError(400, "model_name: required")

@@ -9,7 +9,7 @@ from flask import jsonify, request
 from unified_api_server.components.test import analysis
 from unified_api_server.core.component import DbRoutes
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.args import parameters, parse_int, parse_query
+from unified_api_server.core.web.args import only, parameters, parse_int, parse_query
 from unified_api_server.core.web.args import query_parameter as query
 from unified_api_server.core.web.openapi_ops import error_responses, obj, ok
 from unified_api_server.core.web.resources import cursor
@@ -58,13 +58,7 @@ def _int(name, default, minimum, maximum):
 
 
 def _compare_args():
-    unknown = sorted(set(request.args) - {"baseline", "contender", "limit"})
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown query parameter(s): {', '.join(unknown)}",
-            {"allowed": ["baseline", "contender", "limit"]},
-        )
+    only(request.args, ["baseline", "contender", "limit"])
     ids = {}
     for name in ("baseline", "contender"):
         ids[name] = request.args.get(name, "")

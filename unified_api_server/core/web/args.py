@@ -49,6 +49,21 @@ def parse_time(value, name):
         raise ApiError(400, f"{name}: {exc}, got {value!r}") from None
 
 
+def refuse_unknown(unknown, allowed, **details):
+    """Raise the 400 naming the ``unknown`` query parameters, if any, and what is ``allowed``."""
+    if unknown:
+        raise ApiError(
+            400,
+            f"unknown query parameter(s): {', '.join(sorted(unknown))}",
+            {"allowed": list(allowed), **details},
+        )
+
+
+def only(args, allowed):
+    """Refuse every query parameter of ``args`` not ``allowed`` (a 400 naming them)."""
+    refuse_unknown(set(args) - set(allowed), allowed)
+
+
 def parse_int(value, name, *, minimum=None, maximum=None, default=None):
     """Parse an integer argument within bounds, or raise a 400 naming it."""
     if value is None or value == "":
@@ -110,13 +125,11 @@ def known_term(component, name):
 def parse_query(component, args, view="stats", *, allowed=()):
     """Return the :class:`Query` of ``args`` for a ``view``; anything unknown is a 400."""
     options = (*VIEW_OPTIONS[view], *allowed)
-    unknown = sorted(n for n in args if n not in options and not known_term(component, n))
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown query parameter(s): {', '.join(unknown)}",
-            {"allowed": [*filter_names(component), *options], "operators": list(OPERATORS)},
-        )
+    refuse_unknown(
+        [n for n in args if n not in options and not known_term(component, n)],
+        [*filter_names(component), *options],
+        operators=list(OPERATORS),
+    )
     conditions = []
     for name in args:
         if name in options:

@@ -17,7 +17,7 @@ from unified_api_server.core.data.migrate import (
     problem,
 )
 from unified_api_server.core.errors import ApiError, error_response, handle_unexpected
-from unified_api_server.core.web.args import parse_bool
+from unified_api_server.core.web.args import only, parse_bool
 from unified_api_server.core.web.resources import ComponentView, state
 
 # What each kind of MigrationError answers: (status, code).
@@ -84,11 +84,7 @@ class ApplyMigrations(ComponentView):
 
     def post(self):
         """Apply the pending migrations after a backup, all or none (``dry_run=true``: tell)."""
-        unknown = sorted(set(request.args) - {"dry_run"})
-        if unknown:
-            raise ApiError(
-                400, f"unknown query parameter(s): {', '.join(unknown)}", {"allowed": ["dry_run"]}
-            )
+        only(request.args, ["dry_run"])
         dry_run = parse_bool(request.args.get("dry_run"), "dry_run")
         try:
             applied, backup = state().database.apply_migrations(dry_run=dry_run)

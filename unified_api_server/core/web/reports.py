@@ -13,6 +13,7 @@ from unified_api_server.core.errors import ApiError
 from unified_api_server.core.schemas import create_schema, flatten_groups
 from unified_api_server.core.web import alerts, limits
 from unified_api_server.core.web.args import (
+    only,
     parse_fields,
     parse_int,
     parse_limit,
@@ -155,9 +156,7 @@ class Import(ComponentView):
         """Store every item of a report; an item already imported is not stored twice."""
         importer = self.importer
         raw = raw_body(importer.description)
-        unknown = sorted(set(request.args) - set(importer.params))
-        if unknown:
-            raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+        only(request.args, importer.params)
         for name in importer.required:
             if not request.args.get(name):
                 raise ApiError(400, f"{name}: required query parameter")
