@@ -165,6 +165,10 @@ def serve(
         # Every gunicorn shares one control socket in $HOME by default; a second one replaces it.
         "control_socket_disable": True,
         "timeout": timeout,
+        # An idle kept-alive connection is closed after 5 s, not gunicorn's 2: a client that
+        # reuses one just as the server closes it gets a reset (a POST is not retried), and a
+        # 2 s pause was common on a busy host. nginx's upstreams close theirs after 1 s.
+        "keepalive": 5,
         "graceful_timeout": graceful_timeout,
         "loglevel": log_level.lower(),
         "accesslog": None,
