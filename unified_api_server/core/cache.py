@@ -22,6 +22,7 @@ from collections import OrderedDict
 
 import orjson
 from flask import Response, current_app, request
+from werkzeug.http import http_date
 
 from unified_api_server.core import metrics
 from unified_api_server.core.settings import Setting
@@ -209,14 +210,26 @@ def _request_key(name, generations):
     return body_etag(orjson.dumps(parts))
 
 
+# Request headers that make an answer conditional (304, 412) or partial.
+_CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_RANGE")
+
+
 def _finish(response, outcome=None):
     """Add the ETag (kept when set), Cache-Control and X-Cache; answer 304 when it matches."""
-    if response.get_etag()[0] is None:
+    headers = response.headers
+    if "ETag" not in headers:
         response.set_etag(body_etag(response.get_data()))
-    response.headers["Cache-Control"] = CACHE_CONTROL
+    headers["Cache-Control"] = CACHE_CONTROL
     if outcome is not None:
-        response.headers["X-Cache"] = outcome
-    return response.make_conditional(request)
+        headers["X-Cache"] = outcome
+    environ = request.environ
+    if any(name in environ for name in _CONDITIONAL):
+        return response.make_conditional(request)
+    # Nothing to compare: add only what make_conditional would (it parses every conditional
+    # header, absent or not, on every read).
+    if "Date" not in headers and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        headers["Date"] = http_date()
+    return response
 
 
 class ResponseCache:

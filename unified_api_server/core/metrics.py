@@ -21,7 +21,7 @@ import os
 import time
 from contextlib import contextmanager
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -33,6 +33,8 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from unified_api_server.core.web.requestlog import remember_route
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -194,13 +196,6 @@ def flask_route(environ):
     return environ.get("uas.route") or "unmatched"
 
 
-def note_route():
-    """Flask ``before_request``: note the matched rule where the request's wrapper can read it."""
-    rule = request.url_rule
-    if rule is not None:
-        request.environ["uas.route"] = rule.rule
-
-
 class RequestMetrics:
     """WSGI middleware counting every answer by route, method and status, and timing it.
 
@@ -274,6 +269,8 @@ def init_app(app, route_of=flask_route, refresh=()):
         # worker writes its values there (every metric here is labelled, so none exists yet).
         values.ValueClass = values.get_value_class()
     app.extensions["uas.metrics"] = list(refresh)
-    app.before_request(note_route)
+    # The request log's hook notes the route for both (one hook a request, not two).
+    if remember_route not in app.before_request_funcs.get(None, ()):
+        app.before_request(remember_route)
     app.add_url_rule("/metrics", "metrics", serve_metrics)
     app.wsgi_app = RequestMetrics(app.wsgi_app, route_of)

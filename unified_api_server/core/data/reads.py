@@ -25,11 +25,12 @@ def rows_to_dicts(cursor, rows=None, times_as_text=True):
     ``times_as_text=False`` leaves times as DuckDB gives them, for rows that go straight to a
     JSON answer: orjson writes the same ISO 8601 text in C, at a seventh of ``isoformat``'s cost.
     """
-    names = [d[0] for d in cursor.description]
+    described = cursor.description  # built anew (types and all) on every access: read it once
+    names = [d[0] for d in described]
     rows = cursor.fetchall() if rows is None else rows
     # Only time columns need converting: a page's other values pass through untouched.
     times = times_as_text and [
-        i for i, d in enumerate(cursor.description) if str(d[1]).startswith("TIMESTAMP")
+        i for i, d in enumerate(described) if str(d[1]).startswith("TIMESTAMP")
     ]
     if not times:
         return [dict(zip(names, row)) for row in rows]
