@@ -1,26 +1,34 @@
 """Measure what judging every stored run costs a bulk ingest: the same load with and without it.
 
-    python scripts/bench_judge.py [--rows 100000] [--chunk 25000] [--repeat 3]
+    python scripts/bench_judge.py [--rows 100000] [--chunk 25000] [--repeat 3] [--check]
 
 The Benchmark API is built in-process twice on fresh DuckDB files: as registered (each bulk
 upload judges its runs against their series' history in the load's transaction) and with no
 ``after_write`` hook. Both get the same demo rows as NDJSON through the bulk endpoint, then the
 runs' named metrics (``table=metrics``, judged when they arrive), alternating the two, so the
 ratio is taken side by side on the same noisy machine; the medians are reported.
+
+``--check`` instead loads the rows once judged by the statement as registered and once by the
+plain reference statement (``tests/benchmark/judge_reference.py``), and compares the two
+``benchmark_verdicts`` tables row by row.
 """
 
 import argparse
 import dataclasses
+import functools
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.benchmark.judge_reference import DIFFERENCES, reference_sql
+from unified_api_server.components.benchmark.analysis import after_write
 from unified_api_server.core.web.app import create_app
 from unified_api_server.registry import BY_NAME
 from unified_api_server.tools.demo_data import DemoData
@@ -72,15 +80,39 @@ def load(component, folder, runs, metrics):
     return elapsed
 
 
+def check(bodies):
+    """Load ``bodies`` judged by the registered and the reference statements; compare."""
+    reference = functools.partial(after_write, build=reference_sql)
+    sides = (BENCHMARK, dataclasses.replace(BENCHMARK, after_write=reference))
+    with tempfile.TemporaryDirectory() as folder:
+        folders = [Path(folder) / name for name in ("a", "b")]
+        for side, path in zip(sides, folders):
+            path.mkdir()
+            load(side, path, *bodies)
+        with duckdb.connect() as both:
+            for path in folders:
+                both.execute(f"ATTACH '{path / 'bench.duckdb'}' AS {path.name} (READ_ONLY)")
+            rows, verdicts = both.execute(
+                "SELECT count(*), count(*) FILTER (verdict IN ('regression', 'improvement')) "
+                "FROM a.benchmark_verdicts"
+            ).fetchone()
+            (different,) = both.execute(f"SELECT count(*) FROM ({DIFFERENCES})").fetchone()
+    print(f"{rows} verdicts ({verdicts} regressions or improvements), {different} differ")
+    return different == 0
+
+
 def main():
-    """Run the paired loads and print the medians and their ratio."""
+    """Run the paired loads and print the medians and their ratio (or ``--check``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--chunk", type=int, default=25_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--check", action="store_true", help="compare with the reference SQL")
     args = parser.parse_args()
     runs, metrics = demo_rows(args.rows)
     bodies = chunks(runs, args.chunk), chunks(metrics, args.chunk * 4)
+    if args.check:
+        sys.exit(0 if check(bodies) else 1)
     plain = dataclasses.replace(BENCHMARK, after_write=None)
     timings = {"judged": [], "plain": []}
     for _ in range(args.repeat):

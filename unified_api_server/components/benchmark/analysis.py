@@ -52,25 +52,63 @@ def _same(a, b):
     return " AND ".join(f"{a}.{n} IS NOT DISTINCT FROM {b}.{n}" for n in CONFIGURATION)
 
 
-_DIRECTIONS = ", ".join(f"('{m}', {str(low).lower()})" for m, low in HEADLINE.items())
+# The statement numbers what it judges so that the windows sort and partition on integers:
+# ``config`` (a configuration of the written runs, numbered by the statement) and ``metric_no``
+# (0.. the headline columns, then the named metrics), ``series`` the two in one BIGINT.
 
 
-def _headline_points(metrics):
-    columns = ", ".join(metrics)
-    return (
-        f"SELECT run_id, {_CONFIG}, started_at, metric, value, d.lower_is_better FROM "
-        f"(UNPIVOT (SELECT run_id, {_CONFIG}, started_at, {columns} FROM runs) ON {columns} "
-        f"INTO NAME metric VALUE value) u JOIN (VALUES {_DIRECTIONS}) d(metric, lower_is_better) "
-        "USING (metric)"
+def _metric_names(metrics, named):
+    """The metrics judged, numbered, with the headline columns' direction."""
+    headline = ", ".join(f"({i}, '{m}', {str(HEADLINE[m]).lower()})" for i, m in enumerate(metrics))
+    parts = [f"SELECT * FROM (VALUES {headline}) h(metric_no, metric, lower_is_better)"]
+    parts = parts if metrics else []
+    if named:
+        parts.append(
+            f"SELECT {len(metrics)} + row_number() OVER (ORDER BY name) AS metric_no, "
+            "name AS metric, NULL::BOOLEAN AS lower_is_better "
+            f"FROM (SELECT DISTINCT name FROM {METRICS_TABLE} "
+            "WHERE run_id IN (SELECT id FROM written))"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def _reach(metrics):
+    """The runs of the written runs' configurations a window may reach: from the earliest
+    written on, and up to MAX_WINDOW before it."""
+    columns = "".join(f", a.{m}" for m in metrics)
+    select = (
+        f"SELECT c.config, a.run_id, a.started_at, a.run_id IN (SELECT id FROM written) "
+        f"AS judged{columns} FROM {RUNS} a JOIN configs c ON {_same('a', 'c')}"
     )
+    runs = (
+        f"{select} WHERE a.started_at >= c.first UNION ALL {select} WHERE a.started_at < c.first "
+        "QUALIFY row_number() OVER (PARTITION BY c.config ORDER BY a.started_at DESC, "
+        f"a.run_id DESC) <= {MAX_WINDOW}"
+    )
+    # ``place``: the run's place in its configuration, which orders every series of it
+    place = "row_number() OVER (PARTITION BY config ORDER BY started_at, run_id) AS place"
+    return f"SELECT *, {place} FROM ({runs})"
 
 
-_NAMED_POINTS = (
-    f"SELECT m.run_id, {', '.join(f'r.{n}' for n in CONFIGURATION)}, r.started_at, "
-    f"m.name AS metric, m.value, m.lower_is_better FROM {METRICS_TABLE} m "
-    "JOIN runs r USING (run_id) WHERE m.name IN "
-    f"(SELECT name FROM {METRICS_TABLE} WHERE run_id IN (SELECT id FROM written))"
-)
+def _points(metrics, named):
+    """Every point of the judged series within reach: headline columns, then named metrics."""
+    parts = []
+    if metrics:
+        numbers = ", ".join(str(i) for i in range(len(metrics)))
+        parts.append(
+            "SELECT config, run_id, started_at, place, judged, metric_no, value, "
+            "NULL::BOOLEAN AS lower "
+            f"FROM (SELECT *, unnest([{numbers}]) AS metric_no, unnest([{', '.join(metrics)}]) "
+            "AS value FROM reach) WHERE value IS NOT NULL"
+        )
+    if named:
+        parts.append(
+            "SELECT r.config, r.run_id, r.started_at, r.place, r.judged, n.metric_no, m.value, "
+            f"m.lower_is_better AS lower FROM {METRICS_TABLE} m "
+            "JOIN metric_names n ON m.name = n.metric JOIN reach r ON r.run_id = m.run_id"
+        )
+    keyed = "config::BIGINT * (SELECT count(*) FROM metric_names) + metric_no AS series"
+    return f"SELECT *, {keyed} FROM ({' UNION ALL '.join(parts)})"
 
 
 def _limits():
@@ -78,14 +116,14 @@ def _limits():
     matches = " AND ".join(f"(t.{n} IS NULL OR t.{n} = s.{n})" for n in SELECTOR)
     rank = " + ".join(f"(t.{n} IS NOT NULL)::INT * {33 + w}" for n, w in _PRIORITY.items())
     return (
-        f"SELECT s.*, coalesce(t.percent, {DEFAULTS['percent']}) AS percent, "
+        f"SELECT s.series, coalesce(t.percent, {DEFAULTS['percent']}) AS percent, "
         f"coalesce(t.z, {DEFAULTS['z']}) AS z_limit, "
         f"coalesce(t.window_size, {DEFAULTS['window']}) AS window_size, "
         f"coalesce(t.min_points, {DEFAULTS['min_points']}) AS min_points "
-        f"FROM (SELECT DISTINCT {_CONFIG}, metric FROM points WHERE judged) s "
-        f"LEFT JOIN {THRESHOLDS} t ON {matches} "
-        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f's.{n}' for n in SELECTOR)} "
-        f"ORDER BY {rank} DESC NULLS LAST) = 1"
+        f"FROM (SELECT DISTINCT p.series, {', '.join(f'c.{n}' for n in CONFIGURATION)}, "
+        "n.metric FROM points p JOIN configs c USING (config) JOIN metric_names n "
+        f"USING (metric_no) WHERE p.judged) s LEFT JOIN {THRESHOLDS} t ON {matches} "
+        f"QUALIFY row_number() OVER (PARTITION BY s.series ORDER BY {rank} DESC NULLS LAST) = 1"
     )
 
 
@@ -102,49 +140,49 @@ def _segment(marked):
     running count costs as much as the window itself)."""
     if not marked:
         return "0"
+    starts = (
+        f"(p.run_id IN (SELECT run_id FROM {MARKS} WHERE metric IS NULL) OR EXISTS (SELECT 1 "
+        f"FROM {MARKS} k JOIN metric_names n ON k.metric = n.metric "
+        "WHERE k.run_id = p.run_id AND n.metric_no = p.metric_no))"
+    )
     return (
-        f"sum(p.starts::INT) OVER (PARTITION BY {', '.join(f'p.{n}' for n in SELECTOR)} "
-        "ORDER BY p.started_at, p.run_id ROWS UNBOUNDED PRECEDING)"
+        f"sum({starts}::INT) OVER (PARTITION BY p.series ORDER BY p.place ROWS UNBOUNDED PRECEDING)"
     )
 
 
 def judge_sql(ids_sql, metrics, named, marked=True):
     """Return the INSERT judging the written runs' ``metrics`` (and named metrics if ``named``);
     ``marked`` False: no run is marked as a distribution change."""
-    parts = [_headline_points(metrics)] if metrics else []
-    parts += [_NAMED_POINTS] if named else []
-    series = f"PARTITION BY {_CONFIG}, metric"
+    segment = ", segment" if marked else ""
     return f"""INSERT INTO {VERDICTS} (run_id, metric, {_CONFIG}, started_at, value, baseline,
         change, z, window_n, verdict, lower_is_better)
-    WITH written AS (SELECT DISTINCT * FROM ({ids_sql}) w(id)),
-    configs AS (SELECT {_CONFIG}, min(started_at) AS first FROM {RUNS}
-        WHERE run_id IN (SELECT id FROM written) GROUP BY ALL),
-    runs AS (SELECT a.* FROM {RUNS} a JOIN configs b ON {_same("a", "b")}
-        QUALIFY a.started_at >= b.first OR row_number() OVER (PARTITION BY
-            {", ".join(f"a.{n}" for n in CONFIGURATION)}, a.started_at >= b.first
-            ORDER BY a.started_at DESC, a.run_id DESC) <= {MAX_WINDOW}),
-    points AS (SELECT p.*, p.run_id IN (SELECT id FROM written) AS judged,
-        EXISTS (SELECT 1 FROM {MARKS} k WHERE k.run_id = p.run_id
-                AND (k.metric IS NULL OR k.metric = p.metric)) AS starts
-        FROM ({" UNION ALL ".join(parts)}) p),
+    WITH written AS MATERIALIZED (SELECT DISTINCT * FROM ({ids_sql}) w(id)),
+    configs AS MATERIALIZED (SELECT *, row_number() OVER () AS config FROM (SELECT {_CONFIG},
+        min(started_at) AS first FROM {RUNS} WHERE run_id IN (SELECT id FROM written)
+        GROUP BY ALL)),
+    metric_names AS MATERIALIZED ({_metric_names(metrics, named)}),
+    reach AS ({_reach(metrics)}),
+    points AS MATERIALIZED ({_points(metrics, named)}),
     limits AS ({_limits()}),
     segments AS (SELECT p.*, l.percent, l.z_limit, l.window_size, l.min_points,
         {_segment(marked)} AS segment
-        FROM points p JOIN limits l ON {_same("p", "l")} AND l.metric = p.metric),
+        FROM points p JOIN limits l USING (series)),
     windows AS (SELECT *, count(value) OVER w AS window_n, avg(value) OVER w AS baseline,
         stddev_samp(value) OVER w AS spread FROM segments
-        WINDOW w AS ({series}, segment ORDER BY started_at, run_id
+        WINDOW w AS (PARTITION BY series{segment} ORDER BY place
             ROWS BETWEEN window_size PRECEDING AND 1 PRECEDING)),
-    judged AS (SELECT *, CASE WHEN baseline <> 0 THEN (value - baseline) / abs(baseline) END
-            AS change,
+    judged AS (SELECT w.*, n.metric, coalesce(n.lower_is_better, w.lower) AS lower_is_better,
+        CASE WHEN baseline <> 0 THEN (value - baseline) / abs(baseline) END AS change,
         CASE WHEN spread > 0 THEN (value - baseline) / spread END AS z
-        FROM windows WHERE judged)
-    SELECT run_id, metric, {_CONFIG}, started_at, value, baseline, change, z, window_n,
-        {_VERDICT}, lower_is_better FROM judged"""
+        FROM windows w JOIN metric_names n USING (metric_no) WHERE judged)
+    SELECT j.run_id, j.metric, {", ".join(f"c.{n}" for n in CONFIGURATION)}, j.started_at,
+        j.value, j.baseline, j.change, j.z, j.window_n, {_VERDICT}, j.lower_is_better
+    FROM judged j JOIN configs c USING (config)"""
 
 
-def after_write(cursor, written):
-    """Judge what a write stored (the component's ``after_write``), in its transaction."""
+def after_write(cursor, written, build=judge_sql):
+    """Judge what a write stored (the component's ``after_write``), in its transaction;
+    ``build`` makes the judging statement (another only to check one against the other)."""
     if written.key not in (None, "metrics"):
         return
     metrics = list(HEADLINE) if written.key is None else []
@@ -166,7 +204,7 @@ def after_write(cursor, written):
             [*written.params, *HEADLINE],
         )
     marked = cursor.execute(f"SELECT count(*) > 0 FROM {MARKS}").fetchone()[0]
-    cursor.execute(judge_sql(written.ids_sql, metrics, named, marked), list(written.params))
+    cursor.execute(build(written.ids_sql, metrics, named, marked), list(written.params))
 
 
 def detail(cursor, run_id):
