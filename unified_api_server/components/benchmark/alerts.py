@@ -6,15 +6,26 @@ resolves the open one; ``no_baseline`` changes nothing.
 """
 
 from unified_api_server.components.benchmark.analysis import VERDICTS
+from unified_api_server.core.data.alert_queries import OPEN
 from unified_api_server.core.data.alerts import Finding
 
-_LATEST = f"""
-    SELECT model_name, hardware, batch_size, precision, metric,
-        arg_max(struct_pack(run_id, verdict, value, baseline, change, z, window_n),
-                (started_at, run_id))
-    FROM {VERDICTS} WHERE run_id IN ({{ids}}) AND verdict <> 'no_baseline'
-    GROUP BY ALL"""
 _SERIES = ("model_name", "hardware", "batch_size", "precision", "metric")
+# Only the series whose latest verdict can change an alert: a regression (raises), or any other
+# verdict of a series with an open alert (resolves it); a bulk load touches tens of thousands.
+_OPEN_ALERT = (
+    "EXISTS (SELECT 1 FROM alerts a WHERE a.kind = 'regression' AND a.state IN ("
+    + ", ".join(f"'{state}'" for state in OPEN)
+    + ") AND a.test_type IS NULL AND a.test_name IS NULL AND "
+    + " AND ".join(f"a.{n} IS NOT DISTINCT FROM l.{n}" for n in _SERIES)
+    + ")"
+)
+_LATEST = f"""
+    SELECT * FROM (SELECT model_name, hardware, batch_size, precision, metric,
+        arg_max(struct_pack(run_id, verdict, value, baseline, change, z, window_n),
+                (started_at, run_id)) AS latest
+    FROM {VERDICTS} WHERE run_id IN ({{ids}}) AND verdict <> 'no_baseline'
+    GROUP BY ALL) l
+    WHERE l.latest.verdict = 'regression' OR {_OPEN_ALERT}"""
 
 
 def regressions(cursor, written):
