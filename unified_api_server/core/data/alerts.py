@@ -62,6 +62,7 @@ _MATCH_SUPPRESSION = " AND ".join(
 _COVERS = " AND ".join(
     f"(s.{name} IS NULL OR s.{name} IS NOT DISTINCT FROM a.{name})" for name in ("kind", *SELECTOR)
 )
+_ANY_SUPPRESSION = "SELECT EXISTS (SELECT 1 FROM alert_suppressions WHERE until > now())"
 # A suppression in force matches the alert ``a``.
 _HELD = f"SELECT 1 FROM alert_suppressions s WHERE s.until > now() AND {_COVERS}"
 # The soonest expiry of a suppression holding an open suppressed alert.
@@ -119,21 +120,26 @@ class Alerts:
         firing = sorted(held & {f.key for f in findings if f.firing})
         if firing:  # found again: raised now if its suppression ended (not at the timer's call)
             self._release(cur, firing)
+        # Each raise asks for a matching suppression only while some is in force: a bulk load
+        # may raise a thousand alerts, and every statement in its transaction counts.
+        suppressions = cur.execute(_ANY_SUPPRESSION).fetchone()[0]
         for finding in findings:
             found = opened.get(finding.key)
             if finding.firing and found is None:
-                opened[finding.key] = self._raise(cur, finding)
+                opened[finding.key] = self._raise(cur, finding, suppressions)
             elif not finding.firing and found is not None:
                 self._change(cur, found, "resolved", by="auto", item_id=finding.item_id)
                 del opened[finding.key]
 
-    def _raise(self, cur, finding):
+    def _raise(self, cur, finding, suppressions=True):
         parts = [finding.series.get(name) for name in SELECTOR]
-        suppressed = cur.execute(
-            "SELECT min(until) FROM alert_suppressions s WHERE s.until > now() AND "
-            f"{_MATCH_SUPPRESSION}",
-            [finding.kind, *parts],
-        ).fetchone()[0]
+        suppressed = None
+        if suppressions:
+            suppressed = cur.execute(
+                "SELECT min(until) FROM alert_suppressions s WHERE s.until > now() AND "
+                f"{_MATCH_SUPPRESSION}",
+                [finding.kind, *parts],
+            ).fetchone()[0]
         state = "suppressed" if suppressed else "active"
         self._expiries.schedule(suppressed)  # raised again then, if it is still open
         alert_id = str(uuid.uuid4())
