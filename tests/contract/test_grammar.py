@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tests.contract.api import assert_error, make_api
+from tests.contract.api import GATEWAY, assert_error, make_api
 from unified_api_server.core.data.query import Condition, Query
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -19,8 +19,13 @@ def _hardware(api, device):
 
 
 def _seed(api, count=24):
-    """Create items with known models, devices, durations (some missing) and start times."""
-    made = []
+    """Create items with known models, devices, durations (some missing) and start times.
+
+    Through a gateway (a deployment, DuckLake replicas among them) they go up as one batch in
+    one bulk upload: two writes where one create each took ``count``, and the next test's
+    reset deletes them with their batch in one more. In-process, one create each.
+    """
+    bodies = []
     for i in range(count):
         changes = {
             "hardware": _hardware(api, "cuda" if i % 4 == 0 else "cpu"),
@@ -29,7 +34,15 @@ def _seed(api, count=24):
         }
         if i % 6:
             changes["duration"] = float((i * 7) % 11)
-        made.append(api.create(MODELS[i % 3], **changes))
+        bodies.append((MODELS[i % 3], changes))
+    if not GATEWAY:
+        return [api.create(model, **changes) for model, changes in bodies]
+    batch = api.client.post(f"{api.base}/batches", json={"name": "seed"}).get_json()["batch_id"]
+    rows = [api.item(model, batch_id=batch, **changes) for model, changes in bodies]
+    response = api.client.post(f"{api.items}/bulk", data=orjson.dumps(rows))
+    assert response.status_code in (200, 201), response.get_json()
+    made = _list(api)[api.component.entities]
+    assert len(made) == count
     return made
 
 
