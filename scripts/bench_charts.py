@@ -41,7 +41,7 @@ from bench_test_analysis import fill as fill_tests
 
 from tests.support import NAMES, ServiceProcess
 from unified_api_server.components.benchmark.analysis import judge_sql
-from unified_api_server.components.benchmark.series import HEADLINE
+from unified_api_server.components.benchmark.series import HEADLINE, series_key_sql
 from unified_api_server.core.data.database import Database, load_migrations
 from unified_api_server.gateway.keys import KeyStore
 from unified_api_server.registry import BY_NAME
@@ -73,6 +73,7 @@ def fill_benchmark(path, runs, batch):
             FROM range(?) r(i)""",
             [runs],
         )
+        connection.execute(f"UPDATE benchmark_runs SET series_key = {series_key_sql()}")
         ids = "SELECT run_id FROM benchmark_runs"
         connection.execute(judge_sql(ids, list(HEADLINE), False, False), [])
         connection.execute(

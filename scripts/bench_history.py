@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_query import fill, paired, served_beside_duckdb
 
 from unified_api_server.components.benchmark.history import history
-from unified_api_server.components.benchmark.series import SeriesKey
+from unified_api_server.components.benchmark.series import SeriesKey, series_key_sql
 from unified_api_server.registry import BY_NAME
 
 KEY = SeriesKey("bench-series", "cuda:0", 8, "fp16", "latency_ms_mean")
@@ -51,6 +51,12 @@ def plant(path, rows, series, batch):
                 "WHERE CAST(run_id AS BIGINT) BETWEEN ? AND ?",
                 [name, low, low, low + batch - 1],
             )
+        # Runs changed by SQL are keyed again, as the write path keys a run it stores.
+        connection.execute(
+            f"UPDATE benchmark_runs SET series_key = {series_key_sql()} "
+            "WHERE model_name = ? OR batch_id IN ('bench-before', 'bench-after')",
+            [KEY.model_name],
+        )
         connection.execute(
             "INSERT INTO benchmark_metrics (run_id, name, value, lower_is_better) "
             "SELECT run_id, 'metric_' || m, random(), m % 2 = 0 FROM benchmark_runs, range(4) t(m) "

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import ServiceProcess
 from unified_api_server.core.data.database import Database, load_migrations
+from unified_api_server.core.data.derived import column_defaults, derived
 from unified_api_server.core.data.reads import Reads
 from unified_api_server.core.web.args import TOTAL_CAP, filterable, parse_query, sortable
 from unified_api_server.registry import BY_NAME
@@ -66,8 +67,15 @@ def fill(path, component, rows):
     database.ping()
     database.close()
     columns = [c for c in component.columns if c.kind != "json"]
-    names = ", ".join([component.id_column, *(c.name for c in columns)])
-    values = ", ".join(["printf('%012d', i)", *(generated(c, component) for c in columns)])
+    names = [component.id_column, *(c.name for c in columns)]
+    values = ["printf('%012d', i)", *(generated(c, component) for c in columns)]
+    # The columns the write path derives (the Benchmark's series key), as it would fill them.
+    with duckdb.connect(str(path)) as connection:
+        existing = column_defaults(connection, component.table)
+    for name, sql in derived(component, dict(zip(names, values)), existing):
+        names.append(name)
+        values.append(sql)
+    names, values = ", ".join(names), ", ".join(values)
     with duckdb.connect(str(path)) as connection:
         connection.execute(
             f"INSERT INTO {component.table} ({names}) SELECT {values} FROM range(?) r(i)", [rows]

@@ -139,6 +139,25 @@ def test_history_draws_each_configuration_and_marks_the_regression(chart_gateway
     assert same["figure"]["data"] == one["figure"]["data"]
 
 
+def test_every_configuration_is_read_with_one_component_request(chart_gateway, keys, planted):
+    api = client(chart_gateway, keys["read"])
+    request_id = f"all-configurations-{uuid.uuid4().hex}"
+    response = api.call(
+        "GET",
+        f"{CHARTS}/benchmark-history",
+        params={"model_name": planted["model"], "width": 777},
+        headers={"X-Request-Id": request_id},
+    )
+    assert response.status_code == 200 and len(response.json()["series"]) == 2  # fmt: skip
+
+    def calls():
+        with open(chart_gateway.log_path, encoding="utf-8") as handle:
+            return [line for line in handle if "upstream" in line and request_id in line]
+
+    logged = wait_until(calls, message="the chart's upstream calls in the log")
+    assert len(logged) == 1 and "path=/api/benchmark/db/histories " in logged[0]
+
+
 def test_history_is_downsampled_by_default_and_keeps_the_extremes(chart_gateway, keys, planted):
     api = client(chart_gateway, keys["read"])
     args = {"model_name": planted["model"], "hardware": "tpu", "metric": "throughput"}

@@ -95,6 +95,9 @@ class Component:
     # callable(cursor, written): run inside every write transaction with what it stored (a
     # ``core.data.written.Written``), so rows a component derives (verdicts) never lag the item.
     after_write: object = None
+    # (column, SQL template over ``{column}``s): main-table columns the write path fills from
+    # an item's other columns as it inserts it (core/data/derived.py), never given or patched.
+    derived_columns: tuple = ()
     # Tables of rows the component derives from an item (keyed by its id column, like a
     # child's): deleted with the item, in its transaction (the benchmark's verdicts).
     derived_tables: tuple = ()

@@ -80,22 +80,9 @@ def _pairs(args, leave=()):
 def benchmark_history(args, options):
     """A line per configuration of the model that the filters select, with markers."""
     model, metric = args["model_name"], args.get("metric", DEFAULT_METRIC)
-    groups = _configurations(args)
-    drawable = [g for g in groups if g["hardware"] is not None]
-    drawable.sort(key=lambda g: -(g.get("total_runs") or 0))
-    chosen = sorted(drawable[:MAX_SERIES], key=lambda g: [str(g[k]) for k in SERIES_PARTS])
-    bounds = [(k, args[k]) for k in ("since", "until") if k in args]
-    paths = {}
-    for index, group in enumerate(chosen):
-        series = [("model_name", model)]
-        for name in SERIES_PARTS:  # a part stored as NULL is named as the grammar names it
-            series.append(
-                (name, group[name]) if group[name] is not None else (f"{name}__isnull", "true")
-            )
-        extra = [("metric", metric), ("points", options["points"]), ("include", "verdicts")]
-        paths[index] = _path("benchmark", "history", [*series, *extra, *bounds])
-    found = _fetch("benchmark", paths)
-    bodies = [found[index] for index in range(len(chosen)) if found[index]["count"]]
+    found, configurations = _history_bodies(args, metric, options)
+    bodies = [body for body in found if body["count"]]
+    bodies.sort(key=lambda b: [str(b["series"][k]) for k in SERIES_PARTS])
     title = f"{model}: {metric}"
     if not bodies:
         note = f"no benchmark runs of {model!r} match"
@@ -106,11 +93,9 @@ def benchmark_history(args, options):
     if facts.get("lower_is_better") is not None:
         y_title += ", lower is better" if facts["lower_is_better"] else ", higher is better"
     figure, marked = figures.history_figure(title, y_title, bodies)
-    notes = []
-    if len(drawable) > len(chosen):
-        notes.append(f"the {len(chosen)} of {len(drawable)} configurations with the most runs")
-    if len(groups) > len(drawable):
-        notes.append(f"{len(groups) - len(drawable)} configuration(s) without a device left out")
+    note = None
+    if configurations > len(found):
+        note = f"the {len(found)} of {configurations} configurations with the most runs"
     series = [
         {**{k: b["series"][k] for k in ("hardware", "batch_size", "precision")},
          "count": b["count"], "shown": len(b["points"]), "downsampled": b["downsampled"],
@@ -123,19 +108,22 @@ def benchmark_history(args, options):
         "downsampled": any(s["downsampled"] for s in series),
         "series": series,
         "marked": marked,
-        "note": "; ".join(notes) or None,
+        "note": note,
     }
 
 
-def _configurations(args):
-    """Return the model's configurations the filters select: the one named, when every part is
-    (the usual request of a model page: no statistics needed), else those with a matching run."""
-    named = {name: args.getlist(name) for name in SERIES_PARTS}
+def _history_bodies(args, metric, options):
+    """Return ``(history bodies, how many configurations match)``: the one named, when every
+    part is (the usual request of a model page), else the model's configurations the filters
+    select, the most-run first, all read by one request (``/histories``)."""
+    query = [*_pairs(args, ("metric",)), ("metric", metric), ("points", options["points"])]
+    query.append(("include", "verdicts"))
     terms = set(args) - {"model_name", "metric", "since", "until"}
-    if terms == set(SERIES_PARTS) and all(len(values) == 1 for values in named.values()):
-        return [{name: values[0] for name, values in named.items()}]
-    stats = _fetch("benchmark", {"s": _path("benchmark", "stats", _pairs(args, ("metric",)))})
-    return [g for g in stats["s"].get("groups", []) if g.get("model_name") == args["model_name"]]
+    if terms == set(SERIES_PARTS) and all(len(args.getlist(n)) == 1 for n in SERIES_PARTS):
+        return [_fetch("benchmark", {"h": _path("benchmark", "history", query)})["h"]], 1
+    query.append(("series", MAX_SERIES))
+    found = _fetch("benchmark", {"h": _path("benchmark", "histories", query)})["h"]
+    return found["series"], found["configurations"]
 
 
 def test_pass_rate(args, options):

@@ -11,8 +11,10 @@ from unified_api_server.components.benchmark.alerts import regressions
 from unified_api_server.components.benchmark.analysis_api import ANALYSIS_ROUTES
 from unified_api_server.components.benchmark.demo import DEMO
 from unified_api_server.components.benchmark.figures import PRECISIONS, metric_defaults
+from unified_api_server.components.benchmark.histories_api import HISTORIES_ROUTES
 from unified_api_server.components.benchmark.jobs import BenchmarkJobs
 from unified_api_server.components.benchmark.pytest_benchmark import PYTEST_BENCHMARK
+from unified_api_server.components.benchmark.series import SERIES_KEY_SQL
 from unified_api_server.components.benchmark.series_api import SERIES_ROUTES
 from unified_api_server.components.benchmark.verdicts_api import VERDICT_ROUTES
 from unified_api_server.core import component as core
@@ -73,6 +75,7 @@ COMPONENT = core.Component(
     model_summary=("hardware/stats", "hardware"),
     # Every stored run judged against its series' history (analysis.py).
     after_write=analysis.after_write,
+    derived_columns=(("series_key", SERIES_KEY_SQL),),  # which series a run is a point of
     derived_tables=(analysis.VERDICTS, analysis.MARKS),
     alert_rules=(regressions,),
     detail_extras=analysis.detail,
@@ -86,7 +89,7 @@ COMPONENT = core.Component(
             "true: runs with a metric improved",
         ),
     ),
-    db_routes=(ANALYSIS_ROUTES, SERIES_ROUTES, VERDICT_ROUTES),
+    db_routes=(ANALYSIS_ROUTES, SERIES_ROUTES, HISTORIES_ROUTES, VERDICT_ROUTES),
     model_sections=(("verdicts", "verdicts", "latest_verdicts"),),
     demo=DEMO,
     jobs=BenchmarkJobs,

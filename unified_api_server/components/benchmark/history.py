@@ -1,4 +1,4 @@
-"""The SQL of a series' history: its points with rolling statistics, downsampled, with samples.
+"""The SQL of series' history: their points with rolling statistics, downsampled, with samples.
 
 Each point carries the mean and the sample standard deviation of the ``window`` points before
 it (never reaching back across a run marked as the start of a new distribution), its z-score
@@ -9,17 +9,39 @@ buckets of consecutive points and keeps each bucket's lowest and highest point: 
 ``points`` come back, in time order, and no spike is ever lost. The verdicts stored when each
 run was judged (:mod:`.analysis`) can come along: each shown point's, and every regression and
 improvement of the shown range, which downsampling never drops.
+
+Several configurations of one model are read at once, each its own series with its own window
+and threshold, by one statement: its runs are found by their series key (one integer column,
+:data:`.series.SERIES_KEY_SQL`), not by the four columns of their configuration.
 """
 
+import duckdb
+
 from unified_api_server.components.benchmark.analysis import VERDICTS
-from unified_api_server.components.benchmark.series import HEADLINE, METRICS_TABLE
+from unified_api_server.components.benchmark.series import (
+    CONFIGURATION,
+    HEADLINE,
+    METRICS_TABLE,
+    series_key,
+)
 from unified_api_server.components.benchmark.series_limits import distribution_starts
 from unified_api_server.core.data.reads import rows_to_dicts
 from unified_api_server.core.errors import ApiError
 
 RUNS = "benchmark_runs"
 SAMPLES = "benchmark_samples"
+PARTS = CONFIGURATION[1:]  # a model's configurations differ in these
+# One series read: its number, key, parts, window, z threshold and distribution starts.
+_CHOSEN = (
+    "STRUCT(series INTEGER, series_key BIGINT, hardware VARCHAR, batch_size BIGINT, "
+    "precision VARCHAR, window_size INTEGER, z_limit DOUBLE, starts TIMESTAMPTZ[])[]"
+)
 _ORDER = "ORDER BY started_at, row"
+
+
+def _same(alias):
+    """Return the SQL condition: rows ``alias`` have the configuration parts of ``c``."""
+    return " AND ".join(f"{alias}.{name} IS NOT DISTINCT FROM c.{name}" for name in PARTS)
 
 
 def metric_facts(cursor, metric):
@@ -43,48 +65,58 @@ def metric_facts(cursor, metric):
     return (judged[0] if judged else None), any_row[0]
 
 
-def _series(key, until):
-    """Return the SQL and parameters of the series' raw points up to ``until``."""
-    match, params = key.match("r")
-    if key.is_headline:  # a trusted name: HEADLINE's keys are the runs' columns
-        sql = (
-            f"SELECT r.rowid AS row, r.started_at, r.{key.metric} AS value FROM {RUNS} r "
-            f"WHERE {match} AND r.{key.metric} IS NOT NULL"
-        )
+def _series(metric, chosen, until, keyed):
+    """Return the SQL and parameters of the chosen series' raw points up to ``until``, found
+    by their series key if ``keyed``, else by their configuration's parts alone."""
+    keys = ", ".join(str(series_key(c)) for c in chosen)  # integers: safe in the text
+    # Keyed: the key alone (a scan of one integer column; reading the parts too would read
+    # them wherever a point lies, all through the table). Keys are 60 bits of md5: two of a
+    # model's configurations sharing one is as likely as a random 60-bit collision.
+    found = "r.series_key = c.series_key" if keyed else f"r.model_name = ? AND {_same('r')}"
+    segment = "0"
+    if any(c["starts"] for c in chosen):
+        segment = "list_count(list_filter(c.starts, lambda s: s <= r.started_at))"
+    if metric in HEADLINE:  # a trusted name: HEADLINE's keys are the runs' columns
+        value, source, params = f"r.{metric}", f"{RUNS} r", []
     else:
-        sql = (
-            f"SELECT r.rowid AS row, r.started_at, m.value FROM {RUNS} r JOIN {METRICS_TABLE} m "
-            f"ON m.run_id = r.run_id AND m.name = ? WHERE {match}"
-        )
-        params.insert(0, key.metric)
+        value = "m.value"
+        source = f"{RUNS} r JOIN {METRICS_TABLE} m ON m.run_id = r.run_id AND m.name = ?"
+        params = [metric]
+    sql = (
+        f"SELECT c.series, c.window_size, c.z_limit, {segment} AS segment, r.rowid AS row, "
+        f"r.started_at, {value} AS value FROM {source} JOIN chosen c ON {found} "
+        f"WHERE {value} IS NOT NULL"
+    )
+    if keyed:
+        sql += f" AND r.series_key IN ({keys})"
+    else:
+        params.append(chosen[0]["model_name"])
     if until is not None:
         sql += " AND r.started_at < ?"
         params.append(until)
     return sql, params
 
 
-def history_sql(cursor, key, *, window, z, since, until, points):
-    """Return the SQL and parameters of the shown (downsampled) points of a series."""
-    series, params = _series(key, until)
-    starts = distribution_starts(cursor, key)
-    segment = (
-        "list_count(list_filter(?::TIMESTAMPTZ[], lambda s: s <= started_at))" if starts else "0"
-    )
+def histories_sql(metric, chosen, *, since, until, points, keyed=True):
+    """Return the SQL and parameters of the shown (downsampled) points of the ``chosen`` series
+    (dicts of one model's configuration, ``window``, ``z`` and ``starts``), in one statement."""
+    series, params = _series(metric, chosen, until, keyed)
     shown = "started_at >= ?" if since is not None else "TRUE"
     buckets = max(1, points // 2)
     sql = f"""
-WITH series AS ({series}),
-segmented AS (
-    SELECT *, {segment} AS segment FROM series
-),
+WITH chosen AS (SELECT unnest(?::{_CHOSEN}, recursive := true)),
+series AS ({series}),
 judged AS (
-    SELECT row, started_at, value, avg(value) OVER w AS mean,
-        stddev_samp(value) OVER w AS stddev, row_number() OVER ({_ORDER}) AS position
-    FROM segmented
-    WINDOW w AS (PARTITION BY segment {_ORDER} ROWS BETWEEN {int(window)} PRECEDING AND 1 PRECEDING)
+    SELECT series, row, started_at, value, z_limit, avg(value) OVER w AS mean,
+        stddev_samp(value) OVER w AS stddev,
+        row_number() OVER (PARTITION BY series {_ORDER}) AS position
+    FROM series
+    WINDOW w AS (PARTITION BY series, segment {_ORDER}
+        ROWS BETWEEN window_size PRECEDING AND 1 PRECEDING)
 ),
 shown AS (
-    SELECT *, row_number() OVER (ORDER BY position) AS n, count(*) OVER () AS total
+    SELECT *, row_number() OVER (PARTITION BY series ORDER BY position) AS n,
+        count(*) OVER (PARTITION BY series) AS total
     FROM judged WHERE {shown}
 ),
 bucketed AS (
@@ -93,25 +125,57 @@ bucketed AS (
     FROM shown
 ),
 ranked AS (
-    SELECT *, row_number() OVER (PARTITION BY bucket ORDER BY value, n) AS low,
-        row_number() OVER (PARTITION BY bucket ORDER BY value DESC, n) AS high
+    SELECT *, row_number() OVER (PARTITION BY series, bucket ORDER BY value, n) AS low,
+        row_number() OVER (PARTITION BY series, bucket ORDER BY value DESC, n) AS high
     FROM bucketed
 )
-SELECT row, started_at, value, mean, stddev,
+SELECT series, row, started_at, value, mean, stddev,
     CASE WHEN stddev > 0 THEN (value - mean) / stddev END AS z,
-    coalesce(stddev > 0 AND abs(value - mean) / stddev > ?, FALSE) AS outlier, total
-FROM ranked WHERE low = 1 OR high = 1 ORDER BY position"""
-    tail = [since] if since is not None else []
-    return sql, [*params, *([starts] if starts else []), *tail, float(z)]
+    coalesce(stddev > 0 AND abs(value - mean) / stddev > z_limit, FALSE) AS outlier, total
+FROM ranked WHERE low = 1 OR high = 1 ORDER BY series, position"""
+    structs = [
+        {
+            "series": index,
+            "series_key": series_key(c),
+            **{name: c[name] for name in PARTS},
+            "window_size": int(c["window"]),
+            "z_limit": float(c["z"]),
+            "starts": c["starts"],
+        }
+        for index, c in enumerate(chosen)
+    ]
+    return sql, [structs, *params, *([since] if since is not None else [])]
 
 
-def history(cursor, key, *, window, z, since=None, until=None, points=1000):
-    """Return ``(points, count)``: the shown points of a series and how many there were."""
-    sql, params = history_sql(
-        cursor, key, window=window, z=z, since=since, until=until, points=points
+def configurations(cursor, where, params, most):
+    """Return ``(the most-run configurations, how many there are)``: up to ``most`` of the
+    configurations of the runs ``where`` (the query grammar's, alias ``t``) selects, the
+    most runs first, each a dict of :data:`.series.CONFIGURATION` and ``runs``."""
+    names = ", ".join(CONFIGURATION)
+    rows = rows_to_dicts(
+        cursor.execute(
+            f"SELECT {names}, count(*) AS runs, count(*) OVER () AS configurations "
+            f"FROM {RUNS} t {where} GROUP BY ALL ORDER BY runs DESC, {names} LIMIT ?",
+            [*params, int(most)],
+        )
     )
-    rows = rows_to_dicts(cursor.execute(sql, params))
-    count = rows[0]["total"] if rows else 0
+    total = rows[0].pop("configurations") if rows else 0
+    for row in rows[1:]:
+        del row["configurations"]
+    return rows, total
+
+
+def histories(cursor, metric, chosen, *, since=None, until=None, points=1000):
+    """Return ``[(points, count)]``, one per ``chosen`` series (dicts of a configuration,
+    ``window``, ``z`` and ``starts``, all of one model): its shown points and how many."""
+    if not chosen:
+        return []
+    bounds = {"since": since, "until": until, "points": points}
+    try:
+        rows = rows_to_dicts(cursor.execute(*histories_sql(metric, chosen, **bounds)))
+    except duckdb.BinderException:  # migration 006 pending (auto_migrate off): no series key
+        sql, params = histories_sql(metric, chosen, **bounds, keyed=False)
+        rows = rows_to_dicts(cursor.execute(sql, params))
     # The runs' ids are read last, for the kept points only: reading every matching run's id
     # through the table costs more than the rest of the query.
     ids = dict(
@@ -120,10 +184,23 @@ def history(cursor, key, *, window, z, since=None, until=None, points=1000):
             [[row["row"] for row in rows]],
         ).fetchall()
     )
-    points = [{"run_id": ids[row.pop("row")], **row} for row in rows]
-    for point in points:
-        del point["total"]
-    return points, count
+    found = [[] for _ in chosen]
+    for row in rows:
+        found[row.pop("series")].append({"run_id": ids[row.pop("row")], **row})
+    answers = []
+    for shown in found:
+        count = shown[0]["total"] if shown else 0
+        for point in shown:
+            del point["total"]
+        answers.append((shown, count))
+    return answers
+
+
+def history(cursor, key, *, window, z, since=None, until=None, points=1000):
+    """Return ``(points, count)``: the shown points of one series and how many there were."""
+    chosen = {**key.configuration, "window": window, "z": z}
+    chosen["starts"] = distribution_starts(cursor, key)
+    return histories(cursor, key.metric, [chosen], since=since, until=until, points=points)[0]
 
 
 def samples(cursor, run_ids):
@@ -138,30 +215,45 @@ def samples(cursor, run_ids):
     return dict(found.fetchall())
 
 
-_JUDGED = f"""SELECT run_id, started_at, value, verdict, baseline, change, z FROM {VERDICTS}
-    WHERE {{match}} AND metric = ? AND verdict IN ('regression', 'improvement')"""
+_PARTS_OF = "STRUCT(series INTEGER, hardware VARCHAR, batch_size BIGINT, precision VARCHAR)[]"
+_VERDICTS_SQL = f"""WITH chosen AS (SELECT unnest(?::{_PARTS_OF}, recursive := true)),
+v AS (SELECT c.series, v.* FROM {VERDICTS} v JOIN chosen c
+    ON {_same("v")} WHERE v.model_name = ? AND v.metric = ?{{pushed}})
+SELECT series, FALSE AS judged, run_id, NULL::TIMESTAMPTZ AS started_at, NULL::DOUBLE AS value,
+    verdict, NULL::DOUBLE AS baseline, NULL::DOUBLE AS change, NULL::DOUBLE AS z
+FROM v WHERE run_id IN (SELECT unnest(?::VARCHAR[]))
+UNION ALL (SELECT series, TRUE, run_id, started_at, value, verdict, baseline, change, z
+    FROM v WHERE verdict IN ('regression', 'improvement'){{bounds}}
+    QUALIFY row_number() OVER (PARTITION BY series ORDER BY started_at DESC, run_id DESC) <= ?)
+ORDER BY series, judged, started_at, run_id"""
 
 
-def verdicts(cursor, key, points, *, since=None, until=None, limit=1000):
-    """Add each shown point's stored ``verdict`` to ``points``; return the series' regressions
-    and improvements started in ``[since, until)``, the newest ``limit``, oldest first."""
-    match, params = key.match()
-    params.append(key.metric)
-    # The series' own verdicts first (its configuration is pushed into the scan), then the
-    # shown runs among them: by run id alone, every run's verdicts of the metric are scanned.
-    stored = dict(
-        cursor.execute(
-            f"SELECT run_id, verdict FROM {VERDICTS} WHERE {match} AND metric = ? "
-            "AND run_id IN (SELECT unnest(?::VARCHAR[]))",
-            [*params, [point["run_id"] for point in points]],
-        ).fetchall()
-    )
-    for point in points:
-        point["verdict"] = stored.get(point["run_id"])
-    sql = _JUDGED.format(match=match)
+def verdicts(cursor, metric, chosen, shown, *, since=None, until=None, limit=1000):
+    """Add each shown point's stored ``verdict`` to ``shown`` (a list of points per ``chosen``
+    series); return per series its regressions and improvements started in ``[since,
+    until)``, the newest ``limit``, oldest first."""
+    parts = [{"series": i, **{n: c[n] for n in PARTS}} for i, c in enumerate(chosen)]
+    params, pushed = [parts, chosen[0]["model_name"], metric], ""
+    if len(chosen) == 1:  # one series: its configuration is pushed into the scan
+        for name in PARTS:
+            value = chosen[0][name]
+            pushed += f" AND v.{name} IS NULL" if value is None else f" AND v.{name} = ?"
+            params += [] if value is None else [value]
+    params.append([point["run_id"] for points in shown for point in points])
+    bounds = ""
     for bound, condition in ((since, "started_at >= ?"), (until, "started_at < ?")):
         if bound is not None:
-            sql += f" AND {condition}"
+            bounds += f" AND {condition}"
             params.append(bound)
-    sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
-    return rows_to_dicts(cursor.execute(sql, [*params, limit]))[::-1]
+    sql = _VERDICTS_SQL.format(pushed=pushed, bounds=bounds)
+    stored, judged = {}, [[] for _ in chosen]
+    for row in rows_to_dicts(cursor.execute(sql, [*params, limit])):
+        series = row.pop("series")
+        if row.pop("judged"):
+            judged[series].append(row)
+        else:
+            stored[row["run_id"]] = row["verdict"]
+    for points in shown:
+        for point in points:
+            point["verdict"] = stored.get(point["run_id"])
+    return judged

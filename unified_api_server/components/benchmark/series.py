@@ -6,6 +6,7 @@ headline columns (their direction fixed here) and every named metric of the ``me
 but never judged better or worse). Its points are its runs in ``started_at`` order.
 """
 
+import hashlib
 from dataclasses import dataclass
 
 # The configuration a run measured: runs sharing it are points of the same series.
@@ -20,6 +21,30 @@ HEADLINE = {
     "memory_mb": True,
 }
 METRICS_TABLE = "benchmark_metrics"  # the named metrics, with their lower_is_better
+# A run's series key: one BIGINT naming its configuration, filled by the write path (the
+# component's derived column) and by migration 006, so finding a series' runs reads one integer
+# column instead of four. md5 (not DuckDB's hash(), which may change between releases) of the
+# parts joined by U+001F, NULL parts left out; 60 bits, so it is never negative. Two
+# configurations may share a key: a read matches the parts too.
+SERIES_KEY_SQL = (
+    "('0x' || md5(concat_ws(chr(31), {model_name}, {hardware}, {batch_size}, {precision}))"
+    "[1:15])::BIGINT"
+)
+
+
+def series_key_sql(alias=""):
+    """Return the SQL of the series key of the runs' own columns (``alias.``), e.g. to key
+    runs stored or changed by SQL outside the write path."""
+    prefix = f"{alias}." if alias else ""
+    return SERIES_KEY_SQL.format(**{name: prefix + name for name in CONFIGURATION})
+
+
+def series_key(configuration):
+    """Return the series key of a configuration (a dict of :data:`CONFIGURATION`), as the
+    database computes it (:data:`SERIES_KEY_SQL`)."""
+    parts = (configuration[name] for name in CONFIGURATION)
+    text = chr(31).join(str(part) for part in parts if part is not None)
+    return int(hashlib.md5(text.encode("utf-8")).hexdigest()[:15], 16)
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,11 @@ class SeriesKey:
     batch_size: int | None
     precision: str | None
     metric: str
+
+    @property
+    def configuration(self):
+        """Return the series' configuration as a dict."""
+        return {name: getattr(self, name) for name in CONFIGURATION}
 
     @property
     def is_headline(self):

@@ -7,10 +7,9 @@ Each route's OpenAPI operation is written beside it and handed to the spec throu
 from flask import jsonify, request
 
 from unified_api_server.components.benchmark import compare as comparing
-from unified_api_server.components.benchmark import history as series_history
 from unified_api_server.components.benchmark.analysis import VERDICTS_NAMED
 from unified_api_server.components.benchmark.series import CONFIGURATION, SeriesKey
-from unified_api_server.components.benchmark.series_limits import Limits
+from unified_api_server.components.benchmark.series_read import series_bodies
 from unified_api_server.core.component import DbRoutes
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.web.args import parse_bool, parse_int, parse_time
@@ -78,39 +77,33 @@ def history():
     """Return one series' points with rolling mean, stddev, z and outlier flag, downsampled."""
     _refuse_unknown(HISTORY_ARGS)
     key = _series_key()
-    include = _include()
-    lower_is_better, unit = series_history.metric_facts(cursor(), key.metric)
-    configuration = {name: getattr(key, name) for name in CONFIGURATION}
-    limits = Limits(cursor()).of(configuration, key.metric)
-    window = parse_int(
-        request.args.get("window"), "window", minimum=2, maximum=MAX_WINDOW, default=None
-    ) or int(limits["window"])
-    points = parse_int(
-        request.args.get("points"), "points", minimum=2, maximum=MAX_POINTS, default=DEFAULT_POINTS
-    )
-    bounds = {"since": _time("since"), "until": _time("until")}
-    shown, count = series_history.history(
-        cursor(), key, window=window, z=limits["z"], points=points, **bounds
-    )
-    if "samples" in include:
-        stored = series_history.samples(cursor(), [p["run_id"] for p in shown])
-        for point in shown:
-            point["samples"] = stored.get(point["run_id"])
-    series = {**configuration, "metric": key.metric, "lower_is_better": lower_is_better}
-    body = {
-        "series": {**series, "unit": unit},
-        "window": window,
-        "z_threshold": limits["z"],
-        "count": count,
-        "downsampled": count > len(shown),
-        "points": shown,
-    }
-    if "verdicts" in include:
-        body["judged"] = series_history.verdicts(cursor(), key, shown, limit=MAX_JUDGED, **bounds)
+    include = include_of()
+    parts = {name: getattr(key, name) for name in CONFIGURATION[1:]}
+    body = series_bodies(
+        cursor(), key.model_name, key.metric, [parts], include=include, **read_options()
+    )[0]
     return jsonify(body)
 
 
-def _include():
+def read_options():
+    """Return the options of a history read: ``window``, ``points``, ``since``, ``until``."""
+    window = parse_int(
+        request.args.get("window"), "window", minimum=2, maximum=MAX_WINDOW, default=None
+    )
+    points = parse_int(
+        request.args.get("points"), "points", minimum=2, maximum=MAX_POINTS, default=DEFAULT_POINTS
+    )
+    since, until = _time("since"), _time("until")
+    return {
+        "window": window,
+        "points": points,
+        "since": since,
+        "until": until,
+        "judged": MAX_JUDGED,
+    }
+
+
+def include_of():
     """Return what ``include=samples,verdicts`` asks to add; 400 naming anything else."""
     asked = [part for raw in request.args.getlist("include") for part in raw.split(",")]
     unknown = sorted(set(asked) - set(INCLUDES))
@@ -180,7 +173,8 @@ _CONFIGURATION = {
 }
 
 
-def _answer(fields, *errors, params, optional=None):
+def answer_operation(fields, *errors, params, optional=None):
+    """Return an operation answering an object of ``fields`` (``optional`` ones too)."""
     schema = obj({**fields, **(optional or {})}, list(fields))
     return {
         "responses": {**ok(schema), **error_responses(400, 503, *errors)},
@@ -190,6 +184,14 @@ def _answer(fields, *errors, params, optional=None):
 
 def history_operation(component, method, rule):
     """``/history``: one series' points with rolling statistics."""
+    fields, judged = history_body()
+    answer = answer_operation(fields, params=_history_params(), optional={"judged": judged})
+    return [(rule, answer)]
+
+
+def history_body():
+    """Return ``(fields, judged)``: the schema of one series' history answer (``judged``
+    comes with ``include=verdicts``)."""
     point = obj(
         {
             "run_id": _TEXT,
@@ -228,8 +230,7 @@ def history_operation(component, method, rule):
             ("run_id", "started_at", "verdict"),
         ),
     }
-    answer = _answer(fields, params=_history_params(), optional={"judged": judged})
-    return [(rule, answer)]
+    return fields, judged
 
 
 def _history_params():
@@ -249,9 +250,16 @@ def _history_params():
             for name in ABSENT
         ),
         query("metric", text, "a headline figure (latency_ms_mean, ...) or a named metric", True),
-        query("window", {**_INT, "minimum": 2, "maximum": MAX_WINDOW}, "points before (20)"),
         query("since", time, "show points started at or after this time"),
         query("until", time, "only points started before this time"),
+        *read_params(),
+    ]
+
+
+def read_params():
+    """Return the OpenAPI parameters of a history read's options: window, points, include."""
+    return [
+        query("window", {**_INT, "minimum": 2, "maximum": MAX_WINDOW}, "points before (20)"),
         query("points", {**_INT, "minimum": 2, "maximum": MAX_POINTS}, "most points (1000)"),
         query(
             "include",
@@ -302,7 +310,7 @@ def compare_operation(component, method, rule):
         query("precision", text, "two precisions, baseline first: a,b"),
         query("batch_size", {"type": "integer", "minimum": 1}, "only this batch size"),
     ]
-    return [(rule, _answer(fields, 404, params=params))]
+    return [(rule, answer_operation(fields, 404, params=params))]
 
 
 SERIES_ROUTES = DbRoutes(register, (("history", history_operation), ("compare", compare_operation)))

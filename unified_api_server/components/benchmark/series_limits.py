@@ -54,22 +54,32 @@ class Limits:
         return best
 
 
+def distribution_starts_of(cursor, model_name, metric):
+    """Return ``{(hardware, batch_size, precision): [start, ...]}``: the start times of the
+    runs of ``model_name`` marked as starting a new distribution of ``metric`` (a mark for
+    every metric counts too), oldest first, by configuration."""
+    if not _exists(cursor, MARKS):
+        return {}
+    marked = cursor.execute(
+        f"SELECT DISTINCT run_id FROM {MARKS} WHERE metric IS NULL OR metric = ?", [metric]
+    ).fetchall()
+    if not marked:
+        return {}
+    # Few marks: a constant list lets the runs' primary-key index find them.
+    places = ", ".join("?" * len(marked))
+    found = cursor.execute(
+        "SELECT hardware, batch_size, precision, started_at FROM benchmark_runs "
+        f"WHERE run_id IN ({places}) AND model_name = ? ORDER BY started_at",
+        [*(m[0] for m in marked), model_name],
+    )
+    starts = {}
+    for hardware, batch_size, precision, started_at in found.fetchall():
+        starts.setdefault((hardware, batch_size, precision), []).append(started_at)
+    return starts
+
+
 def distribution_starts(cursor, key):
     """Return the start times of the runs marked as starting a new distribution of the series
     ``key`` (a mark for every metric counts too), oldest first."""
-    if not _exists(cursor, MARKS):
-        return []
-    marked = cursor.execute(
-        f"SELECT DISTINCT run_id FROM {MARKS} WHERE metric IS NULL OR metric = ?", [key.metric]
-    ).fetchall()
-    if not marked:
-        return []
-    # Few marks: a constant list lets the runs' primary-key index find them.
-    places = ", ".join("?" * len(marked))
-    match, params = key.match()
-    found = cursor.execute(
-        f"SELECT started_at FROM benchmark_runs WHERE run_id IN ({places}) AND {match} "
-        "ORDER BY started_at",
-        [*(m[0] for m in marked), *params],
-    )
-    return [row[0] for row in found.fetchall()]
+    starts = distribution_starts_of(cursor, key.model_name, key.metric)
+    return starts.get((key.hardware, key.batch_size, key.precision), [])

@@ -11,6 +11,7 @@ The table loaded is a ``BulkTable`` (``bulk_tables.py``): the main table, batche
 table. Child rows go in in the order they came, which is the order reads give them back.
 """
 
+from unified_api_server.core.data.derived import column_defaults, derived
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.schemas import TIME_RANGE_MESSAGE
 
@@ -195,13 +196,8 @@ def _targets(target, cursor, names):
     """Return the target columns and the SELECT expressions that fill them."""
     kinds = {c.name: c.kind for c in target.columns}
     lists = empty_lists(target.component) if target.kind == "items" else ()
-    defaults = dict(
-        cursor.execute(
-            "SELECT column_name, column_default FROM duckdb_columns() "
-            "WHERE table_name = ? AND column_default IS NOT NULL",
-            [target.table],
-        ).fetchall()
-    )
+    found = column_defaults(cursor, target.table)
+    defaults = {name: sql for name, sql in found.items() if sql is not None}
     columns, expressions = [], []
     for name in names:
         casts = {"ts": f"CAST({name} AS TIMESTAMPTZ)", "json": f"CAST({name} AS JSON)"}
@@ -228,6 +224,10 @@ def _targets(target, cursor, names):
         expressions.append(
             "epoch(CAST(completed_at AS TIMESTAMPTZ)) - epoch(CAST(started_at AS TIMESTAMPTZ))"
         )
+    if target.kind == "items":  # e.g. the Benchmark's series key, from what a row holds
+        for name, sql in derived(target.component, dict(zip(columns, expressions)), found):
+            columns.append(name)
+            expressions.append(sql)
     return columns, expressions
 
 

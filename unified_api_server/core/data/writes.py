@@ -16,6 +16,7 @@ from unified_api_server.core.component import FINISHED_STATUSES
 from unified_api_server.core.data.bulk_sql import empty_lists, insert_staged, stage, summary
 from unified_api_server.core.data.bulk_tables import bulk_table
 from unified_api_server.core.data.child_rows import insert_children
+from unified_api_server.core.data.derived import column_defaults, derived
 from unified_api_server.core.data.written import Written, ids_written
 from unified_api_server.core.errors import ApiError
 from unified_api_server.core.metrics import rows_ingested
@@ -120,15 +121,27 @@ class Writes:
             values.setdefault(name, [])
         if "duration" not in values and values.get("completed_at") and values.get("started_at"):
             values["duration"] = (values["completed_at"] - values["started_at"]).total_seconds()
+        derived = self._derived(cur, values)
         names = [self.id, "content_hash", *values]
+        row = f"VALUES ({', '.join(['?'] * len(names))})"
+        if derived:  # computed from the row as given: SELECT ... FROM (VALUES ...) v
+            given = ", ".join(names)
+            row = f"SELECT *, {', '.join(sql for _, sql in derived)} FROM ({row}) v({given})"
+            names += [name for name, _ in derived]
         cur.execute(
-            f"INSERT INTO {self.c.table} ({', '.join(names)}) "
-            f"VALUES ({', '.join(['?'] * len(names))})",
+            f"INSERT INTO {self.c.table} ({', '.join(names)}) {row}",
             [item_id, digest, *[self._param(k, v) for k, v in values.items()]],
         )
         for key, rows in children.items():
             self._insert_children(cur, self.c.child_by_key[key], item_id, rows)
         return item_id, True
+
+    def _derived(self, cur, values):
+        """Return ``[(column, SQL)]`` of the derived columns, over the inserted row ``v``."""
+        if not self.c.derived_columns:
+            return []
+        columns = column_defaults(cur, self.c.table)  # not kept: a migration may add one
+        return derived(self.c, {name: f"v.{name}" for name in values}, columns)
 
     def _param(self, name, value):
         column = self.c.column_by_name.get(name)
