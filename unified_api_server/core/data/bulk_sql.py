@@ -123,9 +123,15 @@ def _check_times(target, cursor, names):
             )
 
 
-def _check_keys(target, cursor):
-    """Refuse an id repeated in the upload or already stored (409), as a create would."""
+def _check_keys(target, cursor, names):
+    """Refuse an id repeated in the upload or already stored (409), as a create would.
+
+    Items whose ids no row gave were all numbered at staging (uuidv7): nothing to check, and
+    no scan of every stored id (DuckLake has no index to find them by).
+    """
     id_column = target.id_column
+    if target.kind == "items" and id_column not in names:
+        return
     what = target.component.entity if target.kind == "items" else "batch"
     _first_conflict(
         cursor,
@@ -176,7 +182,7 @@ def _check(target, cursor, names):
     if target.kind == "child":
         _check_parents(target, cursor)
         return
-    _check_keys(target, cursor)
+    _check_keys(target, cursor, names)
     if target.kind == "items" and "batch_id" in names:
         _first_conflict(
             cursor,
