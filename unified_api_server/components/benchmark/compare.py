@@ -82,10 +82,13 @@ def variant_runs(cursor, model_name, varied, values, extra):
     return [[run for run in runs if run[varied] == value] for value in values]
 
 
-def _metrics(threshold_of, baseline, contender):
-    """Compare two runs' metrics; ``threshold_of(name)`` is the series' percent threshold.
+def _change(baseline, contender):
+    if baseline is None or contender is None or baseline == 0:
+        return None
+    return (contender - baseline) / abs(baseline)
 
-    (About 10,000 entries for two 1,000-run batches: the loop is kept lean.)"""
+
+def _metrics(limits, configuration, baseline, contender):
     compared = {}
     before_all, after_all = baseline["metrics"], contender["metrics"]
     for name in dict.fromkeys([*before_all, *after_all]):
@@ -94,12 +97,9 @@ def _metrics(threshold_of, baseline, contender):
         if before is None and after is None:
             continue
         lower_is_better = after_low if after_low is not None else before_low
-        threshold = threshold_of(name)
-        if before is None or after is None or before == 0:
-            change = judged = None
-        else:
-            change = (after - before) / abs(before)
-            judged = verdict(change, lower_is_better, threshold / 100)
+        threshold = limits.of(configuration, name)["percent"]
+        change = _change(before, after)
+        judged = None if change is None else verdict(change, lower_is_better, threshold / 100)
         compared[name] = {
             "baseline": before,
             "contender": after,
@@ -123,7 +123,8 @@ def pair(cursor, baseline, contender, keys=CONFIGURATION):
     pairs, counts = [], dict.fromkeys(VERDICTS, 0)
     for config in sorted(before.keys() & after.keys(), key=_sort_key):
         b, c = before[config], after[config]
-        metrics = _metrics(_thresholds(limits, _configuration(c, CONFIGURATION)), b, c)
+        configuration = _configuration(c, CONFIGURATION)
+        metrics = _metrics(limits, configuration, b, c)
         for entry in metrics.values():
             if entry["verdict"] is not None:
                 counts[entry["verdict"]] += 1
@@ -147,14 +148,6 @@ def pair(cursor, baseline, contender, keys=CONFIGURATION):
         "only_in_contender": unpaired(after, before),
         "counts": {"pairs": len(pairs), **counts},
     }
-
-
-def _thresholds(limits, configuration):
-    """Return ``metric -> percent threshold`` of one configuration's series."""
-    if not limits.rows:  # no selector stored: the default for every series
-        percent = limits.of(configuration, "")["percent"]
-        return lambda name: percent
-    return lambda name: limits.of(configuration, name)["percent"]
 
 
 def _sort_key(config):
