@@ -101,13 +101,17 @@ def cases():
         for size in (1, 8)
     ]
     every = [{**series, **c} for c in configurations]
+    # Before: a statistics read and one history read per configuration; now one read of all.
     stats = ("benchmark", "stats", {"model_name": MODEL})
     history = [("benchmark", "history", s) for s in every]
+    histories = {"model_name": MODEL, "metric": "latency_ms_mean", "points": 500,
+                 "include": "verdicts", "series": 12}  # fmt: skip
     return [
         ("benchmark-history, one configuration", "benchmark-history", ONE,
          [("benchmark", "history", series)]),
         ("benchmark-history, 8 configurations", "benchmark-history", {"model_name": MODEL},
-         [stats, *history]),
+         [("benchmark", "histories", histories)]),
+        ("(before: stats + 8 history reads)", None, {"model_name": MODEL}, [stats, *history]),
         ("test-pass-rate, per run", "test-pass-rate", {"model_name": "model-1"},
          [("test", "history", {"model_name": "model-1", "limit": 1000})]),
         ("test-pass-rate, per day", "test-pass-rate", {"model_name": "model-1", "bucket": "day"},
@@ -138,6 +142,10 @@ def measure(session, gateway, components, repeat):
           f"  {'cpu: miss':>9} {'svg':>5} {'png':>5}  ok")  # fmt: skip
     widths = iter(range(300, 3000))
     for label, chart, args, reads in cases():
+        if chart is None:  # the component reads alone, as the chart made them before
+            wall, cpu = measure_reads(session, reads, components, repeat, services)
+            print(f"{label:<38} {'':>31} {wall:7.1f}  {cpu:9.0f}")
+            continue
         url = f"{gateway.url}/api/db/charts/{chart}"
         row, cpu, points = measure_chart(
             session, url, args, reads, components, widths, repeat, services
@@ -163,6 +171,23 @@ def cpu_seconds(services):
     return total / ticks
 
 
+def _reads(session, reads, components):
+    for component, route, args in reads:
+        timed(session, f"{components[component].url}/api/{component}/db/{route}", args)
+
+
+def measure_reads(session, reads, components, repeat, services):
+    """Return ``(median ms, mean CPU ms)`` of the component ``reads``, one after another."""
+    times, cpu = [], 0.0
+    for round_ in range(repeat + 1):
+        used, started = cpu_seconds(services), time.perf_counter()
+        _reads(session, reads, components)
+        if round_:
+            times.append(time.perf_counter() - started)
+            cpu += cpu_seconds(services) - used
+    return statistics.median(times) * 1000, cpu / repeat * 1000
+
+
 def measure_chart(session, url, args, reads, components, widths, repeat, services):
     """Return ``([miss, hit, svg, png, reads] median ms, the same as mean CPU ms of every
     service, points drawn)`` of one chart: the five taken in turn, ``repeat`` times after a
@@ -173,9 +198,7 @@ def measure_chart(session, url, args, reads, components, widths, repeat, service
         lambda: timed(session, url, args, "hit"),
         lambda: timed(session, url, {**args, "format": "svg", "width": next(widths)}),
         lambda: timed(session, url, {**args, "format": "png", "width": next(widths)}),
-        lambda: [
-            timed(session, f"{components[c].url}/api/{c}/db/{route}", a) for c, route, a in reads
-        ],
+        lambda: _reads(session, reads, components),
     ]
     times = [[] for _ in calls]
     cpu = [0.0 for _ in calls]

@@ -147,6 +147,12 @@ FROM ranked WHERE low = 1 OR high = 1 ORDER BY series, position"""
     return sql, [structs, *params, *([since] if since is not None else [])]
 
 
+def _dicts(cursor):
+    """Return the rows as dicts, times left as DuckDB gives them: the answer's JSON (orjson)
+    writes the same ISO 8601 text at a fraction of the cost of converting them here."""
+    return rows_to_dicts(cursor, times_as_text=False)
+
+
 def configurations(cursor, where, params, most):
     """Return ``(the most-run configurations, how many there are)``: up to ``most`` of the
     configurations of the runs ``where`` (the query grammar's, alias ``t``) selects, the
@@ -172,10 +178,10 @@ def histories(cursor, metric, chosen, *, since=None, until=None, points=1000):
         return []
     bounds = {"since": since, "until": until, "points": points}
     try:
-        rows = rows_to_dicts(cursor.execute(*histories_sql(metric, chosen, **bounds)))
+        rows = _dicts(cursor.execute(*histories_sql(metric, chosen, **bounds)))
     except duckdb.BinderException:  # migration 006 pending (auto_migrate off): no series key
         sql, params = histories_sql(metric, chosen, **bounds, keyed=False)
-        rows = rows_to_dicts(cursor.execute(sql, params))
+        rows = _dicts(cursor.execute(sql, params))
     # The runs' ids are read last, for the kept points only: reading every matching run's id
     # through the table costs more than the rest of the query.
     ids = dict(
@@ -247,7 +253,7 @@ def verdicts(cursor, metric, chosen, shown, *, since=None, until=None, limit=100
             params.append(bound)
     sql = _VERDICTS_SQL.format(pushed=pushed, bounds=bounds)
     stored, judged = {}, [[] for _ in chosen]
-    for row in rows_to_dicts(cursor.execute(sql, [*params, limit])):
+    for row in _dicts(cursor.execute(sql, [*params, limit])):
         series = row.pop("series")
         if row.pop("judged"):
             judged[series].append(row)
