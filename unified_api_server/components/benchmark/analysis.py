@@ -21,6 +21,11 @@ Runs are judged when stored (a create, an import, a bulk load, a job's figures),
 same transaction, so a stored run always has its verdicts. A later mark, threshold or
 back-filled older run leaves stored verdicts as they were; a patch of a run's figures judges
 those figures again.
+
+The statement numbers what it judges (the written runs' configurations, the metrics) and places
+each run once in its configuration (by start, then id), so the windows sort and partition on
+integers; ``tests/benchmark/judge_reference.py`` states the same semantics plainly, and the tests
+hold the two to the same verdicts.
 """
 
 from unified_api_server.components.benchmark.series import CONFIGURATION, HEADLINE, METRICS_TABLE
