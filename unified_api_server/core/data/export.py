@@ -34,14 +34,15 @@ def export_query(component, query, table, *, ordered=False, fields=None):
     """Return ``(sql, params, name)`` selecting ``table`` ('<entities>', 'batches' or a child).
 
     What it selects, bulk takes back unchanged into the table of the same name: the main table
-    keeps its ``content_hash`` (an idempotent create compares it), and a child table leaves out
+    keeps its ``content_hash`` (an idempotent create compares it) but not its derived columns
+    (:mod:`.derived`: the loading write path fills them), and a child table leaves out
     its surrogate ``id``, which the loading database draws anew in the rows' order. Items come
     oldest first, or in the query's order when ``ordered``; ``fields`` picks their columns.
     """
     id_column = component.id_column
     where, params = query.where(component)
     if table in (None, component.entities):
-        columns = ", ".join(f"t.{name}" for name in fields) if fields else "t.*"
+        columns = ", ".join(f"t.{name}" for name in fields) if fields else _stored(component)
         order = query.order_by(component) if ordered else f"ORDER BY t.started_at, t.{id_column}"
         return f"SELECT {columns} FROM {component.table} t {where} {order}", params, component.table
     if ordered or fields:
@@ -60,6 +61,15 @@ def export_query(component, query, table, *, ordered=False, fields=None):
         f"ORDER BY c.{id_column}, c.id"
     )
     return sql, params, child.table
+
+
+def _stored(component):
+    """Return the SQL selecting every column of the main table but the derived ones (the write
+    path fills those, so bulk refuses them; a column a pending migration adds may be absent)."""
+    derived = [name for name, _ in component.derived_columns]
+    if not derived:
+        return "t.*"
+    return f"COLUMNS(lambda c: c NOT IN ({', '.join(repr(name) for name in derived)}))"
 
 
 def _csv_ready(batch):
