@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ended_sessions"
-    " (jti TEXT PRIMARY KEY, key_name TEXT NOT NULL, expires_at INTEGER NOT NULL)"
+    " (jti TEXT PRIMARY KEY, key_name TEXT NOT NULL, expires_at BIGINT NOT NULL)"
 )
 
 
