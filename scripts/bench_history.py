@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_query import fill, paired, served_beside_duckdb
 
-from unified_api_server.components.benchmark.history import history
 from unified_api_server.components.benchmark.series import SeriesKey, series_key_sql
+from unified_api_server.components.benchmark.series_read import series_bodies
 from unified_api_server.registry import BY_NAME
 
 KEY = SeriesKey("bench-series", "cuda:0", 8, "fp16", "latency_ms_mean")
@@ -85,7 +85,8 @@ def main():
 
 
 def measure(options, session, base, direct):
-    """Time history beside its SQL, then compare; print one line each."""
+    """Time history beside its SQL (the very function the service answers with, run on the
+    other copy directly), then compare; print one line each."""
     args = {
         "model_name": KEY.model_name,
         "hardware": KEY.hardware,
@@ -95,11 +96,23 @@ def measure(options, session, base, direct):
         "points": options.points,
     }
     shown = session.get(f"{base}/history", params=args).json()
+    parts = {"hardware": KEY.hardware, "batch_size": KEY.batch_size, "precision": KEY.precision}
     print(f"{options.rows:,} runs; series of {shown['count']:,} points shown as "
           f"{len(shown['points'])}; median of {options.repeat}, ms")  # fmt: skip
     api_s, direct_s = paired(
         lambda: session.get(f"{base}/history", params=args).raise_for_status(),
-        lambda: history(direct, KEY, window=20, z=3.0, points=options.points),
+        lambda: series_bodies(
+            direct,
+            KEY.model_name,
+            KEY.metric,
+            [parts],
+            include=(),
+            window=None,
+            points=options.points,
+            since=None,
+            until=None,
+            judged=0,
+        ),
         options.repeat,
     )
     ok = api_s <= 0.100 and api_s <= 1.5 * direct_s

@@ -24,7 +24,6 @@ from unified_api_server.components.benchmark.series import (
     METRICS_TABLE,
     series_key,
 )
-from unified_api_server.components.benchmark.series_limits import distribution_starts
 from unified_api_server.core.data.reads import rows_to_dicts
 from unified_api_server.core.errors import ApiError
 
@@ -200,13 +199,6 @@ def histories(cursor, metric, chosen, *, since=None, until=None, points=1000):
             del point["total"]
         answers.append((shown, count))
     return answers
-
-
-def history(cursor, key, *, window, z, since=None, until=None, points=1000):
-    """Return ``(points, count)``: the shown points of one series and how many there were."""
-    chosen = {**key.configuration, "window": window, "z": z}
-    chosen["starts"] = distribution_starts(cursor, key)
-    return histories(cursor, key.metric, [chosen], since=since, until=until, points=points)[0]
 
 
 def samples(cursor, run_ids):

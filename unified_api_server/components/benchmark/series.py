@@ -24,8 +24,9 @@ METRICS_TABLE = "benchmark_metrics"  # the named metrics, with their lower_is_be
 # A run's series key: one BIGINT naming its configuration, filled by the write path (the
 # component's derived column) and by migration 006, so finding a series' runs reads one integer
 # column instead of four. md5 (not DuckDB's hash(), which may change between releases) of the
-# parts joined by U+001F, NULL parts left out; 60 bits, so it is never negative. Two
-# configurations may share a key: a read matches the parts too.
+# parts joined by U+001F, NULL parts left out; 60 bits, so it is never negative. Reads find a
+# series by its key alone: two of a model's configurations sharing one is as likely as a
+# random 60-bit collision.
 SERIES_KEY_SQL = (
     "('0x' || md5(concat_ws(chr(31), {model_name}, {hardware}, {batch_size}, {precision}))"
     "[1:15])::BIGINT"

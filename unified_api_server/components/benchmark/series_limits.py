@@ -76,10 +76,3 @@ def distribution_starts_of(cursor, model_name, metric):
     for hardware, batch_size, precision, started_at in found.fetchall():
         starts.setdefault((hardware, batch_size, precision), []).append(started_at)
     return starts
-
-
-def distribution_starts(cursor, key):
-    """Return the start times of the runs marked as starting a new distribution of the series
-    ``key`` (a mark for every metric counts too), oldest first."""
-    starts = distribution_starts_of(cursor, key.model_name, key.metric)
-    return starts.get((key.hardware, key.batch_size, key.precision), [])
