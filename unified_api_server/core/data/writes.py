@@ -34,6 +34,7 @@ class Writes:
         self.id = component.id_column
         # Lists a row may not leave NULL: [] when not given (DuckLake has no list defaults).
         self.empty_lists = empty_lists(component)
+        self._columns = None  # the main table's columns, once every derived one exists
 
     def _publish(self, action, **fields):
         if self.changes is not None:
@@ -140,7 +141,11 @@ class Writes:
         """Return ``[(column, SQL)]`` of the derived columns, over the inserted row ``v``."""
         if not self.c.derived_columns:
             return []
-        columns = column_defaults(cur, self.c.table)  # not kept: a migration may add one
+        columns = self._columns
+        if columns is None:  # read again until a pending migration has added them all
+            columns = column_defaults(cur, self.c.table)
+            if all(name in columns for name, _ in self.c.derived_columns):
+                self._columns = columns
         return derived(self.c, {name: f"v.{name}" for name in values}, columns)
 
     def _param(self, name, value):
