@@ -79,9 +79,31 @@ def test_bad_input_is_named(client):
         ({"metric": "colour"}, "colour"),
         ({"points": 1}, "points"),
         ({"include": "everything"}, "include"),
+        ({"fields": "run_id,colour"}, "colour"),
     ):
         answer = _histories(client, **{"metric": "throughput", **args})
         assert answer.status_code == 400 and named in answer.json["error"]["message"], args
+
+
+def test_fields_keeps_those_of_each_point_and_judged_still_comes(client):
+    """A chart asks for what it draws: the points as in the full answer, less the rest."""
+    cpu = _plant(client)
+    args = {"metric": "latency_ms_mean", "include": "verdicts", "points": 10}
+    full = _histories(client, **args).json["series"]
+    kept = ("run_id", "started_at", "value", "outlier")
+    trimmed = _histories(client, fields="outlier,run_id,value,started_at", **args)
+    assert trimmed.status_code == 200, trimmed.json
+    for whole, part in zip(full, trimmed.json["series"]):
+        assert [list(p) for p in part["points"]] == [list(kept)] * len(whole["points"])
+        assert part["points"] == [{k: p[k] for k in kept} for p in whole["points"]]
+        assert part["judged"] == whole["judged"]  # regressions listed without each verdict
+    assert [j["run_id"] for j in trimmed.json["series"][0]["judged"]] == [cpu[20]]
+    assert any(p["verdict"] for p in full[0]["points"])  # it was there to leave out
+    one = client.get(f"{BASE}/history", query_string={**CPU, **args, "fields": "verdict,value"})
+    assert one.status_code == 200, one.json
+    assert [p for p in one.json["points"]] == [
+        {"value": p["value"], "verdict": p["verdict"]} for p in full[0]["points"]
+    ]
 
 
 def _stored_keys(client):

@@ -27,7 +27,7 @@ from unified_api_server.core.web.openapi_ops import obj
 from unified_api_server.core.web.resources import cursor
 
 DEFAULT_SERIES, MAX_SERIES = 12, 50
-OWN = ("metric", "window", "points", "include", "series")  # the rest is the query grammar
+OWN = ("metric", "window", "points", "include", "fields", "series")  # the rest is the query grammar
 
 
 def _one(name):

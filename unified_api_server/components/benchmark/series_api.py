@@ -12,7 +12,7 @@ from unified_api_server.components.benchmark.series import CONFIGURATION, Series
 from unified_api_server.components.benchmark.series_read import series_bodies
 from unified_api_server.core.component import DbRoutes
 from unified_api_server.core.errors import ApiError
-from unified_api_server.core.web.args import parse_bool, parse_int, parse_time
+from unified_api_server.core.web.args import parse_bool, parse_fields, parse_int, parse_time
 from unified_api_server.core.web.args import query_parameter as query
 from unified_api_server.core.web.openapi_ops import error_responses, obj, ok
 from unified_api_server.core.web.resources import cursor
@@ -22,10 +22,15 @@ DEFAULT_POINTS = 1000
 MAX_WINDOW = 1000
 MAX_JUDGED = 1000  # regressions and improvements listed with include=verdicts (the newest)
 INCLUDES = ("samples", "verdicts")
+# A point's fields, in the answer's order; ``fields=`` keeps some (samples and verdict come
+# only with ``include=``). A chart asks for what it draws: leaving out ``verdict`` leaves
+# each shown point's stored verdict unread (``judged`` still comes with include=verdicts).
+POINT_FIELDS = ("run_id", "started_at", "value", "mean", "stddev", "z", "outlier", "samples",
+                "verdict")  # fmt: skip
 SERIES_ARGS = (*CONFIGURATION, "metric")
 # Parts a run may leave without a value: ``name__isnull=true`` names the series without one.
 ABSENT = tuple(f"{name}__isnull" for name in ("batch_size", "precision"))
-HISTORY_ARGS = (*SERIES_ARGS, *ABSENT, "window", "since", "until", "points", "include")
+HISTORY_ARGS = (*SERIES_ARGS, *ABSENT, "window", "since", "until", "points", "include", "fields")
 PAIR_ARGS = ("baseline", "contender")
 VARIANT_ARGS = ("model_name", *comparing.VARIED, "batch_size")
 
@@ -86,7 +91,8 @@ def history():
 
 
 def read_options():
-    """Return the options of a history read: ``window``, ``points``, ``since``, ``until``."""
+    """Return the options of a history read: ``window``, ``points``, ``since``, ``until``,
+    ``fields`` (a point's fields to return; None: all)."""
     window = parse_int(
         request.args.get("window"), "window", minimum=2, maximum=MAX_WINDOW, default=None
     )
@@ -94,12 +100,14 @@ def read_options():
         request.args.get("points"), "points", minimum=2, maximum=MAX_POINTS, default=DEFAULT_POINTS
     )
     since, until = _time("since"), _time("until")
+    fields = parse_fields(None, request.args.get("fields"), POINT_FIELDS)
     return {
         "window": window,
         "points": points,
         "since": since,
         "until": until,
         "judged": MAX_JUDGED,
+        "fields": fields and [name for name in POINT_FIELDS if name in fields],
     }
 
 
@@ -204,7 +212,7 @@ def history_body():
             "samples": {"type": "array", "items": {"type": "number"}, "nullable": True},
             "verdict": _VERDICT,
         },
-        ("run_id", "started_at", "value", "mean", "stddev", "z", "outlier"),
+        # none required: fields= may leave any out (all but samples and verdict by default)
     )
     series = obj({**_CONFIGURATION, "metric": _TEXT, "lower_is_better": _BOOL})
     fields = {
@@ -266,6 +274,15 @@ def read_params():
             {"type": "string", "pattern": "^(samples|verdicts)(,(samples|verdicts))?$"},
             "samples: each run's raw samples; verdicts: each point's stored verdict, and judged: "
             f"the shown range's regressions and improvements (the newest {MAX_JUDGED})",
+        ),
+        query(
+            "fields",
+            {
+                "type": "string",
+                "pattern": f"^({'|'.join(POINT_FIELDS)})(,({'|'.join(POINT_FIELDS)}))*$",
+            },
+            "a point's fields to return, comma-separated (all by default); without verdict, "
+            "each point's verdict is not read (judged still comes with include=verdicts)",
         ),
     ]
 

@@ -14,7 +14,7 @@ def series_bodies(cursor, model_name, metric, configurations, *, include, window
     """Return the history body of each configuration (a dict of its parts) of ``model_name``
     for ``metric``: ``window`` (None: each series' threshold's), ``include`` (``samples``,
     ``verdicts``) and ``read`` (``points``, ``since``, ``until``, ``judged``: the most
-    regressions and improvements listed)."""
+    regressions and improvements listed; ``fields``: a point's fields kept, None: all)."""
     lower_is_better, unit = series_history.metric_facts(cursor, metric)
     limits = Limits(cursor)
     starts = distribution_starts_of(cursor, model_name, metric)
@@ -34,17 +34,24 @@ def series_bodies(cursor, model_name, metric, configurations, *, include, window
     bounds = {"since": read.get("since"), "until": read.get("until")}
     answers = series_history.histories(cursor, metric, chosen, points=read["points"], **bounds)
     shown = [points for points, _ in answers]
+    fields = read.get("fields")
+    if fields is not None:
+        include = {name for name in include if name == "verdicts" or name in fields}
     if "samples" in include:
         stored = series_history.samples(cursor, [p["run_id"] for ps in shown for p in ps])
         for point in (p for ps in shown for p in ps):
             point["samples"] = stored.get(point["run_id"])
     judged = None
     if "verdicts" in include and chosen:
+        # Each shown point's verdict only where it is returned: a chart marks judged ones.
+        each = shown if fields is None or "verdict" in fields else [[] for _ in shown]
         judged = series_history.verdicts(
-            cursor, metric, chosen, shown, limit=read["judged"], **bounds
+            cursor, metric, chosen, each, limit=read["judged"], **bounds
         )
+    if fields is not None:
+        shown[:] = [[{k: p[k] for k in fields if k in p} for p in ps] for ps in shown]
     bodies = []
-    for index, (series, (points, count)) in enumerate(zip(chosen, answers)):
+    for index, (series, points, (_, count)) in enumerate(zip(chosen, shown, answers)):
         facts = {"metric": metric, "lower_is_better": lower_is_better, "unit": unit}
         body = {
             "series": {**{name: series[name] for name in CONFIGURATION}, **facts},
