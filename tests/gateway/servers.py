@@ -1,7 +1,8 @@
 """A real HTTP server standing in front of a component to inject faults (no mocks of our code).
 
 ``FaultServer`` runs inside the test process: it delays answers, echoes what it received,
-swallows huge uploads, serves huge downloads, and records when each request came and went.
+swallows huge uploads, serves huge downloads, ends connections unanswered, and records when
+each request came and went.
 """
 
 import hashlib
@@ -57,6 +58,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self):
         server = self.server
         size, digest = self._read_body()
+        if server.drop > 0:  # end the connection with no answer, as a closing keep-alive does
+            server.drop -= 1
+            self.close_connection = True
+            return
         path, _, query = self.path.partition("?")
         if path.endswith("/source"):
             total = int(query.partition("bytes=")[2] or 0)
@@ -114,6 +119,7 @@ class FaultServer(ThreadingHTTPServer):
     def __init__(self, target_url=None, delay=0.0):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.delay = delay
+        self.drop = 0  # this many next requests get no answer: their connection just ends
         self.release = threading.Event()  # set to end every injected delay at once
         self.calls = []
         self.target = None
@@ -130,6 +136,7 @@ class FaultServer(ThreadingHTTPServer):
     def reset(self):
         """End every delay in progress, inject none from now on, and forget the calls."""
         self.delay = 0.0
+        self.drop = 0
         self.release.set()
         self.release = threading.Event()
         self.calls = []

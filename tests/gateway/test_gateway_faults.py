@@ -85,6 +85,35 @@ def test_forward_read_timeout_gives_504_naming_the_component(faults, fault_api):
     assert error["details"]["component"] == "generator"
 
 
+def _arrivals(server, fragment):
+    return [call for call in server.calls if fragment in call[0]]
+
+
+def test_a_read_left_unanswered_is_sent_once_more(faults, fault_api):
+    """A component ending the connection as a GET arrives (a keep-alive closing at that moment):
+    the gateway sends the read again on a fresh connection and answers it; a second silent end
+    is a 502, not a loop."""
+    faults["generator"].drop = 1
+    response = fault_api.call("GET", "/api/db/generator/echo?once")
+    assert response.status_code == 200, response.text
+    assert response.json()["method"] == "GET"
+    assert len(_arrivals(faults["generator"], "echo?once")) == 2
+    faults["generator"].drop = 2
+    response = fault_api.call("GET", "/api/db/generator/echo?twice")
+    assert response.status_code == 502
+    assert response.json()["error"]["details"]["component"] == "generator"
+    assert len(_arrivals(faults["generator"], "echo?twice")) == 2
+
+
+def test_a_write_left_unanswered_is_not_sent_again(faults, fault_gateway, keys):
+    """A POST may have been stored before its connection ended: it is never sent twice."""
+    faults["generator"].drop = 1
+    writer = client(fault_gateway, keys["rw"])
+    response = writer.call("POST", "/api/db/generator/echo?write", json={"prompt": "x"})
+    assert response.status_code == 502
+    assert len(_arrivals(faults["generator"], "echo?write")) == 1
+
+
 def test_forward_to_unreachable_component_gives_502(work_dir, keys_db, keys):
     """Nothing listening behind a component: 502 naming it; /health 503 with details."""
     urls = {name: dead_url() for name in ENTITY}

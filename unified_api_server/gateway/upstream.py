@@ -2,8 +2,11 @@
 
 One urllib3 connection pool per component and worker: raw urllib3 costs about a third of
 ``requests`` per call (measured on this project's machines), and the gateway's own CPU time is
-its throughput ceiling. Each component has a :class:`~unified_api_server.gateway.breaker.Breaker`:
-one that keeps refusing or timing out is answered for (503) at once until it is healthy again.
+its throughput ceiling. A kept-alive connection can be closed by the component (its keep-alive
+timeout) just as the gateway sends on it: a read (GET, HEAD, OPTIONS, with no body) that gets
+no answer at all is then sent once more, on a fresh connection, as browsers do. Each component
+has a :class:`~unified_api_server.gateway.breaker.Breaker`: one that keeps refusing or timing
+out is answered for (503) at once until it is healthy again.
 
 A forwarded call waits at most ``read_timeout`` seconds for each read of the answer (a stream
 that keeps sending stays alive however long it runs); uploads (``.../bulk``,
@@ -22,6 +25,7 @@ from urllib3.exceptions import (
     HTTPError,
     MaxRetryError,
     NewConnectionError,
+    ProtocolError,
     ReadTimeoutError,
 )
 
@@ -58,6 +62,9 @@ class UpstreamError(Exception):
         if self.retry_after is None:
             return ()
         return (("Retry-After", str(max(1, math.ceil(self.retry_after)))),)
+
+
+SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))  # nothing changes if sent twice
 
 
 def is_upload(path_qs):
@@ -106,8 +113,14 @@ class Upstream:
             raise UpstreamError(self.name, 503, why_not, self.breaker.retry_in())
         if timeout is None:
             timeout = self.upload_timeout if is_upload(path_qs) else self.timeout
+        url = self.prefix + path_qs
         try:
-            response = self._urlopen(method, self.prefix + path_qs, headers, body, timeout)
+            try:
+                response = self._urlopen(method, url, headers, body, timeout)
+            except ProtocolError:  # the connection ended before any answer came
+                if body is not None or method not in SAFE_METHODS:
+                    raise
+                response = self._urlopen(method, url, headers, body, timeout)
         except (HTTPError, OSError) as exc:
             raise self.failure(exc) from None
         self.breaker.succeeded()
