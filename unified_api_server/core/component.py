@@ -98,6 +98,10 @@ class Component:
     # (column, SQL template over ``{column}``s): main-table columns the write path fills from
     # an item's other columns as it inserts it (core/data/derived.py), never given or patched.
     derived_columns: tuple = ()
+    # ``CREATE INDEX IF NOT EXISTS ...;`` statements the database builds when it opens, after
+    # the migrations and each in a transaction of its own (core/data/database.py): an index a
+    # migration cannot build over rows it updated (the Benchmark's series_key).
+    indexes: tuple = ()
     # Tables of rows the component derives from an item (keyed by its id column, like a
     # child's): deleted with the item, in its transaction (the benchmark's verdicts).
     derived_tables: tuple = ()

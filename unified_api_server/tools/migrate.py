@@ -34,7 +34,8 @@ def migrate_one(component, path, dry_run):
     if not os.path.exists(path):
         click.echo(f"{name}: no database at {path} (a service creates it on its first start)")
         return True
-    database = Database(path, load_migrations(component.migrations_package), auto_migrate=False)
+    migrations = load_migrations(component.migrations_package)
+    database = Database(path, migrations, auto_migrate=False, indexes=component.indexes)
     try:
         for entry in database.migration_status():
             click.echo(f"{name}: {label(entry['version'], entry['name'])}  {entry['status']}")

@@ -14,7 +14,7 @@ from unified_api_server.components.benchmark.figures import PRECISIONS, metric_d
 from unified_api_server.components.benchmark.histories_api import HISTORIES_ROUTES
 from unified_api_server.components.benchmark.jobs import BenchmarkJobs
 from unified_api_server.components.benchmark.pytest_benchmark import PYTEST_BENCHMARK
-from unified_api_server.components.benchmark.series import SERIES_KEY_SQL
+from unified_api_server.components.benchmark.series import SERIES_INDEX, SERIES_KEY_SQL
 from unified_api_server.components.benchmark.series_api import SERIES_ROUTES
 from unified_api_server.components.benchmark.verdicts_api import VERDICT_ROUTES
 from unified_api_server.core import component as core
@@ -76,6 +76,9 @@ COMPONENT = core.Component(
     # Every stored run judged against its series' history (analysis.py).
     after_write=analysis.after_write,
     derived_columns=(("series_key", SERIES_KEY_SQL),),  # which series a run is a point of
+    # A series' runs found by their key (history.py); migration 006 keys existing runs, so
+    # its transaction cannot build this index: the database builds it when it opens.
+    indexes=(SERIES_INDEX,),
     derived_tables=(analysis.VERDICTS, analysis.MARKS),
     alert_rules=(regressions,),
     detail_extras=analysis.detail,

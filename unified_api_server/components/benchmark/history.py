@@ -22,6 +22,7 @@ from unified_api_server.components.benchmark.series import (
     CONFIGURATION,
     HEADLINE,
     METRICS_TABLE,
+    SERIES_INDEX_NAME,
     series_key,
 )
 from unified_api_server.core.data.reads import rows_to_dicts
@@ -64,47 +65,68 @@ def metric_facts(cursor, metric):
     return (judged[0] if judged else None), any_row[0]
 
 
-def _series(metric, chosen, until, keyed):
-    """Return the SQL and parameters of the chosen series' raw points up to ``until``, found
-    by their series key if ``keyed``, else by their configuration's parts alone."""
-    keys = ", ".join(str(series_key(c)) for c in chosen)  # integers: safe in the text
-    # Keyed: the key alone (a scan of one integer column; reading the parts too would read
-    # them wherever a point lies, all through the table). Keys are 60 bits of md5: two of a
-    # model's configurations sharing one is as likely as a random 60-bit collision.
-    found = "r.series_key = c.series_key" if keyed else f"r.model_name = ? AND {_same('r')}"
+def _series(metric, chosen, until, keyed, indexed):
+    """Return the SQL of two CTEs, ``found`` and ``series``, and their parameters: the chosen
+    series' raw points up to ``until``, found by their series key if ``keyed`` (by the index
+    on it if ``indexed``), else by their configuration's parts alone."""
+    headline = metric in HEADLINE  # a trusted name: HEADLINE's keys are the runs' columns
+    value, joined, params = f"r.{metric}", "", []
+    if not headline:
+        value, joined = "m.value", f" JOIN {METRICS_TABLE} m ON m.run_id = r.run_id AND m.name = ?"
+    bound = "" if until is None else " AND r.started_at < ?"
+    if keyed:
+        # Keys are 60 bits of md5: two of a model's configurations sharing one is as likely as
+        # a random 60-bit collision. Reading the parts too would read them wherever a point
+        # lies, all through the table.
+        keys = ", ".join(str(series_key(c)) for c in chosen)  # integers: safe in the text
+        carried, found, on = "series_key", f"series_key IN ({keys})", "r.series_key = c.series_key"
+    else:
+        carried, found, on = ", ".join(PARTS), "model_name = ?", _same("r")
+        params.append(chosen[0]["model_name"])
+    materialized = ""
+    if keyed and indexed:
+        # The keys as constants and nothing else in the scan's filter (the CTE materialized
+        # keeps the rest out): DuckDB then finds the runs by the index on series_key, while
+        # few enough match (0.1% of the table); another filter beside the key, or a join
+        # pushed into the scan, and it takes no index.
+        materialized = " MATERIALIZED"
+    elif headline:  # a scan: its filters pushed into it
+        found += f" AND {metric} IS NOT NULL{bound.replace('r.', '')}"
+        params += [] if until is None else [until]
+    params += ([] if headline else [metric]) + ([] if until is None else [until])
     segment = "0"
     if any(c["starts"] for c in chosen):
         segment = "list_count(list_filter(c.starts, lambda s: s <= r.started_at))"
-    if metric in HEADLINE:  # a trusted name: HEADLINE's keys are the runs' columns
-        value, source, params = f"r.{metric}", f"{RUNS} r", []
-    else:
-        value = "m.value"
-        source = f"{RUNS} r JOIN {METRICS_TABLE} m ON m.run_id = r.run_id AND m.name = ?"
-        params = [metric]
+    read = metric if headline else "run_id"
     sql = (
-        f"SELECT c.series, c.window_size, c.z_limit, {segment} AS segment, r.rowid AS row, "
-        f"r.started_at, {value} AS value FROM {source} JOIN chosen c ON {found} "
-        f"WHERE {value} IS NOT NULL"
+        f"found AS{materialized} (SELECT {carried}, rowid AS row, started_at, {read} "
+        f"FROM {RUNS} WHERE {found}),\n"
+        f"series AS (SELECT c.series, c.window_size, c.z_limit, {segment} AS segment, r.row, "
+        f"r.started_at, {value} AS value FROM found r{joined} JOIN chosen c ON {on} "
+        f"WHERE {value} IS NOT NULL{bound})"
     )
-    if keyed:
-        sql += f" AND r.series_key IN ({keys})"
-    else:
-        params.append(chosen[0]["model_name"])
-    if until is not None:
-        sql += " AND r.started_at < ?"
-        params.append(until)
     return sql, params
 
 
-def histories_sql(metric, chosen, *, since, until, points, keyed=True):
+def indexed(cursor):
+    """Return whether the runs' series key is indexed (:data:`.series.SERIES_INDEX`, built
+    when the database opens; never on DuckLake)."""
+    found = cursor.execute(
+        "SELECT 1 FROM duckdb_indexes() WHERE table_name = ? AND index_name = ?",
+        [RUNS, SERIES_INDEX_NAME],
+    )
+    return found.fetchone() is not None
+
+
+def histories_sql(metric, chosen, *, since, until, points, keyed=True, indexed=True):
     """Return the SQL and parameters of the shown (downsampled) points of the ``chosen`` series
     (dicts of one model's configuration, ``window``, ``z`` and ``starts``), in one statement."""
-    series, params = _series(metric, chosen, until, keyed)
+    series, params = _series(metric, chosen, until, keyed, indexed)
     shown = "started_at >= ?" if since is not None else "TRUE"
     buckets = max(1, points // 2)
     sql = f"""
 WITH chosen AS (SELECT unnest(?::{_CHOSEN}, recursive := true)),
-series AS ({series}),
+{series},
 judged AS (
     SELECT series, row, started_at, value, z_limit, avg(value) OVER w AS mean,
         stddev_samp(value) OVER w AS stddev,
@@ -175,17 +197,17 @@ def histories(cursor, metric, chosen, *, since=None, until=None, points=1000):
     ``window``, ``z`` and ``starts``, all of one model): its shown points and how many."""
     if not chosen:
         return []
-    bounds = {"since": since, "until": until, "points": points}
+    bounds = {"since": since, "until": until, "points": points, "indexed": indexed(cursor)}
     try:
         rows = _dicts(cursor.execute(*histories_sql(metric, chosen, **bounds)))
     except duckdb.BinderException:  # migration 006 pending (auto_migrate off): no series key
-        sql, params = histories_sql(metric, chosen, **bounds, keyed=False)
-        rows = _dicts(cursor.execute(sql, params))
-    # The runs' ids are read last, for the kept points only: reading every matching run's id
-    # through the table costs more than the rest of the query.
+        rows = _dicts(cursor.execute(*histories_sql(metric, chosen, **bounds, keyed=False)))
+    # The runs' ids are read last, for the kept points only, by row id: reading every
+    # matching run's id through the table (or the index) costs more than the rest.
     ids = dict(
         cursor.execute(
-            f"SELECT rowid, run_id FROM {RUNS} WHERE rowid IN (SELECT unnest(?::BIGINT[]))",
+            f"SELECT k.row, r.run_id FROM (SELECT unnest(?::BIGINT[]) AS row) k "
+            f"JOIN {RUNS} r ON r.rowid = k.row",
             [[row["row"] for row in rows]],
         ).fetchall()
     )

@@ -147,12 +147,15 @@ class Database:
         auto_migrate=True,
         watch=None,
         storage=None,
+        indexes=(),
     ):
         # Where the tables live: a DuckDB file (default) or DuckLake (core/data/lake.py).
         self.storage = storage or EmbeddedStorage(path, lock_wait)
         self.path = self.storage.path
         self._migrations = list(migrations)
         self._auto_migrate = auto_migrate
+        # ``CREATE INDEX IF NOT EXISTS`` statements built after the migrations (Component.indexes)
+        self._indexes = tuple(indexes)
         # Called with every cursor handed out: bounds a request's queries (core.web.limits).
         self._watch = watch
         self._threads = threads
@@ -323,6 +326,7 @@ class Database:
                 except MigrationError as exc:
                     exc.backup = copy
                     raise
+                migrate.build_indexes(cursor, self._indexes, self.path, self.storage.ddl)
                 return pending, copy
             finally:
                 cursor.close()
@@ -339,3 +343,4 @@ class Database:
                     migrate.apply(cursor, pending, self.path, self.storage.ddl)
                 finally:
                     cursor.close()
+            migrate.build_indexes(connection, self._indexes, self.path, self.storage.ddl)

@@ -13,6 +13,8 @@ import os
 import shutil
 from datetime import UTC, datetime
 
+import duckdb
+
 log = logging.getLogger(__name__)
 
 TABLE = (
@@ -132,6 +134,22 @@ def apply(cursor, pending, path, translate=None):
     except BaseException:
         cursor.rollback()
         raise
+
+
+def build_indexes(connection, statements, path, translate=None):
+    """Run the ``CREATE INDEX IF NOT EXISTS`` ``statements`` kept beside the migrations, each
+    in a transaction of its own, once the migrations are applied: DuckDB builds no index over
+    rows updated in the same transaction, as a migration keying stored rows does. One that
+    cannot be built (a migration pending: its column is missing) waits for the next open;
+    reads scan instead. ``translate`` as for :func:`apply` (DuckLake: no indexes)."""
+    for sql in statements:
+        statement = translate(sql) if translate else sql
+        if not statement.strip():
+            continue
+        try:
+            connection.execute(statement)
+        except duckdb.Error as exc:
+            log.warning("index not built on %s (reads scan instead): %s", path, exc)
 
 
 def backup_path(path, now=None):

@@ -133,6 +133,7 @@ def open_database(component, settings):
         auto_migrate=settings["auto_migrate"],
         watch=limits.watch,
         storage=storage.make_storage(settings),
+        indexes=component.indexes,
     )
 
 
