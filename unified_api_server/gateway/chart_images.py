@@ -22,6 +22,7 @@ DPI = 100
 _SYMBOLS = {"circle": "o", "triangle-up": "^", "triangle-down": "v", "square": "s", "x": "x"}
 _loaded = {}
 _lock = threading.Lock()
+_templates = {}  # a kind of chart -> the (figure, axes) it is drawn on, reused (:func:`_prepared`)
 _drawing = threading.Lock()  # a gevent lock where the worker is patched (before the app loads)
 
 
@@ -126,18 +127,12 @@ def _draw(axes, figure):
         ticks(list(positions.values()), list(positions), fontsize=8)
         if horizontal:
             axes.axvline(0, color="#444444", linewidth=0.8)
-            if shape.get(axis, {}).get("autorange") == "reversed":
+            reversed_ = shape.get(axis, {}).get("autorange") == "reversed"
+            if reversed_ != axes.yaxis_inverted():  # reused axes may be inverted already
                 axes.invert_yaxis()
     y_range = shape.get("yaxis", {}).get("range")
     if y_range:
         axes.set_ylim(*y_range)
-    if dates:
-        # Short labels that need no rotation ("Mar", "12", "06:00" and the year once at the
-        # end) instead of autofmt_xdate's rotated full dates, which measured every label: a
-        # fifth of an image's time.
-        locator = _matplotlib()["AutoDateLocator"]()
-        axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(_matplotlib()["ConciseDateFormatter"](locator))
 
 
 def _arrange(canvas_figure, axes, figure, width, height):
@@ -189,20 +184,63 @@ def draw(figure, fmt, width, height):
         return render(figure, fmt, width, height)
 
 
+def _kind(figure):
+    """Return the kind of axes ``figure`` is drawn on: each kind's axes are prepared once."""
+    if figure["layout"].get("annotations"):
+        return "note"
+    if figure["layout"].get("xaxis", {}).get("type") == "date":
+        return "dates"
+    return "bars-h" if _is_horizontal(figure) else "bars"
+
+
+def _prepared(kind, width, height):
+    """Return the ``(figure, axes)`` kept for ``kind``, emptied and sized ``width`` x ``height``.
+
+    Building a figure and its axes, and the ticks an axis makes as it is first drawn, is a
+    tenth or more of a small chart's time: each kind (dates, bars, a note) keeps its own, and
+    a drawing takes away what the last one added (lines, markers, bars, texts, the legend)
+    and sets what it varies (limits, ticks, titles). The caller draws one at a time.
+    """
+    mpl = _matplotlib()
+    found = _templates.get(kind)
+    if found is None:
+        canvas_figure = mpl["Figure"](figsize=(width / DPI, height / DPI), dpi=DPI)
+        mpl["Canvas"](canvas_figure)
+        axes = canvas_figure.add_subplot()
+        axes.grid(True, color="#e5e5e5", linewidth=0.6)
+        axes.set_axisbelow(True)
+        if kind == "dates":
+            # Short labels that need no rotation ("Mar", "12", "06:00" and the year once at
+            # the end) instead of autofmt_xdate's rotated full dates, which measured every
+            # label: a fifth of an image's time.
+            locator = mpl["AutoDateLocator"]()
+            axes.xaxis.set_major_locator(locator)
+            axes.xaxis.set_major_formatter(mpl["ConciseDateFormatter"](locator))
+        _templates[kind] = found = (canvas_figure, axes)
+        return found
+    canvas_figure, axes = found
+    canvas_figure.set_size_inches(width / DPI, height / DPI)
+    for container in list(axes.containers):  # a bar chart's bars (else the legend keeps them)
+        container.remove()
+    for artist in (*axes.lines, *axes.collections, *axes.patches, *axes.texts):
+        artist.remove()
+    if axes.get_legend() is not None:
+        axes.get_legend().remove()
+    axes.relim()  # no artists: the data limits are forgotten
+    axes.set_autoscale_on(True)
+    return found
+
+
 def render(figure, fmt, width, height):
     """Return the bytes of ``figure`` drawn as ``fmt`` (``svg`` or ``png``), ``width`` x
-    ``height`` pixels."""
+    ``height`` pixels; one drawing at a time (:func:`draw` sees to it)."""
     mpl = _matplotlib()
-    canvas_figure = mpl["Figure"](figsize=(width / DPI, height / DPI), dpi=DPI)
-    mpl["Canvas"](canvas_figure)
-    axes = canvas_figure.add_subplot()
+    canvas_figure, axes = _prepared(_kind(figure), width, height)
     shape = figure["layout"]
     # A title placed by hand: placing it itself, matplotlib measures every tick label first.
     axes.set_title(shape.get("title", {}).get("text", ""), y=1.01)
     axes.set_xlabel(shape.get("xaxis", {}).get("title", {}).get("text", ""))
     axes.set_ylabel(shape.get("yaxis", {}).get("title", {}).get("text", ""))
-    axes.grid(True, color="#e5e5e5", linewidth=0.6)
-    axes.set_axisbelow(True)
     _draw(axes, figure)
     for note in shape.get("annotations", ()):
         axes.text(0.5, 0.5, note["text"], transform=axes.transAxes, ha="center", va="center")

@@ -1,0 +1,68 @@
+"""Chart images drawn in-process: axes reused from one drawing to the next change nothing."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from unified_api_server.gateway import chart_images, figures
+
+SVG = "{http://www.w3.org/2000/svg}"
+DAYS = [f"2026-03-{day:02d}T12:00:00+00:00" for day in range(1, 21)]
+
+
+def _rows(count):
+    directions = ("worse", "better", "unchanged", "no verdict")
+    return [
+        {"label": f"cpu · metric {i}", "value": (-1) ** i * (i + 1.5), "text": "",
+         "direction": directions[i % 4]}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def _charts():
+    """One figure of each kind the charts draw: dates (with and without a fixed y range),
+    horizontal and vertical bars, and a note with no data."""
+    history = {
+        "series": {"hardware": "cpu", "batch_size": 1, "precision": "fp32"},
+        "points": [
+            {"run_id": f"r{i}", "started_at": at, "value": 100.0 + i % 3 + 40 * (i == 12),
+             "outlier": i == 12}
+            for i, at in enumerate(DAYS)
+        ],
+        "judged": [{"run_id": "r12", "started_at": DAYS[12], "value": 140.0,
+                    "verdict": "regression"}],
+    }  # fmt: skip
+    passed = [{"started_at": at, "pass_rate": 0.5 + i / 50, "passed": 1, "failed": 1, "error": 0}
+              for i, at in enumerate(DAYS)]  # fmt: skip
+    return {
+        "history": figures.history_figure("m: latency", "latency (ms)", [history])[0],
+        "pass rate": figures.pass_rate_figure("m: pass rate", {"cpu · basic": passed}, "day"),
+        "compare": figures.bars("m: a → b", "change (%)", _rows(12)),
+        "latest": figures.bars("m: latest", "latency (ms)", _rows(5), horizontal=False),
+        "note": figures.empty("m: latency", "no benchmark runs of 'm' match"),
+    }
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_a_chart_drawn_on_reused_axes_is_the_chart_drawn_afresh(fmt):
+    charts = _charts()
+    fresh = {}
+    for name, figure in charts.items():
+        chart_images._templates.clear()  # new axes for this one drawing
+        fresh[name] = chart_images.render(figure, fmt, 700, 400)
+    # Each kind after every other: a range, inverted axis, ticks or note must not linger.
+    order = ["compare", "history", "note", "latest", "pass rate", "history", "compare",
+             "note", "pass rate", "latest", "compare", "history"]  # fmt: skip
+    for name in order:
+        assert chart_images.render(charts[name], fmt, 700, 400) == fresh[name], name
+
+
+def test_reused_axes_draw_only_the_latest_charts_traces():
+    charts = _charts()
+    for name in ("compare", "latest", "history"):
+        chart_images.render(charts[name], "svg", 700, 400)
+    root = ET.fromstring(chart_images.render(charts["latest"], "svg", 700, 400))
+    bars = [g.get("id") for g in root.iter(f"{SVG}g") if "-bar-" in (g.get("id") or "")]
+    assert len(bars) == 5  # the latest chart's five bars, none of the compare chart's twelve
+    texts = [" ".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
+    assert "m: latest" in texts and "m: a → b" not in texts and "regressions" not in texts
