@@ -62,7 +62,8 @@ def test_reused_axes_draw_only_the_latest_charts_traces():
     for name in ("compare", "latest", "history"):
         chart_images.render(charts[name], "svg", 700, 400)
     root = ET.fromstring(chart_images.render(charts["latest"], "svg", 700, 400))
-    bars = [g.get("id") for g in root.iter(f"{SVG}g") if "-bar-" in (g.get("id") or "")]
-    assert len(bars) == 5  # the latest chart's five bars, none of the compare chart's twelve
+    groups = [g for g in root.iter(f"{SVG}g") if (g.get("id") or "").startswith("trace-")]
+    bars = [path for group in groups for path in group.iter(f"{SVG}path")]
+    assert len(groups) == 4 and len(bars) == 5  # the latest chart's bars, not the compare's
     texts = [" ".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
     assert "m: latest" in texts and "m: a → b" not in texts and "regressions" not in texts

@@ -5,8 +5,8 @@ title, both axes' titles, the legend), so an image in a pull request shows what 
 matplotlib is imported on the first image only (about a second), never at the gateway's start,
 and only its object-oriented API is used (a ``Figure`` per request, an Agg canvas): pyplot's
 global state is not thread-safe. Each trace's artists carry its name as their SVG ``id``
-(``trace-0``, ``trace-1``, ...; a bar ``trace-0-bar-0``, ...), so an SVG can be read back by what
-it draws.
+(``trace-0``, ``trace-1``, ...: a group holding a bar trace's bars, a path each), so an SVG can
+be read back by what it draws.
 """
 
 import io
@@ -39,6 +39,7 @@ def _matplotlib():
             matplotlib.rcParams["svg.fonttype"] = "none"
             matplotlib.rcParams["svg.hashsalt"] = "unified-api-server"
             from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.collections import PolyCollection
             from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
             from matplotlib.figure import Figure
             from PIL import Image  # matplotlib's own dependency
@@ -49,6 +50,7 @@ def _matplotlib():
                 Image=Image,
                 AutoDateLocator=AutoDateLocator,
                 ConciseDateFormatter=ConciseDateFormatter,
+                PolyCollection=PolyCollection,
             )
     return _loaded
 
@@ -91,14 +93,22 @@ def _scatter(axes, trace, gid, dates):
 
 
 def _bars(axes, trace, gid, positions, horizontal):
+    """Draw a bar trace as one collection of rectangles (its SVG group ``gid``, a path a bar):
+    ``bar`` adds a patch a bar, each drawn and its limits taken one by one."""
     values = trace["x" if horizontal else "y"]
     labels = trace["y" if horizontal else "x"]
-    spots = [positions[label] for label in labels]
+    shapes = []
+    for label, value in zip(labels, values):
+        low, high = positions[label] - 0.4, positions[label] + 0.4
+        corners = [(0, low), (value, low), (value, high), (0, high)]
+        shapes.append(corners if horizontal else [(x, y) for y, x in corners])
     colour = trace.get("marker", {}).get("color")
-    draw = axes.barh if horizontal else axes.bar
-    container = draw(spots, values, 0.8, color=colour, label=trace["name"])
-    for number, patch in enumerate(container.patches):
-        patch.set_gid(f"{gid}-bar-{number}")
+    bars = _matplotlib()["PolyCollection"](
+        shapes, facecolors=colour, edgecolors="none", linewidths=0, label=trace["name"]
+    )
+    (bars.sticky_edges.x if horizontal else bars.sticky_edges.y).append(0)  # as bar() does
+    bars.set_gid(gid)
+    axes.add_collection(bars)
 
 
 def _categories(figure, axis):
@@ -220,8 +230,6 @@ def _prepared(kind, width, height):
         return found
     canvas_figure, axes = found
     canvas_figure.set_size_inches(width / DPI, height / DPI)
-    for container in list(axes.containers):  # a bar chart's bars (else the legend keeps them)
-        container.remove()
     for artist in (*axes.lines, *axes.collections, *axes.patches, *axes.texts):
         artist.remove()
     if axes.get_legend() is not None:
