@@ -259,12 +259,16 @@ def render(figure, fmt, width, height):
     if fmt == "svg":
         canvas_figure.savefig(out, format=fmt, metadata={"Date": None})
         return out.getvalue()
-    # PNG: drawn by Agg, then saved as RGB at zlib level 3. matplotlib's own saving keeps the
-    # alpha channel at level 6: 60 ms of encoding for a 900 x 500 chart, here 23 ms and 3% larger.
+    # PNG: drawn by Agg, then saved with a palette of 256 colours (the fast octree's) at zlib
+    # level 3. matplotlib's own saving keeps the alpha channel at level 6: 60 ms of encoding for
+    # a 900 x 500 chart; RGB at level 3 was 23 ms; a palette is fewer bytes to compress: about
+    # two thirds of that time and a third of the size (a chart has a few colours and their
+    # anti-aliased edges: no difference to see).
     canvas = canvas_figure.canvas
     canvas.draw()
     pixels = mpl["Image"].frombuffer(
         "RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
     )
-    pixels.convert("RGB").save(out, format="png", compress_level=3)
+    palette = pixels.convert("RGB").quantize(256, method=mpl["Image"].Quantize.FASTOCTREE)
+    palette.save(out, format="png", compress_level=3)
     return out.getvalue()
