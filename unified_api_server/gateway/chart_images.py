@@ -18,6 +18,7 @@ from gevent import monkey
 
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
 DPI = 100
+DAY = 86400.0  # seconds
 # plotly's marker symbols and matplotlib's.
 _SYMBOLS = {"circle": "o", "triangle-up": "^", "triangle-down": "v", "square": "s", "x": "x"}
 _loaded = {}
@@ -55,12 +56,14 @@ def _matplotlib():
     return _loaded
 
 
-def _times(values):
-    return [datetime.fromisoformat(v.replace("Z", "+00:00")) for v in values]
+def _days(values):
+    """Return ISO 8601 times as matplotlib's date numbers (days since 1970, its epoch): the
+    floats its date converter would make of datetimes, at a fraction of the cost."""
+    return [datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp() / DAY for v in values]
 
 
 def _scatter(axes, trace, gid, dates):
-    xs = _times(trace["x"]) if dates else trace["x"]
+    xs = _days(trace["x"]) if dates else trace["x"]
     marker = trace.get("marker", {})
     symbol = marker.get("symbol", "circle")
     hollow = symbol.endswith("-open")
