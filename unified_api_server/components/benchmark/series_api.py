@@ -123,7 +123,7 @@ def include_of():
 
 
 def _side(kind, ident, runs):
-    return {"id": ident, "kind": kind, "runs": len(runs)}
+    return {"id": ident, "kind": kind, "runs": runs}
 
 
 def _variant():
@@ -138,12 +138,12 @@ def _variant():
     extra = {}
     if request.args.get("batch_size"):
         extra["batch_size"] = parse_int(request.args["batch_size"], "batch_size", minimum=1)
-    before, after = comparing.variant_runs(cursor(), model_name, varied[0], values, extra)
     keys = tuple(name for name in CONFIGURATION if name != varied[0])
-    body = comparing.pair(cursor(), before, after, keys)
+    sides = comparing.variant_sides(model_name, varied[0], values, extra)
+    body, runs = comparing.compare(cursor(), *sides, keys)
     sides = {
-        "baseline": {"kind": varied[0], "id": values[0], "runs": len(before)},
-        "contender": {"kind": varied[0], "id": values[1], "runs": len(after)},
+        "baseline": {"kind": varied[0], "id": values[0], "runs": runs[0]},
+        "contender": {"kind": varied[0], "id": values[1], "runs": runs[1]},
     }
     return {"model_name": model_name, "varied": varied[0], **sides, **body}
 
@@ -153,12 +153,9 @@ def compare():
     if "baseline" not in request.args and "contender" not in request.args:
         return jsonify(_variant())
     _refuse_unknown(PAIR_ARGS)
-    sides, runs = {}, {}
-    for name in PAIR_ARGS:
-        kind, ident = comparing.resolve(cursor(), _required(name), name)
-        runs[name] = comparing.side_runs(cursor(), kind, ident)
-        sides[name] = _side(kind, ident, runs[name])
-    body = comparing.pair(cursor(), runs["baseline"], runs["contender"])
+    found = [comparing.resolve(cursor(), _required(name), name) for name in PAIR_ARGS]
+    body, runs = comparing.compare(cursor(), *(comparing.side(*one) for one in found))
+    sides = {name: _side(*one, count) for name, one, count in zip(PAIR_ARGS, found, runs)}
     return jsonify({**sides, **body})
 
 
