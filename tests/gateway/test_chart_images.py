@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from unified_api_server.gateway import chart_images, figures
+from unified_api_server.gateway import chart_images, chart_legend, figures
 
 SVG = "{http://www.w3.org/2000/svg}"
 DAYS = [f"2026-03-{day:02d}T12:00:00+00:00" for day in range(1, 21)]
@@ -67,3 +67,19 @@ def test_reused_axes_draw_only_the_latest_charts_traces():
     assert len(groups) == 4 and len(bars) == 5  # the latest chart's bars, not the compare's
     texts = [" ".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
     assert "m: latest" in texts and "m: a → b" not in texts and "regressions" not in texts
+
+
+def test_the_legend_names_every_trace_once_in_columns_that_fit():
+    charts = _charts()
+    figure = charts["history"]
+    root = ET.fromstring(chart_images.render(figure, "svg", 700, 400))
+    texts = [" ".join(t.itertext()).strip() for t in root.iter(f"{SVG}text")]
+    names = [trace["name"] for trace in figure["data"]]
+    assert names == ["cpu · bs 1 · fp32", "regressions", "outliers (|z| over the threshold)"]
+    assert all(texts.count(name) == 1 for name in names), texts
+    eight = [{"name": f"series {i}", "type": "scatter", "mode": "lines"} for i in range(8)]
+    wide, narrow = chart_legend.layout(eight, 900), chart_legend.layout(eight, 250)
+    assert [len(column) for column in wide] == [2, 2, 2, 2]  # filled column by column
+    assert [t["name"] for t in wide[1]] == ["series 2", "series 3"]
+    assert len(narrow) < 4 and sum(map(len, narrow)) == 8
+    assert [len(c) for c in chart_legend.layout(eight[:5], 900)] == [2, 1, 1, 1]

@@ -16,11 +16,12 @@ from datetime import datetime
 import gevent
 from gevent import monkey
 
+from unified_api_server.gateway import chart_legend
+from unified_api_server.gateway.chart_legend import SYMBOLS
+
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
 DPI = 100
 DAY = 86400.0  # seconds
-# plotly's marker symbols and matplotlib's.
-_SYMBOLS = {"circle": "o", "triangle-up": "^", "triangle-down": "v", "square": "s", "x": "x"}
 _loaded = {}
 _lock = threading.Lock()
 _templates = {}  # a kind of chart -> the (figure, axes) it is drawn on, reused (:func:`_prepared`)
@@ -67,7 +68,7 @@ def _scatter(axes, trace, gid, dates):
     marker = trace.get("marker", {})
     symbol = marker.get("symbol", "circle")
     hollow = symbol.endswith("-open")
-    shape = _SYMBOLS.get(symbol.removesuffix("-open"), "o")
+    shape = SYMBOLS.get(symbol.removesuffix("-open"), "o")
     colour = marker.get("color") or trace.get("line", {}).get("color")
     mode = trace.get("mode", "lines+markers")
     if "lines" in mode:
@@ -148,15 +149,14 @@ def _draw(axes, figure):
         axes.set_ylim(*y_range)
 
 
-def _arrange(canvas_figure, axes, figure, width, height):
+def _arrange(canvas_figure, figure, width, height):
     """Set the margins from what the figure holds, and put the legend below the plot.
 
     Fixed margins, not ``tight_layout``: that measures every label in an extra drawing pass,
-    a third of the time of a whole chart; a legend placed "best" searches every point.
+    a third of the time of a whole chart; a legend placed "best" searches every point, and
+    matplotlib's legend below the plot measures each label many times (:mod:`.chart_legend`).
     """
-    traces = len(figure["data"])
-    columns = min(4, traces) or 1
-    rows = -(-traces // columns)
+    rows = len(chart_legend.layout(figure["data"], width)[0]) if figure["data"] else 0
     labels = (
         [str(label) for label in _categories(figure, "yaxis")] if _is_horizontal(figure) else []
     )
@@ -169,14 +169,7 @@ def _arrange(canvas_figure, axes, figure, width, height):
         top=1 - 40 / height,
         bottom=min(0.6, bottom / height),
     )
-    if traces:
-        axes.legend(
-            loc="upper center",
-            bbox_to_anchor=(0.5, -(bottom - 20 * rows - 10) / (height - 40 - bottom)),
-            ncols=columns,
-            fontsize=8,
-            frameon=False,
-        )
+    chart_legend.place(canvas_figure, figure["data"], width, height)
 
 
 def _is_horizontal(figure):
@@ -235,8 +228,8 @@ def _prepared(kind, width, height):
     canvas_figure.set_size_inches(width / DPI, height / DPI)
     for artist in (*axes.lines, *axes.collections, *axes.patches, *axes.texts):
         artist.remove()
-    if axes.get_legend() is not None:
-        axes.get_legend().remove()
+    for artist in list(canvas_figure.artists):  # the legend
+        artist.remove()
     axes.relim()  # no artists: the data limits are forgotten
     axes.set_autoscale_on(True)
     return found
@@ -257,7 +250,7 @@ def render(figure, fmt, width, height):
         axes.text(0.5, 0.5, note["text"], transform=axes.transAxes, ha="center", va="center")
         axes.set_xticks([])
         axes.set_yticks([])
-    _arrange(canvas_figure, axes, figure, width, height)
+    _arrange(canvas_figure, figure, width, height)
     out = io.BytesIO()
     if fmt == "svg":
         canvas_figure.savefig(out, format=fmt, metadata={"Date": None})
