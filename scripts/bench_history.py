@@ -1,6 +1,7 @@
 """Measure a series' history and a comparison of two batches through the Benchmark service.
 
     python scripts/bench_history.py [--rows 10000000] [--repeat 7] [--points 500]
+    python scripts/bench_history.py --ingest 100000 [--repeat 3]
 
 Fills a fresh database with ``--rows`` generated runs (``bench_query.fill``: tens of thousands
 of configurations), makes one configuration a series of ``--series`` points spread through the
@@ -9,10 +10,20 @@ metrics. It copies the file, starts the real component service (gunicorn) on one
 the other directly in DuckDB, then times ``/history`` (downsampled to ``--points``) beside the
 very same SQL (its two statements, by the same function), and ``/compare`` of the two
 batches. Targets: history <= 100 ms and <= 1.5x the SQL run directly; compare <= 150 ms.
+Both copies hold the index on the series key (``Component.indexes``), built as a service builds
+it when it opens the file.
+
+``--ingest ROWS`` instead measures what that index costs a bulk load: ``ROWS`` demo runs
+(``bench_judge.demo_rows``) bulk-loaded in-process into a fresh file with the index and without
+it, alternating, unjudged (no ``after_write``: the index's share of the plain load) and judged.
 """
 
 import argparse
+import dataclasses
+import statistics
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import duckdb
@@ -21,10 +32,12 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_judge import chunks, demo_rows, load
 from bench_query import fill, paired, served_beside_duckdb
 
 from unified_api_server.components.benchmark.series import SeriesKey, series_key_sql
 from unified_api_server.components.benchmark.series_read import series_bodies
+from unified_api_server.core.data.database import Database, load_migrations
 from unified_api_server.registry import BY_NAME
 
 KEY = SeriesKey("bench-series", "cuda:0", 8, "fp16", "latency_ms_mean")
@@ -73,12 +86,22 @@ def main():
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--points", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--ingest", type=int, default=0, help="measure the index at ingest")
     options = parser.parse_args()
     component = BY_NAME["benchmark"]
+    if options.ingest:
+        ingest(component, options.ingest, options.repeat)
+        return
 
     def fill_file(path):
         fill(path, component, options.rows)
         plant(path, options.rows, options.series, options.batch)
+        start = time.perf_counter()  # as the service builds it when it opens the file
+        database = Database(str(path), load_migrations(component.migrations_package),
+                            indexes=component.indexes)  # fmt: skip
+        database.ping()
+        database.close()
+        print(f"index on the series key built in {time.perf_counter() - start:.1f} s")
 
     with served_beside_duckdb("benchmark", "bench-history-", fill_file) as (service, direct, _):
         measure(options, requests.Session(), f"{service.url}/api/benchmark/db", direct)
@@ -128,6 +151,30 @@ def measure(options, session, base, direct):
     )
     print(f"compare   api {compare_s * 1e3:7.1f}  ({compared['counts']['pairs']} pairs)  "
           f"{'ok' if compare_s <= 0.150 else 'MISSED'} (150 ms)")  # fmt: skip
+
+
+def ingest(component, rows, repeat):
+    """Bulk-load ``rows`` demo runs (and two named metrics each) into fresh files with the
+    series index and without it, alternating, unjudged and judged; print the medians."""
+    runs, metrics = demo_rows(rows)
+    bodies = chunks(runs, 25_000), chunks(metrics, 100_000)
+    for judged in (False, True):
+        with_index = component if judged else dataclasses.replace(component, after_write=None)
+        sides = {"index": with_index, "none": dataclasses.replace(with_index, indexes=())}
+        times = {name: [] for name in sides}
+        for _ in range(repeat):
+            for name, side in sides.items():
+                with tempfile.TemporaryDirectory() as folder:
+                    cpu = time.process_time()
+                    wall = load(side, Path(folder), *bodies)
+                    times[name].append((wall, time.process_time() - cpu))
+        (wall, cpu), (bare_wall, bare_cpu) = (
+            [statistics.median(t[i] for t in times[name]) for i in (0, 1)] for name in sides
+        )
+        print(f"{rows:,} runs {'judged' if judged else 'unjudged'}, median of {repeat}: "
+              f"with the index {wall:.2f} s ({cpu:.2f} s CPU), without {bare_wall:.2f} s "
+              f"({bare_cpu:.2f} s CPU): {wall / bare_wall:.3f}x wall, "
+              f"{cpu / bare_cpu:.3f}x CPU")  # fmt: skip
 
 
 if __name__ == "__main__":

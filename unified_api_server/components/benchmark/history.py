@@ -12,7 +12,9 @@ improvement of the shown range, which downsampling never drops.
 
 Several configurations of one model are read at once, each its own series with its own window
 and threshold, by one statement: its runs are found by their series key (one integer column,
-:data:`.series.SERIES_KEY_SQL`), not by the four columns of their configuration.
+:data:`.series.SERIES_KEY_SQL`), not by the four columns of their configuration: by the index
+on it (:data:`.series.SERIES_INDEX`) where there is one and few enough runs match, else by a
+scan of that column. The run ids of the shown points only are read last, by row id.
 """
 
 import duckdb
