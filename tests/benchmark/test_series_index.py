@@ -6,8 +6,9 @@ import duckdb
 
 from tests.core.test_migrations import app_for, close
 from unified_api_server.components.benchmark import history
-from unified_api_server.components.benchmark.series import SERIES_INDEX_NAME
+from unified_api_server.components.benchmark.series import SERIES_INDEX, SERIES_INDEX_NAME
 from unified_api_server.core.data.database import Database, load_migrations
+from unified_api_server.core.data.ddl import for_ducklake
 from unified_api_server.registry import BY_NAME
 
 BENCHMARK = BY_NAME["benchmark"]
@@ -126,3 +127,9 @@ def test_the_index_is_built_after_a_migration_keying_stored_runs(tmp_path):
     finally:
         close(client)
     assert SERIES_INDEX_NAME in _indexes(path)
+
+
+def test_ducklake_builds_no_index():
+    """DuckLake has no indexes: the statement translates to nothing, and is skipped."""
+    assert BENCHMARK.indexes == (SERIES_INDEX,)
+    assert for_ducklake(SERIES_INDEX).strip() == ""
