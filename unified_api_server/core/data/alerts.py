@@ -30,6 +30,13 @@ from unified_api_server.core.data.alert_queries import (
     get_alert,
     get_suppression,
 )
+from unified_api_server.core.data.alert_writes import (
+    insert_alerts,
+    insert_numbered_rows,
+    resolve_alerts,
+    suppressed_until,
+    suppressions_in_force,
+)
 from unified_api_server.core.data.expiry import Timer
 from unified_api_server.core.errors import ApiError
 
@@ -55,14 +62,10 @@ class Finding:
         return orjson.dumps([self.kind, *parts], default=str).decode()
 
 
-_MATCH_SUPPRESSION = " AND ".join(
-    f"(s.{name} IS NULL OR s.{name} IS NOT DISTINCT FROM ?)" for name in ("kind", *SELECTOR)
-)
 # Suppression ``s`` matches alert ``a``.
 _COVERS = " AND ".join(
     f"(s.{name} IS NULL OR s.{name} IS NOT DISTINCT FROM a.{name})" for name in ("kind", *SELECTOR)
 )
-_ANY_SUPPRESSION = "SELECT EXISTS (SELECT 1 FROM alert_suppressions WHERE until > now())"
 # A suppression in force matches the alert ``a``.
 _HELD = f"SELECT 1 FROM alert_suppressions s WHERE s.until > now() AND {_COVERS}"
 # The soonest expiry of a suppression holding an open suppressed alert.
@@ -105,7 +108,8 @@ class Alerts:
         return self._tables
 
     def apply(self, cur, findings):
-        """Raise the firing findings' alerts and resolve the recovered ones (one transaction)."""
+        """Raise the firing findings' alerts and resolve the recovered ones (one transaction),
+        as though one finding after another, in a statement for each kind of change."""
         findings = list(findings)
         if not findings:
             return
@@ -120,52 +124,52 @@ class Alerts:
         firing = sorted(held & {f.key for f in findings if f.firing})
         if firing:  # found again: raised now if its suppression ended (not at the timer's call)
             self._release(cur, firing)
-        # Each raise asks for a matching suppression only while some is in force: a bulk load
-        # may raise a thousand alerts, and every statement in its transaction counts.
-        suppressions = cur.execute(_ANY_SUPPRESSION).fetchone()[0]
+        raised, resolved, changes = [], {}, []
         for finding in findings:
             found = opened.get(finding.key)
             if finding.firing and found is None:
-                opened[finding.key] = self._raise(cur, finding, suppressions)
+                opened[finding.key] = str(uuid.uuid4())
+                raised.append((opened[finding.key], finding))
+                changes.append((opened[finding.key], None))  # raised or suppressed: below
             elif not finding.firing and found is not None:
-                self._change(cur, found, "resolved", by="auto", item_id=finding.item_id)
+                resolved[found] = finding.item_id
+                changes.append((found, "resolved"))
                 del opened[finding.key]
+        actions = self._raise(cur, raised)
+        if resolved:
+            resolve_alerts(cur, resolved, "auto")
+        self._events(cur, [(alert_id, action or actions[alert_id]) for alert_id, action in changes])
 
-    def _raise(self, cur, finding, suppressions=True):
-        parts = [finding.series.get(name) for name in SELECTOR]
-        suppressed = None
-        if suppressions:
-            suppressed = cur.execute(
-                "SELECT min(until) FROM alert_suppressions s WHERE s.until > now() AND "
-                f"{_MATCH_SUPPRESSION}",
-                [finding.kind, *parts],
-            ).fetchone()[0]
-        state = "suppressed" if suppressed else "active"
-        self._expiries.schedule(suppressed)  # raised again then, if it is still open
-        alert_id = str(uuid.uuid4())
-        details = None if finding.details is None else orjson.dumps(finding.details).decode()
-        cur.execute(
-            f"INSERT INTO alerts (alert_id, kind, series_key, {', '.join(SELECTOR)}, item_id, "
-            f"message, details, state, suppressed) "
-            f"VALUES ({', '.join(['?'] * (len(SELECTOR) + 8))})",
-            [alert_id, finding.kind, finding.key, *parts, finding.item_id, finding.message]
-            + [details, state, bool(suppressed)],
-        )
-        self._event(cur, alert_id, "suppressed" if suppressed else "raised")
-        return alert_id
+    def _raise(self, cur, raised):
+        """Insert the alerts ``raised`` (``[(alert_id, finding)]``), suppressed where a
+        suppression in force matches; return each one's action (raised or suppressed)."""
+        if not raised:
+            return {}
+        # Suppressions are read once, and only while some are in force: a bulk load may raise
+        # a thousand alerts, and every statement in its transaction counts.
+        suppressions = suppressions_in_force(cur)
+        rows, actions = [], {}
+        for alert_id, finding in raised:
+            until = suppressed_until(suppressions, finding.kind, finding.series)
+            self._expiries.schedule(until)  # raised again then, if it is still open
+            state = "suppressed" if until else "active"
+            details = None if finding.details is None else orjson.dumps(finding.details).decode()
+            rows.append((alert_id, finding, details, state))
+            actions[alert_id] = "suppressed" if until else "raised"
+        insert_alerts(cur, rows)
+        return actions
 
-    def _change(self, cur, alert_id, state, by=None, item_id=None):
-        if state == "acknowledged":
-            sql, params = "acknowledged_at = now(), acknowledged_by = ?", [by]
+    def _change(self, cur, alert_id, state, by=None):
+        """Acknowledge or resolve one alert as ``by`` (a person's action)."""
+        if state == "resolved":
+            resolve_alerts(cur, {alert_id: None}, by)
         else:
-            sql, params = (
-                "resolved_at = now(), resolved_by = ?, resolved_item_id = ?",
-                [by, item_id],
+            cur.execute(
+                "UPDATE alerts SET state = ?, acknowledged_at = now(), acknowledged_by = ? "
+                "WHERE alert_id = ?",
+                [state, by, alert_id],
             )
-        cur.execute(
-            f"UPDATE alerts SET state = ?, {sql} WHERE alert_id = ?", [state, *params, alert_id]
-        )
-        self._event(cur, alert_id, state)
+        self._events(cur, [(alert_id, state)])
 
     def _release(self, cur, keys=None):
         """Raise again the open suppressed alerts (of series ``keys``, or all) that no
@@ -185,8 +189,7 @@ class Alerts:
             "WHERE alert_id IN (SELECT unnest(?::VARCHAR[]))",
             [[alert_id for (alert_id,) in released]],
         )
-        for (alert_id,) in released:
-            self._event(cur, alert_id, "raised")
+        self._events(cur, [(alert_id, "raised") for (alert_id,) in released])
 
     def release_expired(self):
         """Raise again what expired suppressions held; schedule the next expiry (the timer's
@@ -203,12 +206,17 @@ class Alerts:
         self._expiries.schedule(self.db.run_write(work))
         self.flush()
 
-    def _event(self, cur, alert_id, action):
+    def _events(self, cur, changes):
+        """Record ``changes`` (``[(alert_id, action)]``, in order) as events, numbered in it."""
+        if not changes:
+            return
         self._local.pending = True
-        row = {"alert_id": alert_id, "action": action}
-        seq = self.db.insert_numbered(cur, "alert_events", "seq", row)
-        if seq is not None:  # shared by replicas: this process publishes what it recorded
-            self._local.recorded = [*getattr(self._local, "recorded", ()), (seq, alert_id, action)]
+        ids, actions = [c[0] for c in changes], [c[1] for c in changes]
+        rows = {"alert_id": ("VARCHAR", ids), "action": ("VARCHAR", actions)}
+        seqs = insert_numbered_rows(self.db, cur, "alert_events", "seq", rows)
+        if seqs is not None:  # shared by replicas: this process publishes what it recorded
+            recorded = getattr(self._local, "recorded", None) or []
+            self._local.recorded = [*recorded, *zip(seqs, ids, actions)]
 
     # -- people's actions ------------------------------------------------------------------------
     def transition(self, alert_id, action, by):
@@ -310,7 +318,8 @@ class Alerts:
             finally:
                 cursor.close()
             if recorded:
-                rows = [r for r in rows if (r[0], r[2], r[1]) in set(recorded)]
+                recorded = set(recorded)
+                rows = [r for r in rows if (r[0], r[2], r[1]) in recorded]
             rows = [(seq, action, *rest) for seq, action, _, *rest in rows]
             for row in rows:
                 self._published = row[0]
