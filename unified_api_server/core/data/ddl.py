@@ -188,6 +188,7 @@ def expand_includes(sql):
 _LAKE_DROPPED = (
     re.compile(r"^\s*CREATE\s+SEQUENCE\b[^;]*;[ \t]*\n?", re.IGNORECASE | re.MULTILINE),
     re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\b[^;]*;[ \t]*\n?", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"^\s*DROP\s+INDEX\b[^;]*;[ \t]*\n?", re.IGNORECASE | re.MULTILINE),
     re.compile(r"\s+PRIMARY\s+KEY\b", re.IGNORECASE),
     re.compile(r"\s+UNIQUE\b(?!\s*\()", re.IGNORECASE),
     re.compile(r"\s+DEFAULT\s+nextval\('[^']*'\)", re.IGNORECASE),
@@ -196,8 +197,8 @@ _LAKE_DROPPED = (
 
 
 def for_ducklake(sql):
-    """Return a migration's SQL as DuckLake takes it: no keys, sequences, indexes or list
-    defaults (its recorded checksum stays that of the file's SQL)."""
+    """Return a migration's SQL as DuckLake takes it: no keys, sequences, indexes (made or
+    dropped) or list defaults (its recorded checksum stays that of the file's SQL)."""
     for pattern in _LAKE_DROPPED:
         sql = pattern.sub("", sql)
     return sql
